@@ -192,7 +192,11 @@ export class SchedulerState {
       if (!dep) {
         this.fail(
           ts,
-          encode(new LostDataError(`task ${ts.key} depends on ${key}, which the scheduler no longer has`)),
+          encode(
+            new LostDataError(
+              `task ${ts.key} depends on ${key}, which the scheduler no longer has`,
+            ),
+          ),
         );
         return;
       }
@@ -212,7 +216,11 @@ export class SchedulerState {
       if (!ts) {
         this.outbox.push({
           to: client,
-          msg: { op: "key-cancelled", key, reason: "forgotten by the scheduler" },
+          msg: {
+            op: "key-cancelled",
+            key,
+            reason: "forgotten by the scheduler",
+          },
         });
         continue;
       }
@@ -335,7 +343,10 @@ export class SchedulerState {
     }
     this.unassign(ts);
     if (!dep || dep.status !== "memory") {
-      this.fail(ts, encode(new LostDataError(`dependency ${depKey} of ${key} is gone`)));
+      this.fail(
+        ts,
+        encode(new LostDataError(`dependency ${depKey} of ${key} is gone`)),
+      );
       return;
     }
     if (dep.whoHas!.size === 0 && dep.value === null) {
@@ -432,7 +443,7 @@ export class SchedulerState {
       }
       this.assign(ts, w);
     }
-    if (skipped) for (const ts of skipped) this.queue.push(ts);
+    if (skipped) { for (const ts of skipped) this.queue.push(ts); }
   }
 
   private fail(ts: TaskState, error: Uint8Array): void {
@@ -441,7 +452,10 @@ export class SchedulerState {
     ts.error = error;
     this.releaseOwned(ts);
     for (const client of clientsOf(ts)) {
-      this.outbox.push({ to: client, msg: { op: "key-erred", key: ts.key, error } });
+      this.outbox.push({
+        to: client,
+        msg: { op: "key-erred", key: ts.key, error },
+      });
     }
     if (ts.dependents) {
       for (const d of [...ts.dependents]) if (!d.terminal) this.fail(d, error);
@@ -462,7 +476,9 @@ export class SchedulerState {
     for (const owner of ts.wantedBy ?? []) owner.keys.delete(ts);
     ts.wantedBy = null;
     if (ts.dependents) {
-      for (const d of [...ts.dependents]) this.cancel(d, `cancelled with ${ts.key}`);
+      for (const d of [...ts.dependents]) {
+        this.cancel(d, `cancelled with ${ts.key}`);
+      }
     }
     this.forget(ts);
   }
@@ -490,7 +506,7 @@ export class SchedulerState {
     }
     ts.value = null;
     this.releaseOwned(ts);
-    if (ts.kept) for (const owner of ts.kept) this.dropOwner(owner);
+    if (ts.kept) { for (const owner of ts.kept) this.dropOwner(owner); }
     ts.kept = null;
     this.detachFromDeps(ts);
   }
@@ -500,7 +516,14 @@ export class SchedulerState {
     ts.whoHas = null;
     if (!ts.needed) return this.forget(ts);
     if (ts.deps.some((d) => d.status === "forgotten")) {
-      return this.fail(ts, encode(new LostDataError(`the value of ${ts.key} was lost with its worker and its dependencies are gone`)));
+      return this.fail(
+        ts,
+        encode(
+          new LostDataError(
+            `the value of ${ts.key} was lost with its worker and its dependencies are gone`,
+          ),
+        ),
+      );
     }
     for (const d of ts.dependents ?? []) {
       if (d.status === "waiting") d.waitingOn++;
@@ -585,10 +608,17 @@ export class SchedulerState {
     if (ts.status === "memory") {
       const msg: SchedulerToClient = ts.value
         ? { op: "key-done", key: ts.key, value: ts.value }
-        : { op: "key-done", key: ts.key, who: [...ts.whoHas!].map((w) => w.address) };
+        : {
+          op: "key-done",
+          key: ts.key,
+          who: [...ts.whoHas!].map((w) => w.address),
+        };
       this.outbox.push({ to: client, msg });
     } else if (ts.status === "erred") {
-      this.outbox.push({ to: client, msg: { op: "key-erred", key: ts.key, error: ts.error! } });
+      this.outbox.push({
+        to: client,
+        msg: { op: "key-erred", key: ts.key, error: ts.error! },
+      });
     }
   }
 
@@ -611,20 +641,27 @@ export class SchedulerState {
       for (const b of w.blocked) {
         for (const key of b.blockedOn!) {
           const t = this.tasks.get(key);
-          if (!t || t.terminal || (t.status === "processing" && t.seceded)) return;
+          if (!t || t.terminal || (t.status === "processing" && t.seceded)) {
+            return;
+          }
         }
         stuck.push(b);
       }
     }
     const message = "deadlock: every worker slot is held by a task waiting " +
       "with automatic secession turned off for work that needs a slot: " +
-      stuck.map((b) => `${b.key} waits for ${b.blockedOn!.join(", ")}`).join("; ") +
+      stuck.map((b) => `${b.key} waits for ${b.blockedOn!.join(", ")}`).join(
+        "; ",
+      ) +
       ". Call secede() before waiting, or leave automatic secession on.";
     for (const b of stuck) {
       const w = b.processingOn!;
       w.blocked.delete(b);
       b.blockedOn = null;
-      this.outbox.push({ to: w.id, msg: { op: "deadlock", keys: [b.key], message } });
+      this.outbox.push({
+        to: w.id,
+        msg: { op: "deadlock", keys: [b.key], message },
+      });
     }
   }
 }

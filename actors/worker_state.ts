@@ -125,7 +125,12 @@ export class WorkerState {
       if (held) task.depValues.set(dep.key, held.value);
       else if (dep.value) {
         task.missing++;
-        this.effects.push({ type: "decode", key: dep.key, bytes: dep.value, into: task });
+        this.effects.push({
+          type: "decode",
+          key: dep.key,
+          bytes: dep.value,
+          into: task,
+        });
       } else {
         task.missing++;
         const waiting = this.fetching.get(dep.key);
@@ -139,7 +144,9 @@ export class WorkerState {
         }
       }
     }
-    for (const [from, keys] of toFetch) this.effects.push({ type: "fetch", from, keys });
+    for (const [from, keys] of toFetch) {
+      this.effects.push({ type: "fetch", from, keys });
+    }
     if (task.missing === 0) this.enqueue(task);
   }
 
@@ -188,7 +195,10 @@ export class WorkerState {
         this.running++;
         task.status = "executing";
         task.holdsSlot = true;
-        this.effects.push({ type: "send", msg: { op: "rejoined", key: rejoin } });
+        this.effects.push({
+          type: "send",
+          msg: { op: "rejoined", key: rejoin },
+        });
         this.effects.push({ type: "rejoined", key: rejoin });
         continue;
       }
@@ -226,11 +236,21 @@ export class WorkerState {
   }
 
   /** The task's function returned; `bytes` is its encoded result. */
-  finished(key: string, value: unknown, bytes: Uint8Array, inline: boolean, refs?: string[]): void {
+  finished(
+    key: string,
+    value: unknown,
+    bytes: Uint8Array,
+    inline: boolean,
+    refs?: string[],
+  ): void {
     const task = this.release(key);
     if (!task) return;
     this.data.set(key, { value, bytes });
-    const msg: WorkerToScheduler = { op: "task-finished", key, nbytes: bytes.length };
+    const msg: WorkerToScheduler = {
+      op: "task-finished",
+      key,
+      nbytes: bytes.length,
+    };
     if (inline) msg.value = bytes;
     if (refs && refs.length > 0) msg.refs = refs;
     this.effects.push({ type: "send", msg });

@@ -43,7 +43,10 @@ class LocalConnection<In, Out> extends BatchingConnection<In, Out> {
  * a.close();
  * ```
  */
-export function localPair<A, B>(aName: string, bName: string): [Connection<B, A>, Connection<A, B>] {
+export function localPair<A, B>(
+  aName: string,
+  bName: string,
+): [Connection<B, A>, Connection<A, B>] {
   const a = new LocalConnection<B, A>(bName);
   const b = new LocalConnection<A, B>(aName);
   a.other = b;

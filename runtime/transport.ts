@@ -52,7 +52,8 @@ export class ConnectionClosedError extends Error {
  * c.close();
  * ```
  */
-export abstract class BatchingConnection<In, Out> implements Connection<In, Out> {
+export abstract class BatchingConnection<In, Out>
+  implements Connection<In, Out> {
   /** Peer description. */
   abstract readonly peer: string;
   #out: Out[] = [];

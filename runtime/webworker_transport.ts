@@ -52,7 +52,9 @@ export class PortConnection<In, Out> extends BatchingConnection<In, Out> {
       return this.terminate(reason);
     }
     const error = new TypeError(
-      `bad frame from ${this.peer}: expected a batch (array), got ${describe(frame)}`,
+      `bad frame from ${this.peer}: expected a batch (array), got ${
+        describe(frame)
+      }`,
     );
     console.error(`tendril: closing connection: ${error.message}`);
     this.terminate(error);

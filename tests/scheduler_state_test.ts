@@ -20,12 +20,23 @@ function setup(workers: [string, number][] = [["w1", 1]], saturation = 4) {
 }
 
 function ops(out: Outgoing[], op: string, to?: string) {
-  return out.filter((o) => o.msg.op === op && (to === undefined || o.to === to)).map((o) => o.msg as never as Record<string, unknown>);
+  return out.filter((o) => o.msg.op === op && (to === undefined || o.to === to))
+    .map((o) => o.msg as never as Record<string, unknown>);
 }
 
-function finish(s: SchedulerState, worker: string, key: string, value: unknown = 1) {
+function finish(
+  s: SchedulerState,
+  worker: string,
+  key: string,
+  value: unknown = 1,
+) {
   const bytes = encode(value);
-  s.handle(worker, { op: "task-finished", key, value: bytes, nbytes: bytes.length });
+  s.handle(worker, {
+    op: "task-finished",
+    key,
+    value: bytes,
+    nbytes: bytes.length,
+  });
 }
 
 Deno.test("scheduler: submit, compute, finish, notify, release forgets", () => {
@@ -34,7 +45,11 @@ Deno.test("scheduler: submit, compute, finish, notify, release forgets", () => {
   let out = s.drain();
   const [compute] = ops(out, "compute", "w1");
   assert.equal(compute.key, "a");
-  assert.deepEqual(compute.fnRef, fnRef, "function definition sent the first time");
+  assert.deepEqual(
+    compute.fnRef,
+    fnRef,
+    "function definition sent the first time",
+  );
   assert.equal(s.tasks.get("a")!.status, "processing");
   finish(s, "w1", "a", 42);
   out = s.drain();
@@ -50,7 +65,10 @@ Deno.test("scheduler: submit, compute, finish, notify, release forgets", () => {
 
 Deno.test("scheduler: function definition is sent once per worker", () => {
   const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("a"), { ...spec("b"), fnRef: undefined }] });
+  s.handle("c", {
+    op: "submit",
+    tasks: [spec("a"), { ...spec("b"), fnRef: undefined }],
+  });
   const computes = ops(s.drain(), "compute");
   assert.equal(computes.length, 2);
   assert.ok(computes[0].fnRef);
@@ -59,7 +77,10 @@ Deno.test("scheduler: function definition is sent once per worker", () => {
 
 Deno.test("scheduler: dependencies wait, then travel inline; deps are forgotten after use", () => {
   const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("a"), spec("b", { deps: ["a", "a"] })] });
+  s.handle("c", {
+    op: "submit",
+    tasks: [spec("a"), spec("b", { deps: ["a", "a"] })],
+  });
   s.handle("c", { op: "release", keys: ["a"] });
   assert.equal(s.tasks.get("b")!.status, "waiting");
   assert.equal(s.tasks.get("b")!.waitingOn, 1, "duplicate deps count once");
@@ -75,7 +96,9 @@ Deno.test("scheduler: dependencies wait, then travel inline; deps are forgotten 
   finish(s, "w1", "b");
   const after = s.drain();
   assert.ok(!s.tasks.has("a"), "a forgotten once b finished");
-  assert.ok(ops(after, "free", "w1").some((m) => (m.keys as string[]).includes("a")));
+  assert.ok(
+    ops(after, "free", "w1").some((m) => (m.keys as string[]).includes("a")),
+  );
 });
 
 Deno.test("scheduler: large values are located, not inlined", () => {
@@ -89,19 +112,27 @@ Deno.test("scheduler: large values are located, not inlined", () => {
   assert.deepEqual(done.who, [`inproc://${holder}`]);
   s.handle("c", { op: "submit", tasks: [spec("b", { deps: ["a"] })] });
   const [compute] = ops(s.drain(), "compute");
-  assert.deepEqual((compute.deps as { who: string[] }[])[0].who, [`inproc://${holder}`]);
+  assert.deepEqual((compute.deps as { who: string[] }[])[0].who, [
+    `inproc://${holder}`,
+  ]);
 });
 
 Deno.test("scheduler: placement prefers the worker with fewest executing tasks", () => {
   const s = setup([["w1", 1], ["w2", 1]]);
-  s.handle("c", { op: "submit", tasks: [spec("a"), spec("b"), spec("c"), spec("d")] });
+  s.handle("c", {
+    op: "submit",
+    tasks: [spec("a"), spec("b"), spec("c"), spec("d")],
+  });
   const computes = s.drain().filter((o) => o.msg.op === "compute");
   assert.deepEqual(computes.map((o) => o.to).sort(), ["w1", "w1", "w2", "w2"]);
 });
 
 Deno.test("scheduler: queues beyond saturation, by priority then FIFO", () => {
   const s = setup([["w1", 1]], 1);
-  s.handle("c", { op: "submit", tasks: [spec("a"), spec("low"), spec("high", { priority: 5 })] });
+  s.handle("c", {
+    op: "submit",
+    tasks: [spec("a"), spec("low"), spec("high", { priority: 5 })],
+  });
   assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["a"]);
   assert.equal(s.tasks.get("low")!.status, "queued");
   finish(s, "w1", "a");
@@ -114,7 +145,10 @@ Deno.test("scheduler: tasks launched from a task run before unrelated queued wor
   const s = setup([["w1", 1]], 1);
   s.handle("c", { op: "submit", tasks: [spec("parent"), spec("unrelated")] });
   s.drain();
-  s.handle("w1", { op: "submit", tasks: [spec("child", { parent: "parent" })] });
+  s.handle("w1", {
+    op: "submit",
+    tasks: [spec("child", { parent: "parent" })],
+  });
   s.handle("w1", { op: "seceded", key: "parent" });
   assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["child"]);
 });
@@ -143,22 +177,37 @@ Deno.test("scheduler: a finished task releases the futures it created", () => {
   s.drain();
   finish(s, "w1", "kid");
   const toParentClient = ops(s.drain(), "key-done", "w1");
-  assert.equal(toParentClient[0].key, "kid", "the worker's client hears about its child");
+  assert.equal(
+    toParentClient[0].key,
+    "kid",
+    "the worker's client hears about its child",
+  );
   finish(s, "w1", "p");
   const out = s.drain();
   assert.ok(!s.tasks.has("kid"), "child forgotten with its parent");
-  assert.ok(ops(out, "free", "w1").some((m) => (m.keys as string[]).includes("kid")));
+  assert.ok(
+    ops(out, "free", "w1").some((m) => (m.keys as string[]).includes("kid")),
+  );
   assert.equal(s.heldKeys, 1, "only p remains, wanted by the client");
 });
 
 Deno.test("scheduler: result references keep the referenced futures alive", () => {
   const s = setup();
   s.handle("c", { op: "submit", tasks: [spec("p")] });
-  s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" }), spec("other", { parent: "p" })] });
+  s.handle("w1", {
+    op: "submit",
+    tasks: [spec("kid", { parent: "p" }), spec("other", { parent: "p" })],
+  });
   s.drain();
   finish(s, "w1", "kid");
   finish(s, "w1", "other");
-  s.handle("w1", { op: "task-finished", key: "p", value: encode(0), nbytes: 1, refs: ["kid"] });
+  s.handle("w1", {
+    op: "task-finished",
+    key: "p",
+    value: encode(0),
+    nbytes: 1,
+    refs: ["kid"],
+  });
   s.drain();
   assert.ok(s.tasks.has("kid"));
   assert.ok(!s.tasks.has("other"));
@@ -169,9 +218,15 @@ Deno.test("scheduler: result references keep the referenced futures alive", () =
 
 Deno.test("scheduler: cancelling a parent cancels its children and their children", () => {
   const s = setup([["w1", 4]]);
-  s.handle("c", { op: "submit", tasks: [spec("p"), spec("dep-on-p", { deps: ["p"] })] });
+  s.handle("c", {
+    op: "submit",
+    tasks: [spec("p"), spec("dep-on-p", { deps: ["p"] })],
+  });
   s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
-  s.handle("w1", { op: "submit", tasks: [spec("grandkid", { parent: "kid" })] });
+  s.handle("w1", {
+    op: "submit",
+    tasks: [spec("grandkid", { parent: "kid" })],
+  });
   s.drain();
   s.handle("c", { op: "cancel", keys: ["p"] });
   const out = s.drain();
@@ -197,10 +252,17 @@ Deno.test("scheduler: a shared child survives its parent's cancellation", () => 
 Deno.test("scheduler: retries rerun a failing task, then the error reaches clients and dependents", () => {
   const s = setup();
   const boom = encode(new RangeError("boom"));
-  s.handle("c", { op: "submit", tasks: [spec("a", { retries: 1 }), spec("b", { deps: ["a"] })] });
+  s.handle("c", {
+    op: "submit",
+    tasks: [spec("a", { retries: 1 }), spec("b", { deps: ["a"] })],
+  });
   s.drain();
   s.handle("w1", { op: "task-erred", key: "a", error: boom });
-  assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["a"], "retried");
+  assert.deepEqual(
+    ops(s.drain(), "compute").map((m) => m.key),
+    ["a"],
+    "retried",
+  );
   s.handle("w1", { op: "task-erred", key: "a", error: boom });
   const out = s.drain();
   const erred = ops(out, "key-erred", "c").map((m) => m.key).sort();
@@ -214,7 +276,11 @@ Deno.test("scheduler: identical keys share one task", () => {
   s.handle("c", { op: "submit", tasks: [spec("same"), spec("same")] });
   s.handle("w1", { op: "submit", tasks: [spec("same")] });
   assert.equal(ops(s.drain(), "compute").length, 1);
-  assert.equal(s.tasks.get("same")!.wantedBy!.size, 2, "client and worker client");
+  assert.equal(
+    s.tasks.get("same")!.wantedBy!.size,
+    2,
+    "client and worker client",
+  );
 });
 
 Deno.test("scheduler: all slots blocked on queued work is diagnosed as a deadlock", () => {
@@ -248,7 +314,10 @@ Deno.test("scheduler: a lost worker's tasks move; a task that keeps killing work
   }
   s.removeWorker(s.tasks.get("killer")!.processingOn!.id);
   const [erred] = ops(s.drain(), "key-erred", "c");
-  assert.equal((decode(erred.error as Uint8Array) as Error).name, "KilledWorkerError");
+  assert.equal(
+    (decode(erred.error as Uint8Array) as Error).name,
+    "KilledWorkerError",
+  );
 });
 
 Deno.test("scheduler: a value lost with its worker is recomputed when still wanted", () => {
@@ -275,5 +344,8 @@ Deno.test("scheduler: a client that leaves releases what it wanted", () => {
 
 Deno.test("scheduler: an unknown operation is rejected with its name", () => {
   const s = setup();
-  assert.throws(() => s.handle("c", { op: "explode" } as never), /unknown operation "explode"/);
+  assert.throws(
+    () => s.handle("c", { op: "explode" } as never),
+    /unknown operation "explode"/,
+  );
 });

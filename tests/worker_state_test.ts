@@ -5,8 +5,20 @@ import { type WorkerEffect, WorkerState } from "../actors/worker_state.ts";
 import type { DepLocation, Priority } from "../actors/protocol.ts";
 
 let seq = 0;
-function compute(w: WorkerState, key: string, deps: DepLocation[] = [], priority?: Priority) {
-  w.handle({ op: "compute", key, fn: "f", args: encode([]), deps, priority: priority ?? [0, 0, seq++] });
+function compute(
+  w: WorkerState,
+  key: string,
+  deps: DepLocation[] = [],
+  priority?: Priority,
+) {
+  w.handle({
+    op: "compute",
+    key,
+    fn: "f",
+    args: encode([]),
+    deps,
+    priority: priority ?? [0, 0, seq++],
+  });
 }
 
 function executed(effects: WorkerEffect[]): string[] {
@@ -14,7 +26,9 @@ function executed(effects: WorkerEffect[]): string[] {
 }
 
 function sent(effects: WorkerEffect[], op: string): Record<string, unknown>[] {
-  return effects.flatMap((e) => e.type === "send" && e.msg.op === op ? [e.msg as never] : []);
+  return effects.flatMap((e) =>
+    e.type === "send" && e.msg.op === op ? [e.msg as never] : []
+  );
 }
 
 function done(w: WorkerState, key: string, inline = true) {
@@ -96,7 +110,14 @@ Deno.test("worker: rejoin without secede and secede twice are harmless", () => {
 
 Deno.test("worker: dependencies are decoded or fetched before the task is ready", () => {
   const w = new WorkerState(2);
-  w.handle({ op: "compute", key: "x", fn: "f", args: encode([]), deps: [], priority: [0, 0, 0] });
+  w.handle({
+    op: "compute",
+    key: "x",
+    fn: "f",
+    args: encode([]),
+    deps: [],
+    priority: [0, 0, 0],
+  });
   w.drain();
   done(w, "x");
   w.drain();
@@ -109,13 +130,20 @@ Deno.test("worker: dependencies are decoded or fetched before the task is ready"
   const decode = effects.find((e) => e.type === "decode");
   const fetch = effects.find((e) => e.type === "fetch");
   assert.ok(decode && decode.type === "decode" && decode.key === "small");
-  assert.deepEqual(fetch && fetch.type === "fetch" && [fetch.from, fetch.keys], ["inproc://w2", ["big"]]);
+  assert.deepEqual(
+    fetch && fetch.type === "fetch" && [fetch.from, fetch.keys],
+    ["inproc://w2", ["big"]],
+  );
   assert.deepEqual(executed(effects), []);
   const task = w.tasks.get("t")!;
   assert.equal(task.depValues.get("x"), "X", "held locally");
   w.decoded(task, "small", 5);
   assert.deepEqual(executed(w.drain()), []);
-  w.fetched("inproc://w2", new Map([["big", { value: "B", bytes: encode("B") }]]), []);
+  w.fetched(
+    "inproc://w2",
+    new Map([["big", { value: "B", bytes: encode("B") }]]),
+    [],
+  );
   assert.deepEqual(executed(w.drain()), ["t"]);
   assert.equal(task.depValues.get("big"), "B");
 });
@@ -126,7 +154,12 @@ Deno.test("worker: a failed fetch is reported as missing data", () => {
   w.drain();
   w.fetched("inproc://gone", new Map(), ["big"]);
   const [missing] = sent(w.drain(), "missing-data");
-  assert.deepEqual(missing, { op: "missing-data", key: "t", dep: "big", from: "inproc://gone" });
+  assert.deepEqual(missing, {
+    op: "missing-data",
+    key: "t",
+    dep: "big",
+    from: "inproc://gone",
+  });
   assert.ok(!w.tasks.has("t"));
 });
 
@@ -138,7 +171,11 @@ Deno.test("worker: cancelling a queued task drops it; a running one is aborted a
   w.handle({ op: "cancel-compute", key: "queued", reason: "released" });
   w.handle({ op: "cancel-compute", key: "run", reason: "cancelled" });
   const effects = w.drain();
-  assert.deepEqual(effects, [{ type: "abort", key: "run", reason: "cancelled" }]);
+  assert.deepEqual(effects, [{
+    type: "abort",
+    key: "run",
+    reason: "cancelled",
+  }]);
   assert.equal(w.running, 1, "an aborted task keeps its slot until it returns");
   done(w, "run");
   const after = w.drain();
@@ -174,5 +211,8 @@ Deno.test("worker: failures free the slot and are reported", () => {
 });
 
 Deno.test("worker: an unknown operation is rejected with its name", () => {
-  assert.throws(() => new WorkerState(1).handle({ op: "nope" } as never), /unknown operation "nope"/);
+  assert.throws(
+    () => new WorkerState(1).handle({ op: "nope" } as never),
+    /unknown operation "nope"/,
+  );
 });

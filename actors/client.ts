@@ -1,0 +1,536 @@
+/**
+ * The Client: submit functions, map over data, gather results, wait for and
+ * cancel futures. The same class serves users (connected to a cluster) and
+ * tasks (the worker's one shared client, through `getClient()`), where every
+ * await secedes automatically unless told not to.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { decode, encode } from "../runtime/codec.ts";
+import { describeFunction } from "../runtime/function_ref.ts";
+import { ClientState, type KeyRecord } from "./client_state.ts";
+import { CancelledError, DeadlockError } from "./errors.ts";
+import { Future, type FutureHost } from "./future.ts";
+import type {
+  ClientToScheduler,
+  SchedulerToClient,
+  TaskSpec,
+  WorkerToScheduler,
+} from "./protocol.ts";
+import {
+  currentTask,
+  rejoin,
+  secede,
+  setDefaultClient,
+} from "./task_context.ts";
+import { TASK_SCOPE_NAMES } from "./task_scope_names.ts";
+
+/** Per-submission options; set them with {@linkcode Client.with}. */
+export interface SubmitOptions {
+  /** The task's key (with `map`: a prefix, `${key}-${i}`). */
+  key?: string;
+  /** Identical pure submissions (same function and arguments) share one task. */
+  pure?: boolean;
+  /** Higher runs first among ready tasks. */
+  priority?: number;
+  /** Times to rerun the task when it throws. */
+  retries?: number;
+  /** Worker ids or addresses the task may run on. */
+  workers?: string | string[];
+  /** With `workers`: prefer them, but allow others. */
+  allowOtherWorkers?: boolean;
+}
+
+/** Options of awaiting calls (`result`, `gather`, `wait`, `compute`). */
+export interface AwaitOptions {
+  /**
+   * Inside a task: secede while waiting and rejoin after (default true).
+   * With false the task keeps its slot; if every slot ends up waiting this
+   * way the wait rejects with a DeadlockError instead of hanging.
+   */
+  secede?: boolean;
+}
+
+/** How a client reaches the scheduler and the workers' data. */
+export interface ClientHost {
+  /** This client's peer id. */
+  readonly id: string;
+  /** Sends to the scheduler (in order, batched by the transport). */
+  send(msg: ClientToScheduler | WorkerToScheduler): void;
+  /** Fetches the codec bytes of a value held by workers at `who`. */
+  fetch(key: string, who: string[]): Promise<Uint8Array>;
+  /** Tells the client of scheduler messages. */
+  listen(handler: (msg: SchedulerToClient) => void): void;
+  /** Disconnects. */
+  close(): Promise<void>;
+}
+
+/** Anything `Client.connect` accepts besides an address. */
+export interface ClusterLike {
+  /** Opens a client connection to the cluster's scheduler. */
+  connectClient(): Promise<ClientHost>;
+}
+
+/** Result of {@linkcode Client.wait}. */
+export interface WaitResult<T> {
+  done: Future<T>[];
+  notDone: Future<T>[];
+}
+
+/** Replaces futures in a structure by their values' types. */
+export type Gathered<T> = T extends Future<infer V> ? V
+  : T extends readonly unknown[] ? { -readonly [K in keyof T]: Gathered<T[K]> }
+  : T extends Record<string, unknown> ? { [K in keyof T]: Gathered<T[K]> }
+  : T;
+
+type Fn = (...args: never[]) => unknown;
+
+const scopeNames: ReadonlySet<string> = new Set(TASK_SCOPE_NAMES);
+
+let clientCounter = 0;
+
+/**
+ * A connection to a cluster that submits tasks and collects results.
+ *
+ * @example
+ * ```ts
+ * import { Client, LocalCluster } from "@tendril/tendril";
+ * const inc = (x: number) => x + 1;
+ * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const futures = client.map(inc, [1, 2, 3]);
+ * const total = client.submit((xs: number[]) => xs.reduce((a, b) => a + b), futures);
+ * console.assert((await total.result()) === 9);
+ * console.assert((await client.gather({ a: futures[0] })).a === 2);
+ * ```
+ */
+export class Client implements FutureHost, AsyncDisposable {
+  /** @internal */
+  readonly state: ClientState = new ClientState();
+  /** @internal */
+  readonly host: ClientHost;
+  /** @internal defaults applied by `with()`. */
+  protected defaults: SubmitOptions = {};
+  /**
+   * Mutable scalars live in one shared object: views made by `with()` and
+   * `workerClient()` inherit from this client, and a write through a view
+   * must not shadow the original's field.
+   */
+  private readonly live = { counter: 0, flushing: false, closed: false };
+  private readonly sentFns = new Set<string>();
+  /** Keys each running task holds here, dropped when it ends. */
+  private readonly taskKeys = new Map<string, string[]>();
+  /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
+  private readonly blockedWaits = new Map<string, (e: Error) => void>();
+  private readonly finalizer: FinalizationRegistry<[string, string]>;
+  /** @internal a task-side client resolves locally held keys through this. */
+  localValue: ((key: string) => { value: unknown } | undefined) | undefined;
+  private readonly prefix: string;
+
+  /** @internal use {@linkcode Client.connect}. */
+  constructor(host: ClientHost, readonly inWorker = false) {
+    this.host = host;
+    this.prefix = `${host.id}.${++clientCounter}`;
+    this.finalizer = new FinalizationRegistry(([key, owner]) => {
+      if (this.live.closed) return;
+      this.state.drop(key, owner);
+      this.flushSoon();
+    });
+    host.listen((msg) => this.receive(msg));
+  }
+
+  /**
+   * Connects to a cluster: a `LocalCluster`, or an address such as
+   * `"tcp://127.0.0.1:8786"`. The newest client becomes the one
+   * `getClient()` returns outside tasks.
+   */
+  static async connect(target: ClusterLike | string): Promise<Client> {
+    let host: ClientHost;
+    if (typeof target === "string") {
+      const { connectRemote } = await import("./remote_client.ts");
+      host = await connectRemote(target);
+    } else host = await target.connectClient();
+    const client = new Client(host);
+    setDefaultClient(client);
+    return client;
+  }
+
+  /**
+   * A view of this client whose submissions use `options`.
+   *
+   * @example
+   * ```ts
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const f = client.with({ key: "answer", retries: 2 }).submit(() => 42);
+   * console.assert(f.key === "answer" && (await f.result()) === 42);
+   * ```
+   */
+  with(options: SubmitOptions): Client {
+    const view = Object.create(this) as Client;
+    view.defaults = { ...this.defaults, ...options };
+    return view;
+  }
+
+  /** Runs `fn(...args)` on the cluster; futures in `args` become their values. */
+  submit<F extends Fn>(
+    fn: F,
+    ...args: SubmitArgs<Parameters<F>>
+  ): Future<Awaited<ReturnType<F>>> {
+    const desc = describeFunction(fn, scopeNames);
+    return this.submitOne(fn, desc, args, this.defaults.key) as Future<
+      Awaited<ReturnType<F>>
+    >;
+  }
+
+  /** Runs `fn(item)` for every item; one future per item, in order. */
+  map<T, R>(
+    fn: (item: T) => R,
+    items: Iterable<SubmitArg<T>>,
+  ): Future<Awaited<R>>[] {
+    const desc = describeFunction(fn, scopeNames);
+    const prefix = this.defaults.key;
+    const out: Future<Awaited<R>>[] = [];
+    let i = 0;
+    for (const item of items) {
+      const key = prefix === undefined ? undefined : `${prefix}-${i++}`;
+      out.push(this.submitOne(fn, desc, [item], key) as Future<Awaited<R>>);
+    }
+    return out;
+  }
+
+  private submitOne(
+    fn: Fn,
+    desc: { id: string; ref: TaskSpec["fnRef"] },
+    args: unknown[],
+    key: string | undefined,
+  ): Future<unknown> {
+    if (this.live.closed) throw new Error("this client is closed");
+    const opts = this.defaults;
+    const name = fn.name || "task";
+    const deps: string[] = [];
+    const onKey = (k: string) => void deps.push(k);
+    let bytes: Uint8Array;
+    if (key === undefined && opts.pure) {
+      bytes = encode(args, onKey, `arguments of a ${name} task`);
+      const hash = createHash("sha1").update(desc.id).update(bytes).digest(
+        "base64url",
+      );
+      key = `${name}-${hash.slice(0, 20)}`;
+    } else {
+      key ??= `${name}-${this.prefix}-${++this.live.counter}`;
+      bytes = encode(args, onKey, `arguments of task ${key}`);
+    }
+    const ctx = currentTask();
+    const owner = ctx ? ctx.key : "";
+    const spec: TaskSpec = { key, fn: desc.id, args: bytes, deps };
+    if (!this.sentFns.has(desc.id)) {
+      this.sentFns.add(desc.id);
+      spec.fnRef = desc.ref;
+    }
+    if (ctx) spec.parent = ctx.key;
+    if (opts.priority !== undefined) spec.priority = opts.priority;
+    if (opts.retries !== undefined) spec.retries = opts.retries;
+    if (opts.workers !== undefined) {
+      spec.workers = typeof opts.workers === "string"
+        ? [opts.workers]
+        : opts.workers;
+      spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
+    }
+    const record = this.state.submit(spec, owner);
+    this.flushSoon();
+    return this.futureOf(record, owner);
+  }
+
+  /** @internal a Future object holding `record` for `owner`. */
+  futureOf(record: KeyRecord, owner: string): Future<unknown> {
+    const future = new Future(record, this, owner);
+    if (owner === "") {
+      this.finalizer.register(future, [record.key, owner], future);
+    } else {
+      const keys = this.taskKeys.get(owner);
+      if (keys) keys.push(record.key);
+      else this.taskKeys.set(owner, [record.key]);
+    }
+    return future;
+  }
+
+  /**
+   * Values of all futures in `futures`, keeping its array/object shape.
+   * Rethrows the first task error.
+   */
+  async gather<T>(futures: T, options?: AwaitOptions): Promise<Gathered<T>> {
+    const found: Future<unknown>[] = [];
+    collectFutures(futures, found);
+    await this.settle(found.map((f) => f.record), options);
+    const values = new Map<Future<unknown>, unknown>();
+    for (const f of found) values.set(f, await this.resultOf(f.record));
+    return replaceFutures(futures, values) as Gathered<T>;
+  }
+
+  /** Waits until all (or the first, with `returnWhen`) futures are done. */
+  async wait<T>(
+    futures: Future<T>[],
+    options: AwaitOptions & {
+      returnWhen?: "ALL_COMPLETED" | "FIRST_COMPLETED";
+      timeout?: number;
+    } = {},
+  ): Promise<WaitResult<T>> {
+    const records = futures.map((f) => f.record);
+    const all = this.settle(records, options);
+    const first = options.returnWhen === "FIRST_COMPLETED"
+      ? Promise.race(records.map((r) => this.settle([r], options)))
+      : all;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = options.timeout === undefined
+      ? null
+      : new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new Error(`wait() timed out after ${options.timeout} ms`)),
+          options.timeout,
+        );
+      });
+    try {
+      await (timeout ? Promise.race([first, timeout]) : first);
+    } finally {
+      clearTimeout(timer);
+    }
+    return {
+      done: futures.filter((f) => f.done()),
+      notDone: futures.filter((f) => !f.done()),
+    };
+  }
+
+  /** Yields futures as they complete, in completion order. */
+  async *asCompleted<T>(
+    futures: Iterable<Future<T>>,
+  ): AsyncGenerator<Future<T>> {
+    const pending = new Set(futures);
+    const ready: Future<T>[] = [];
+    let wake: (() => void) | null = null;
+    for (const f of pending) {
+      this.whenSettled(f.record, () => {
+        ready.push(f);
+        wake?.();
+      });
+    }
+    while (pending.size > 0) {
+      if (ready.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      const f = ready.shift()!;
+      pending.delete(f);
+      yield f;
+    }
+  }
+
+  /** Cancels the futures' tasks (and what depends on them, and their children). */
+  async cancel(futures: Future<unknown> | Future<unknown>[]): Promise<void> {
+    const list = Array.isArray(futures) ? futures : [futures];
+    await this.cancelKeys(list.map((f) => f.key));
+  }
+
+  /** Disconnects; the scheduler releases everything this client held. */
+  async close(): Promise<void> {
+    if (this.live.closed || this.inWorker) return;
+    this.live.closed = true;
+    this.flush();
+    setDefaultClient(undefined);
+    for (const record of this.state.keys.values()) this.wake(record);
+    await this.host.close();
+  }
+
+  /** Closes the client at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- FutureHost -----------------------------------------------------------
+
+  /** @internal */
+  async resultOf(record: KeyRecord): Promise<unknown> {
+    if (record.status === "pending") await this.settle([record]);
+    switch (record.status) {
+      case "finished":
+        if (record.decoded) return record.decoded.value;
+        return await this.valueOf(record);
+      case "error":
+        throw this.errorOf(record);
+      case "cancelled":
+        throw new CancelledError(record.key, record.reason);
+      default:
+        throw new Error(`client closed while waiting for ${record.key}`);
+    }
+  }
+
+  private async valueOf(record: KeyRecord): Promise<unknown> {
+    let value: unknown;
+    const local = this.localValue?.(record.key);
+    if (local) value = local.value;
+    else if (record.value) value = this.decodeValue(record.value);
+    else {value = this.decodeValue(
+        await this.host.fetch(record.key, record.who ?? []),
+      );}
+    record.decoded = { value };
+    return value;
+  }
+
+  /** @internal decodes bytes, turning key references into held futures. */
+  decodeValue(bytes: Uint8Array): unknown {
+    const owner = currentTask()?.key ?? "";
+    return decode(
+      bytes,
+      (key) => this.futureOf(this.state.hold(key, owner), owner),
+    );
+  }
+
+  /** @internal */
+  errorOf(record: KeyRecord): Error {
+    const e = decode(record.error!);
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  /** @internal */
+  async cancelKeys(keys: string[]): Promise<void> {
+    this.state.cancel(keys);
+    this.flush();
+    const records = keys.map((k) => this.state.keys.get(k)).filter((r) =>
+      r !== undefined
+    );
+    await this.settle(records, { secede: false, blocking: false });
+  }
+
+  /** @internal */
+  dropHolder(future: Future<unknown>): void {
+    if (future.owner === "") this.finalizer.unregister(future);
+    this.state.drop(future.key, future.owner);
+    this.flushSoon();
+  }
+
+  /**
+   * @internal waits until no record is pending. Inside a task it secedes
+   * for the wait (or, opted out, reports the task blocked so a deadlock is
+   * diagnosed instead of hanging).
+   */
+  async settle(
+    records: KeyRecord[],
+    options: AwaitOptions & { blocking?: boolean } = {},
+  ): Promise<void> {
+    const pending = records.filter((r) => r.status === "pending");
+    if (pending.length === 0 || this.live.closed) return;
+    this.flush();
+    const all = Promise.all(
+      pending.map((r) => new Promise<void>((res) => this.whenSettled(r, res))),
+    );
+    const ctx = currentTask();
+    if (!ctx || ctx.seceded || options.blocking === false) {
+      return void await all;
+    }
+    if (options.secede !== false) {
+      secede();
+      try {
+        await all;
+      } finally {
+        await rejoin();
+      }
+      return;
+    }
+    const key = ctx.key;
+    this.host.send({ op: "blocked", key, on: pending.map((r) => r.key) });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.blockedWaits.set(key, reject);
+        all.then(() => resolve());
+      });
+    } finally {
+      this.blockedWaits.delete(key);
+      this.host.send({ op: "unblocked", key });
+    }
+  }
+
+  private whenSettled(record: KeyRecord, fn: () => void): void {
+    if (record.status !== "pending" || this.live.closed) return fn();
+    (record.waiters ??= []).push(fn);
+  }
+
+  private wake(record: KeyRecord): void {
+    const waiters = record.waiters;
+    if (!waiters) return;
+    record.waiters = null;
+    for (const fn of waiters) fn();
+  }
+
+  /** @internal a task ended: its futures are released by the scheduler. */
+  endTask(task: string): void {
+    const keys = this.taskKeys.get(task);
+    if (!keys) return;
+    this.taskKeys.delete(task);
+    this.state.endTask(task, keys);
+  }
+
+  private receive(msg: SchedulerToClient): void {
+    if (msg.op === "deadlock") {
+      const error = new DeadlockError(msg.message);
+      for (const key of msg.keys) this.blockedWaits.get(key)?.(error);
+      return;
+    }
+    const record = this.state.handle(msg);
+    if (record) this.wake(record);
+  }
+
+  private flushSoon(): void {
+    if (this.live.flushing) return;
+    this.live.flushing = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /** @internal sends queued messages now. */
+  flush(): void {
+    this.live.flushing = false;
+    for (const msg of this.state.drain()) this.host.send(msg);
+  }
+}
+
+/** An argument: the value, or a future of it. */
+export type SubmitArg<T> = T | Future<T>;
+/** Arguments where any value may be given as a future of it. */
+export type SubmitArgs<A extends readonly unknown[]> = {
+  [K in keyof A]: SubmitArg<A[K]> | Deep<A[K]>;
+};
+type Deep<T> = T extends readonly (infer E)[] ? SubmitArg<E>[] : T;
+
+function collectFutures(value: unknown, out: Future<unknown>[]): void {
+  if (value instanceof Future) out.push(value);
+  else if (Array.isArray(value)) {
+    for (const v of value) {
+      collectFutures(v, out);
+    }
+  } else if (isPlainObject(value)) {
+    for (const v of Object.values(value)) collectFutures(v, out);
+  }
+}
+
+function replaceFutures(
+  value: unknown,
+  values: Map<Future<unknown>, unknown>,
+): unknown {
+  if (value instanceof Future) return values.get(value);
+  if (Array.isArray(value)) return value.map((v) => replaceFutures(v, values));
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = replaceFutures(v, values);
+    }
+    return out;
+  }
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

@@ -1,0 +1,150 @@
+/**
+ * The client as a pure state machine: what it knows of each key it holds
+ * futures on (status, inline value, where the value lives, error), how many
+ * holders each key has, and the messages that keep the scheduler's
+ * reference counts right. The `Client` class wraps it with promises and I/O.
+ *
+ * @module
+ */
+
+import type {
+  ClientToScheduler,
+  SchedulerToClient,
+  TaskSpec,
+} from "./protocol.ts";
+
+/** A future's status, as in Dask. */
+export type FutureStatus = "pending" | "finished" | "error" | "cancelled";
+
+/** Everything the client knows of one key. */
+export class KeyRecord {
+  status: FutureStatus = "pending";
+  /** Inline codec bytes of the value. */
+  value: Uint8Array | undefined;
+  /** Data addresses holding the value when it was not inlined. */
+  who: string[] | undefined;
+  /** Codec bytes of the error. */
+  error: Uint8Array | undefined;
+  /** Why it was cancelled. */
+  reason: string | undefined;
+  /** Decoded value, cached once fetched or decoded. */
+  decoded: { value: unknown } | undefined;
+  /** Holders per owner ("" = the client itself, else a task key). */
+  readonly holders: Map<string, number> = new Map();
+  /** Callbacks waiting for the key to leave "pending". */
+  waiters: (() => void)[] | null = null;
+  constructor(readonly key: string) {}
+}
+
+/** The client's bookkeeping and its outgoing messages. */
+export class ClientState {
+  readonly keys: Map<string, KeyRecord> = new Map();
+  private out: ClientToScheduler[] = [];
+  private submitting: TaskSpec[] | null = null;
+
+  /** Messages produced since the last drain, in order. */
+  drain(): ClientToScheduler[] {
+    const out = this.out;
+    this.out = [];
+    this.submitting = null;
+    return out;
+  }
+
+  /**
+   * Submits a task held by `owner` ("" for the client itself). Returns
+   * false when the key was already held here (an identical pure submit):
+   * it then only gains a holder.
+   */
+  submit(spec: TaskSpec, owner: string): KeyRecord {
+    const existing = this.keys.get(spec.key);
+    if (existing) {
+      this.hold(existing.key, owner);
+      return existing;
+    }
+    const record = new KeyRecord(spec.key);
+    this.keys.set(spec.key, record);
+    record.holders.set(owner, 1);
+    if (this.submitting) this.submitting.push(spec);
+    else {
+      this.submitting = [spec];
+      this.out.push({ op: "submit", tasks: this.submitting });
+    }
+    return record;
+  }
+
+  /** Adds a holder of `key` (a future object, or one task's use of it). */
+  hold(key: string, owner: string): KeyRecord {
+    let record = this.keys.get(key);
+    if (!record) {
+      record = new KeyRecord(key);
+      this.keys.set(key, record);
+    }
+    const n = record.holders.get(owner) ?? 0;
+    record.holders.set(owner, n + 1);
+    if (n === 0) {
+      this.message({ op: "want", keys: [key], owner: ownerField(owner) });
+    }
+    return record;
+  }
+
+  /** Removes a holder; the last one of an owner releases the key. */
+  drop(key: string, owner: string): void {
+    const record = this.keys.get(key);
+    const n = record?.holders.get(owner);
+    if (!record || n === undefined) return;
+    if (n > 1) return void record.holders.set(owner, n - 1);
+    record.holders.delete(owner);
+    this.message({ op: "release", keys: [key], owner: ownerField(owner) });
+    if (record.holders.size === 0) this.keys.delete(key);
+  }
+
+  /**
+   * A task ended: the scheduler releases what it owned by itself, so only
+   * local records go, without messages.
+   */
+  endTask(task: string, keys: Iterable<string>): void {
+    for (const key of keys) {
+      const record = this.keys.get(key);
+      if (!record || !record.holders.delete(task)) continue;
+      if (record.holders.size === 0) this.keys.delete(key);
+    }
+  }
+
+  /** Asks the scheduler to cancel keys. */
+  cancel(keys: string[]): void {
+    this.message({ op: "cancel", keys });
+  }
+
+  /** Applies a scheduler message; returns the record that changed. */
+  handle(msg: SchedulerToClient): KeyRecord | undefined {
+    if (msg.op === "deadlock") return undefined;
+    const record = this.keys.get(msg.key);
+    if (!record) return undefined;
+    switch (msg.op) {
+      case "key-done":
+        record.status = "finished";
+        record.value = msg.value;
+        record.who = msg.who;
+        record.error = undefined;
+        break;
+      case "key-erred":
+        record.status = "error";
+        record.error = msg.error;
+        break;
+      case "key-cancelled":
+        record.status = "cancelled";
+        record.reason = msg.reason;
+        break;
+    }
+    return record;
+  }
+
+  private message(msg: ClientToScheduler): void {
+    this.submitting = null;
+    this.out.push(msg);
+  }
+}
+
+function ownerField(owner: string): string | undefined {
+  return owner === "" ? undefined : owner;
+}

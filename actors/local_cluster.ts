@@ -1,0 +1,214 @@
+/**
+ * An in-process cluster: the scheduler in this isolate, each worker in a
+ * Deno Web Worker, workers wired to each other with MessageChannels for
+ * dependency data and to this isolate for clients' gathers.
+ *
+ * @module
+ */
+
+import { localPair } from "../runtime/local_transport.ts";
+import { PortConnection } from "../runtime/webworker_transport.ts";
+import type { ClientHost, ClusterLike } from "./client.ts";
+import { DataPeer } from "./data_peer.ts";
+import type {
+  RegisterWorker,
+  SchedulerToClient,
+  ToScheduler,
+  ToWorkerConnection,
+} from "./protocol.ts";
+import { Scheduler } from "./scheduler.ts";
+import type { WorkerInit } from "./worker_main.ts";
+
+/** Options of {@linkcode LocalCluster.start}. */
+export interface LocalClusterOptions {
+  /** Number of workers (default: the number of CPUs). */
+  workers?: number;
+  /** Slots per worker: tasks each runs at once (default 1). */
+  slots?: number;
+  /** Tasks a worker may hold queued per slot (default 64). */
+  saturation?: number;
+}
+
+interface WorkerHandle {
+  id: string;
+  address: string;
+  thread: globalThis.Worker;
+  conn: PortConnection<ToScheduler, ToWorkerConnection>;
+  data: DataPeer;
+}
+
+let clusterCounter = 0;
+
+/**
+ * A scheduler and workers in this process.
+ *
+ * @example
+ * ```ts
+ * import { Client, LocalCluster } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * console.assert((await client.submit(() => 1 + 1).result()) === 2);
+ * ```
+ */
+export class LocalCluster implements ClusterLike, AsyncDisposable {
+  /** The scheduler actor (its `state` is inspectable). */
+  readonly scheduler: Scheduler;
+  private readonly workers: WorkerHandle[] = [];
+  private readonly byAddress = new Map<string, WorkerHandle>();
+  private clients = 0;
+  private closed = false;
+
+  private constructor(readonly name: string, options: LocalClusterOptions) {
+    this.scheduler = new Scheduler({ saturation: options.saturation });
+  }
+
+  /** Starts the scheduler and the workers; resolves once all are ready. */
+  static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const n = options.workers ?? navigator.hardwareConcurrency ?? 1;
+    const slots = options.slots ?? 1;
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`workers must be a positive integer, got ${n}`);
+    }
+    if (!Number.isInteger(slots) || slots < 1) {
+      throw new RangeError(`slots must be a positive integer, got ${slots}`);
+    }
+    const cluster = new LocalCluster(`local${++clusterCounter}`, options);
+    try {
+      await cluster.spawn(n, slots);
+    } catch (e) {
+      await cluster.close();
+      throw e;
+    }
+    return cluster;
+  }
+
+  private async spawn(n: number, slots: number): Promise<void> {
+    const url = new URL("./worker_main.ts", import.meta.url);
+    const ids = Array.from({ length: n }, (_, i) => `${this.name}-w${i}`);
+    const addresses = ids.map((id) => `inproc://${id}`);
+    const peers: WorkerInit["init"]["peers"][] = ids.map(() => []);
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const { port1, port2 } = new MessageChannel();
+        peers[i].push({ address: addresses[j], port: port1 });
+        peers[j].push({ address: addresses[i], port: port2 });
+      }
+    }
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const thread = new Worker(url, { type: "module" });
+      const conn = new PortConnection<ToScheduler, ToWorkerConnection>(
+        thread,
+        `worker ${ids[i]}`,
+      );
+      const { port1, port2 } = new MessageChannel();
+      const handle: WorkerHandle = {
+        id: ids[i],
+        address: addresses[i],
+        thread,
+        conn,
+        data: new DataPeer(new PortConnection(port1, `worker ${ids[i]} data`)),
+      };
+      this.workers.push(handle);
+      this.byAddress.set(handle.address, handle);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          thread.onerror = (event) => {
+            event.preventDefault();
+            const error = new Error(
+              `worker ${handle.id} failed: ${event.message}`,
+            );
+            console.error(`tendril: ${error.message}`);
+            reject(error);
+            this.lose(handle, error);
+          };
+          conn.onMessages((batch) => {
+            const hello = batch[0] as unknown as RegisterWorker;
+            if (hello?.op !== "register-worker") {
+              return reject(new Error(`worker ${handle.id} did not register`));
+            }
+            resolve();
+          });
+        }),
+      );
+      const init: WorkerInit = {
+        init: {
+          id: ids[i],
+          slots,
+          address: addresses[i],
+          mainData: port2,
+          peers: peers[i],
+        },
+      };
+      thread.postMessage(init, [port2, ...peers[i].map((p) => p.port)]);
+    }
+    await Promise.all(ready);
+    for (const w of this.workers) {
+      this.scheduler.addWorker(w.id, slots, w.address, w.conn);
+    }
+  }
+
+  /** Worker ids, in start order. */
+  get workerIds(): string[] {
+    return this.workers.map((w) => w.id);
+  }
+
+  /** Opens a client connection to the scheduler (used by `Client.connect`). */
+  connectClient(): Promise<ClientHost> {
+    if (this.closed) return Promise.reject(new Error("cluster is closed"));
+    const id = `${this.name}-c${++this.clients}`;
+    const [mine, theirs] = localPair<ToScheduler, SchedulerToClient>(
+      id,
+      "scheduler",
+    );
+    this.scheduler.addClient(id, theirs as never);
+    const host: ClientHost = {
+      id,
+      send: (msg) => mine.send(msg),
+      fetch: (key, who) => this.fetch(key, who),
+      listen: (handler) => mine.onMessages((batch) => batch.forEach(handler)),
+      close: () => Promise.resolve(mine.close()),
+    };
+    return Promise.resolve(host);
+  }
+
+  private async fetch(key: string, who: string[]): Promise<Uint8Array> {
+    for (const address of who) {
+      const w = this.byAddress.get(address);
+      if (!w) continue;
+      try {
+        const reply = await w.data.get([key]);
+        if (reply.values[key]) return reply.values[key];
+      } catch {
+        // try the next holder
+      }
+    }
+    throw new Error(
+      `could not fetch ${key} from ${who.join(", ") || "anyone"}`,
+    );
+  }
+
+  private lose(handle: WorkerHandle, error: Error): void {
+    handle.conn.close(error);
+    handle.data.close();
+    handle.thread.terminate();
+  }
+
+  /** Stops every worker and the scheduler; leaves no timers or ports. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.scheduler.close();
+    for (const w of this.workers) {
+      w.conn.close();
+      w.data.close();
+      w.thread.terminate();
+    }
+    return Promise.resolve();
+  }
+
+  /** Same as {@linkcode LocalCluster.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

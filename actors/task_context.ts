@@ -1,0 +1,227 @@
+/**
+ * Which task is running, found through AsyncLocalStorage because many tasks
+ * interleave on one isolate, and the in-task API built on it: `getClient`,
+ * `getWorker`, `secede`, `rejoin`, `workerClient`, `taskSignal`.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Client } from "./client.ts";
+
+/** What a running task sees of the worker it runs on. */
+export interface WorkerRuntime {
+  /** The worker's id. */
+  readonly id: string;
+  /** Where its data server listens. */
+  readonly address: string;
+  /** Slots of the worker (its concurrency budget). */
+  readonly slots: number;
+  /** The worker's one shared client. */
+  readonly client: Client;
+  /** Releases the task's slot. */
+  secede(key: string): void;
+  /** Resolves once the task holds a slot again. */
+  rejoin(key: string): Promise<void>;
+}
+
+/** The running task's context. */
+export interface TaskContext {
+  /** The task's key. */
+  readonly key: string;
+  readonly worker: WorkerRuntime;
+  /** Aborted when the task is cancelled. */
+  readonly signal: AbortSignal;
+  /** True between secede() and the end of rejoin(). */
+  seceded: boolean;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+/** @internal runs `fn` as task `ctx`. */
+export function runInTask<R>(ctx: TaskContext, fn: () => R): R {
+  return storage.run(ctx, fn);
+}
+
+/** The context of the task running now, if any. */
+export function currentTask(): TaskContext | undefined {
+  return storage.getStore();
+}
+
+let defaultClient: Client | undefined;
+
+/** @internal the client `getClient()` returns outside tasks. */
+export function setDefaultClient(client: Client | undefined): void {
+  defaultClient = client;
+}
+
+/** @internal the client outside tasks, if any. */
+export function peekDefaultClient(): Client | undefined {
+  return defaultClient;
+}
+
+/**
+ * The client to launch tasks with. Inside a task: the worker's one shared
+ * client (futures it makes belong to the task and are released when the task
+ * ends). Outside: the most recently connected client.
+ *
+ * @example
+ * ```ts
+ * import { Client, getClient, LocalCluster } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * console.assert(getClient() === client);
+ * ```
+ */
+export function getClient(): Client {
+  const ctx = storage.getStore();
+  if (ctx) return ctx.worker.client;
+  if (defaultClient) return defaultClient;
+  throw new Error(
+    "getClient(): no client. Outside a task, connect one first with " +
+      "`await Client.connect(cluster)`.",
+  );
+}
+
+/** What a task learns about the worker running it. */
+export interface WorkerInfo {
+  /** The worker's id. */
+  id: string;
+  /** Its data address. */
+  address: string;
+  /** Its slot budget. */
+  slots: number;
+}
+
+/**
+ * The worker running the current task.
+ *
+ * @example
+ * ```ts
+ * import { getWorker } from "@tendril/tendril";
+ * export function where(): string {
+ *   return getWorker().id; // only inside a task
+ * }
+ * ```
+ */
+export function getWorker(): WorkerInfo {
+  const ctx = requireTask("getWorker");
+  const { id, address, slots } = ctx.worker;
+  return { id, address, slots };
+}
+
+/**
+ * The current task's key.
+ *
+ * @example
+ * ```ts
+ * import { taskKey } from "@tendril/tendril";
+ * export function me(): string {
+ *   return taskKey(); // only inside a task
+ * }
+ * ```
+ */
+export function taskKey(): string {
+  return requireTask("taskKey").key;
+}
+
+/**
+ * Aborted when the current task is cancelled; pass it to fetch() and
+ * friends, or check `aborted` in loops.
+ *
+ * @example
+ * ```ts
+ * import { taskSignal } from "@tendril/tendril";
+ * export async function poll(url: string): Promise<string> {
+ *   return await (await fetch(url, { signal: taskSignal() })).text();
+ * }
+ * ```
+ */
+export function taskSignal(): AbortSignal {
+  return requireTask("taskSignal").signal;
+}
+
+/**
+ * Releases the current task's slot: the worker starts its next ready task at
+ * once and the scheduler stops counting this one toward the worker's load.
+ * Harmless outside a task and when already seceded.
+ *
+ * @example
+ * ```ts
+ * import { getClient, rejoin, secede } from "@tendril/tendril";
+ * export async function fib(n: number): Promise<number> {
+ *   if (n < 2) return n;
+ *   const client = getClient();
+ *   const a = client.submit(fib, n - 1);
+ *   const b = client.submit(fib, n - 2);
+ *   secede();
+ *   const [x, y] = await client.gather([a, b]);
+ *   await rejoin();
+ *   return x + y;
+ * }
+ * ```
+ */
+export function secede(): void {
+  const ctx = storage.getStore();
+  if (!ctx || ctx.seceded) return;
+  ctx.seceded = true;
+  ctx.worker.secede(ctx.key);
+}
+
+/**
+ * Waits for a slot on the worker after {@linkcode secede}, ahead of tasks not
+ * yet started. Harmless without a prior secede.
+ *
+ * @example
+ * ```ts
+ * import { rejoin, secede } from "@tendril/tendril";
+ * export async function pause(ms: number): Promise<void> {
+ *   secede();
+ *   await new Promise((r) => setTimeout(r, ms));
+ *   await rejoin();
+ * }
+ * ```
+ */
+export async function rejoin(): Promise<void> {
+  const ctx = storage.getStore();
+  if (!ctx || !ctx.seceded) return;
+  await ctx.worker.rejoin(ctx.key);
+  ctx.seceded = false;
+}
+
+/**
+ * The worker's client for use in `await using`: secedes on enter, rejoins
+ * on dispose (only if it was the one that seceded, so it nests).
+ *
+ * @example
+ * ```ts
+ * import { workerClient } from "@tendril/tendril";
+ * export async function fibWC(n: number): Promise<number> {
+ *   if (n < 2) return n;
+ *   await using client = await workerClient();
+ *   const [x, y] = await client.gather([
+ *     client.submit(fibWC, n - 1),
+ *     client.submit(fibWC, n - 2),
+ *   ]);
+ *   return x + y;
+ * }
+ * ```
+ */
+export function workerClient(): Promise<Client & AsyncDisposable> {
+  const ctx = requireTask("workerClient");
+  const seceded = !ctx.seceded;
+  secede();
+  const handle = Object.create(ctx.worker.client) as Client & AsyncDisposable;
+  Object.defineProperty(handle, Symbol.asyncDispose, {
+    value: async () => {
+      if (seceded) await rejoin();
+    },
+  });
+  return Promise.resolve(handle);
+}
+
+function requireTask(what: string): TaskContext {
+  const ctx = storage.getStore();
+  if (!ctx) throw new Error(`${what}() works only inside a running task`);
+  return ctx;
+}

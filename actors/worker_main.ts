@@ -1,0 +1,62 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+/**
+ * Entry script of an in-process worker (a Deno Web Worker). The first
+ * message wires it: scheduler on `self`, a data port for the main isolate's
+ * clients, and one port per peer worker.
+ *
+ * @module
+ */
+
+import { PortConnection } from "../runtime/webworker_transport.ts";
+import type { Connection } from "../runtime/transport.ts";
+import { Worker } from "./worker.ts";
+import {
+  PROTOCOL_VERSION,
+  type RegisterWorker,
+  type ToScheduler,
+  type ToWorkerConnection,
+} from "./protocol.ts";
+
+/** The wiring message LocalCluster posts first. */
+export interface WorkerInit {
+  init: {
+    id: string;
+    slots: number;
+    address: string;
+    mainData: MessagePort;
+    peers: { address: string; port: MessagePort }[];
+  };
+}
+
+self.onmessage = (event: MessageEvent<WorkerInit>) => {
+  const { id, slots, address, mainData, peers } = event.data.init;
+  const scheduler = new PortConnection<ToWorkerConnection, ToScheduler>(
+    self,
+    "scheduler",
+  );
+  const worker = new Worker({
+    id,
+    slots,
+    address,
+    scheduler: scheduler as Connection<ToWorkerConnection, ToScheduler>,
+    connect: (peer) =>
+      Promise.reject(new Error(`worker ${id} has no route to ${peer}`)),
+  });
+  worker.serve(new PortConnection(mainData, "main"));
+  for (const peer of peers) {
+    worker.serve(new PortConnection(peer.port, peer.address), peer.address);
+  }
+  scheduler.onClose(() => {
+    worker.close();
+    self.close();
+  });
+  const hello: RegisterWorker = {
+    op: "register-worker",
+    id,
+    slots,
+    address,
+    version: PROTOCOL_VERSION,
+  };
+  (scheduler as Connection<unknown, unknown>).send(hello);
+};
