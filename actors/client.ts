@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import { decode, encode } from "../runtime/codec.ts";
-import { describeFunction } from "../runtime/function_ref.ts";
+import { describeFunction, indexMainModule } from "../runtime/function_ref.ts";
 import { ClientState, type KeyRecord } from "./client_state.ts";
 import { CancelledError, DeadlockError } from "./errors.ts";
 import { Future, type FutureHost } from "./future.ts";
@@ -147,6 +147,8 @@ export class Client implements FutureHost, AsyncDisposable {
    * `getClient()` returns outside tasks.
    */
   static async connect(target: ClusterLike | string): Promise<Client> {
+    // Exported functions of the entry script then ship by reference.
+    await indexMainModule();
     let host: ClientHost;
     if (typeof target === "string") {
       const { connectRemote } = await import("./remote_client.ts");
@@ -155,6 +157,11 @@ export class Client implements FutureHost, AsyncDisposable {
     const client = new Client(host);
     setDefaultClient(client);
     return client;
+  }
+
+  /** This client's id at the scheduler (inside a task: the worker's id). */
+  get id(): string {
+    return this.host.id;
   }
 
   /**
@@ -351,8 +358,8 @@ export class Client implements FutureHost, AsyncDisposable {
   // ---- FutureHost -----------------------------------------------------------
 
   /** @internal */
-  async resultOf(record: KeyRecord): Promise<unknown> {
-    if (record.status === "pending") await this.settle([record]);
+  async resultOf(record: KeyRecord, options?: AwaitOptions): Promise<unknown> {
+    if (record.status === "pending") await this.settle([record], options);
     switch (record.status) {
       case "finished":
         if (record.decoded) return record.decoded.value;
@@ -422,10 +429,12 @@ export class Client implements FutureHost, AsyncDisposable {
     const pending = records.filter((r) => r.status === "pending");
     if (pending.length === 0 || this.live.closed) return;
     this.flush();
-    const all = Promise.all(
+    let all: Promise<unknown> = Promise.all(
       pending.map((r) => new Promise<void>((res) => this.whenSettled(r, res))),
     );
     const ctx = currentTask();
+    // A cancelled task stops waiting at once, so it can unwind.
+    if (ctx) all = untilAborted(all, ctx.signal);
     if (!ctx || ctx.seceded || options.blocking === false) {
       return void await all;
     }
@@ -443,7 +452,7 @@ export class Client implements FutureHost, AsyncDisposable {
     try {
       await new Promise<void>((resolve, reject) => {
         this.blockedWaits.set(key, reject);
-        all.then(() => resolve());
+        all.then(() => resolve(), reject);
       });
     } finally {
       this.blockedWaits.delete(key);
@@ -494,13 +503,42 @@ export class Client implements FutureHost, AsyncDisposable {
   }
 }
 
-/** An argument: the value, or a future of it. */
-export type SubmitArg<T> = T | Future<T>;
-/** Arguments where any value may be given as a future of it. */
+/**
+ * An argument: the value, or a future of it; inside arrays and plain
+ * objects any element may be a future too.
+ */
+export type SubmitArg<T> =
+  | T
+  | Future<T>
+  | (T extends readonly (infer E)[] ? SubmitArg<E>[]
+    : T extends (...args: never[]) => unknown ? never
+    : T extends
+      Date | Map<unknown, unknown> | Set<unknown> | ArrayBufferView | Error
+      ? never
+    : T extends object ? { [K in keyof T]: SubmitArg<T[K]> }
+    : never);
+/** A function's parameters, each of which may be given as futures. */
 export type SubmitArgs<A extends readonly unknown[]> = {
-  [K in keyof A]: SubmitArg<A[K]> | Deep<A[K]>;
+  [K in keyof A]: SubmitArg<A[K]>;
 };
-type Deep<T> = T extends readonly (infer E)[] ? SubmitArg<E>[] : T;
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
 
 function collectFutures(value: unknown, out: Future<unknown>[]): void {
   if (value instanceof Future) out.push(value);

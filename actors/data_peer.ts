@@ -25,8 +25,8 @@ type DataMessage = DataRequest | DataResponse;
  *
  * @example
  * ```ts
- * import { DataPeer } from "./actors/data_peer.ts";
- * import { localPair } from "./runtime/local_transport.ts";
+ * import { DataPeer } from "./data_peer.ts";
+ * import { localPair } from "../runtime/local_transport.ts";
  * const [a, b] = localPair("a", "b");
  * const store = new Map([["x", new Uint8Array([1])]]);
  * const server = new DataPeer(b, (keys) => Object.fromEntries(keys.flatMap((k) => store.has(k) ? [[k, store.get(k)!]] : [])));

@@ -10,7 +10,7 @@
 import { canRebindSelf, compileWithScope } from "../runtime/function_ref.ts";
 import type { AwaitOptions, Client } from "./client.ts";
 import type { Future } from "./future.ts";
-import { getClient } from "./task_context.ts";
+import { currentTask, getClient } from "./task_context.ts";
 import { taskScope } from "./task_scope.ts";
 import { TASK_SCOPE_NAMES } from "./task_scope_names.ts";
 
@@ -126,5 +126,11 @@ export async function computeWith(
   const targets = await Promise.all(
     items.map((item) => item instanceof Delayed ? toFuture(item) : item),
   );
-  return await client.gather(targets, options) as unknown[];
+  try {
+    return await client.gather(targets, options) as unknown[];
+  } finally {
+    // Like Dask's compute, keep nothing: the values are returned. (Inside a
+    // task the futures belong to the task and go when it ends.)
+    if (!currentTask()) { for (const f of submitted.values()) f.release(); }
+  }
 }

@@ -7,6 +7,7 @@
  */
 
 import { keyRef } from "../runtime/codec.ts";
+import type { AwaitOptions } from "./client.ts";
 import type { FutureStatus, KeyRecord } from "./client_state.ts";
 
 function retain<V>(_holder: unknown, value: V): V {
@@ -16,9 +17,9 @@ function retain<V>(_holder: unknown, value: V): V {
 /** What a future needs from its client. */
 export interface FutureHost {
   /** Resolves with the decoded value, rejects with the task's error. */
-  resultOf(record: KeyRecord, signal?: AbortSignal): Promise<unknown>;
+  resultOf(record: KeyRecord, options?: AwaitOptions): Promise<unknown>;
   /** Waits for the key to leave "pending" (with automatic secession). */
-  settle(records: KeyRecord[]): Promise<void>;
+  settle(records: KeyRecord[], options?: AwaitOptions): Promise<void>;
   /** Cancels the key. */
   cancelKeys(keys: string[]): Promise<void>;
   /** One holder of the key is gone. */
@@ -74,17 +75,17 @@ export class Future<T = unknown> {
   }
 
   /** The task's result; rethrows its error (name, message, remote stack). */
-  result(): Promise<T> {
+  result(options?: AwaitOptions): Promise<T> {
     // The reaction captures `this`, so a future whose result is awaited is
     // not garbage collected (and released) before the result arrives.
-    return this.host.resultOf(this.record).then((v) =>
+    return this.host.resultOf(this.record, options).then((v) =>
       retain(this, v)
     ) as Promise<T>;
   }
 
   /** The task's error once it erred, undefined once it finished. */
-  async exception(): Promise<Error | undefined> {
-    await this.host.settle([this.record]);
+  async exception(options?: AwaitOptions): Promise<Error | undefined> {
+    await this.host.settle([this.record], options);
     if (this.record.status === "error") return this.host.errorOf(this.record);
     return undefined;
   }

@@ -18,7 +18,7 @@ export type SchedulerConnection = Connection<ToScheduler, ToWorkerConnection>;
  *
  * @example
  * ```ts
- * import { Scheduler } from "./actors/scheduler.ts";
+ * import { Scheduler } from "./scheduler.ts";
  * const scheduler = new Scheduler();
  * console.assert(scheduler.state.tasks.size === 0);
  * ```

@@ -56,7 +56,7 @@ type Task = (...args: unknown[]) => unknown;
  *
  * @example
  * ```ts
- * import { Worker } from "./actors/worker.ts";
+ * import { Worker } from "./worker.ts";
  * console.assert(typeof Worker === "function");
  * ```
  */

@@ -546,6 +546,9 @@ async function loadModuleRef(
       }`,
     );
   }
+  // Index the whole module: functions it exports that tasks submit from
+  // here then ship by reference too.
+  indexNamespace(url, ns);
   const value = ns[name];
   if (typeof value !== "function") {
     throw new ShippingError(

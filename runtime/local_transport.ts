@@ -35,7 +35,7 @@ class LocalConnection<In, Out> extends BatchingConnection<In, Out> {
  *
  * @example
  * ```ts
- * import { localPair } from "./runtime/local_transport.ts";
+ * import { localPair } from "./local_transport.ts";
  * const [a, b] = localPair<string, string>("a", "b");
  * const got = new Promise<string[]>((r) => b.onMessages(r));
  * a.send("hi");

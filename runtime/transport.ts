@@ -38,7 +38,7 @@ export class ConnectionClosedError extends Error {
  *
  * @example
  * ```ts
- * import { BatchingConnection } from "./runtime/transport.ts";
+ * import { BatchingConnection } from "./transport.ts";
  * class Loop extends BatchingConnection<number, number> {
  *   readonly peer = "loop";
  *   protected write(batch: number[]) { this.deliver(batch); }

@@ -26,7 +26,7 @@ type Frame<T> = T[] | { close: string | null };
  *
  * @example
  * ```ts
- * import { PortConnection } from "./runtime/webworker_transport.ts";
+ * import { PortConnection } from "./webworker_transport.ts";
  * const { port1, port2 } = new MessageChannel();
  * const a = new PortConnection<string, string>(port1, "b");
  * const b = new PortConnection<string, string>(port2, "a");

@@ -1,0 +1,32 @@
+// Every example runs with `deno run` and prints the right answer.
+import assert from "node:assert/strict";
+
+async function run(script: string, ...args: string[]): Promise<string> {
+  const url = new URL(`../examples/${script}`, import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", url.pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return text;
+}
+
+Deno.test("example: launch from client (seed options 1 and 2)", async () => {
+  const out = await run("launch_from_client.ts");
+  assert.match(out, /option 1: 8 elements, aggregate = 227/);
+  assert.match(out, /option 2: 8 elements, aggregate = 227/);
+});
+
+for (
+  const script of [
+    "fib_get_client.ts",
+    "fib_worker_client.ts",
+    "fib_delayed.ts",
+  ]
+) {
+  Deno.test(`example: ${script}`, async () => {
+    assert.match(await run(script, "12"), /fib\(12\) = 144 in /);
+  });
+}
