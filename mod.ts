@@ -19,6 +19,7 @@ export {
   Client,
   type ClientHost,
   type ClusterLike,
+  type Fn,
   type Gathered,
   type SubmitArg,
   type SubmitArgs,
@@ -33,6 +34,7 @@ export {
 } from "./actors/local_cluster.ts";
 export {
   compute,
+  type Computed,
   Delayed,
   delayed,
   type DelayedFunction,
@@ -55,3 +57,5 @@ export {
 } from "./actors/errors.ts";
 export { SerializationError } from "./runtime/codec.ts";
 export { registerModule, ShippingError } from "./runtime/function_ref.ts";
+export type { FunctionRef } from "./runtime/function_ref.ts";
+export type * from "./actors/protocol.ts";

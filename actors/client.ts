@@ -75,7 +75,9 @@ export interface ClusterLike {
 
 /** Result of {@linkcode Client.wait}. */
 export interface WaitResult<T> {
+  /** Futures that finished, erred or were cancelled. */
   done: Future<T>[];
+  /** Futures still pending. */
   notDone: Future<T>[];
 }
 
@@ -85,7 +87,8 @@ export type Gathered<T> = T extends Future<infer V> ? V
   : T extends Record<string, unknown> ? { [K in keyof T]: Gathered<T[K]> }
   : T;
 
-type Fn = (...args: never[]) => unknown;
+/** Any function (the shape `submit` accepts). */
+export type Fn = (...args: never[]) => unknown;
 
 const scopeNames: ReadonlySet<string> = new Set(TASK_SCOPE_NAMES);
 
@@ -209,6 +212,7 @@ export class Client implements FutureHost, AsyncDisposable {
     return out;
   }
 
+  /** Submits one call of an already described function. */
   private submitOne(
     fn: Fn,
     desc: { id: string; ref: TaskSpec["fnRef"] },
@@ -373,6 +377,7 @@ export class Client implements FutureHost, AsyncDisposable {
     }
   }
 
+  /** The value of a finished key: held here, inline, or fetched. */
   private async valueOf(record: KeyRecord): Promise<unknown> {
     let value: unknown;
     const local = this.localValue?.(record.key);
@@ -460,11 +465,13 @@ export class Client implements FutureHost, AsyncDisposable {
     }
   }
 
+  /** Calls `fn` once the key leaves "pending". */
   private whenSettled(record: KeyRecord, fn: () => void): void {
     if (record.status !== "pending" || this.live.closed) return fn();
     (record.waiters ??= []).push(fn);
   }
 
+  /** Runs the key's waiters. */
   private wake(record: KeyRecord): void {
     const waiters = record.waiters;
     if (!waiters) return;
@@ -480,6 +487,7 @@ export class Client implements FutureHost, AsyncDisposable {
     this.state.endTask(task, keys);
   }
 
+  /** Applies a scheduler message. */
   private receive(msg: SchedulerToClient): void {
     if (msg.op === "deadlock") {
       const error = new DeadlockError(msg.message);
@@ -490,6 +498,7 @@ export class Client implements FutureHost, AsyncDisposable {
     if (record) this.wake(record);
   }
 
+  /** Flushes queued messages at the end of this microtask. */
   private flushSoon(): void {
     if (this.live.flushing) return;
     this.live.flushing = true;

@@ -18,6 +18,7 @@ export type FutureStatus = "pending" | "finished" | "error" | "cancelled";
 
 /** Everything the client knows of one key. */
 export class KeyRecord {
+  /** Where the key is. */
   status: FutureStatus = "pending";
   /** Inline codec bytes of the value. */
   value: Uint8Array | undefined;
@@ -33,6 +34,7 @@ export class KeyRecord {
   readonly holders: Map<string, number> = new Map();
   /** Callbacks waiting for the key to leave "pending". */
   waiters: (() => void)[] | null = null;
+  /** A record for `key`, pending. */
   constructor(readonly key: string) {}
 }
 

@@ -76,7 +76,8 @@ export function delayed<A extends unknown[], R>(
   return make(fn as (...args: never[]) => unknown) as DelayedFunction<A, R>;
 }
 
-type Computed<T extends readonly unknown[]> = {
+/** The values `compute` returns for its arguments. */
+export type Computed<T extends readonly unknown[]> = {
   -readonly [K in keyof T]: T[K] extends Delayed<infer V> ? V
     : T[K] extends Future<infer V> ? V
     : Awaited<T[K]>;

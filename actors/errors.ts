@@ -17,6 +17,7 @@
  * ```
  */
 export class CancelledError extends Error {
+  /** Always "CancelledError". */
   override name = "CancelledError";
   /** The cancelled key. */
   readonly key: string;
@@ -38,6 +39,7 @@ export class CancelledError extends Error {
  * ```
  */
 export class KilledWorkerError extends Error {
+  /** Always "KilledWorkerError". */
   override name = "KilledWorkerError";
   /** The key that kept losing its worker. */
   readonly key: string;
@@ -65,6 +67,7 @@ export class KilledWorkerError extends Error {
  * ```
  */
 export class DeadlockError extends Error {
+  /** Always "DeadlockError". */
   override name = "DeadlockError";
 }
 
@@ -79,5 +82,6 @@ export class DeadlockError extends Error {
  * ```
  */
 export class LostDataError extends Error {
+  /** Always "LostDataError". */
   override name = "LostDataError";
 }

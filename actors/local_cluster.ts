@@ -51,7 +51,7 @@ let clusterCounter = 0;
  * ```
  */
 export class LocalCluster implements ClusterLike, AsyncDisposable {
-  /** The scheduler actor (its `state` is inspectable). */
+  /** @internal The scheduler actor (its `state` is inspectable in tests). */
   readonly scheduler: Scheduler;
   private readonly workers: WorkerHandle[] = [];
   private readonly byAddress = new Map<string, WorkerHandle>();
@@ -82,6 +82,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     return cluster;
   }
 
+  /** Starts `n` Web Workers, wires them, registers them. */
   private async spawn(n: number, slots: number): Promise<void> {
     const url = new URL("./worker_main.ts", import.meta.url);
     const ids = Array.from({ length: n }, (_, i) => `${this.name}-w${i}`);
@@ -172,6 +173,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     return Promise.resolve(host);
   }
 
+  /** Fetches a value's bytes from the first holder that has it. */
   private async fetch(key: string, who: string[]): Promise<Uint8Array> {
     for (const address of who) {
       const w = this.byAddress.get(address);
@@ -188,6 +190,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     );
   }
 
+  /** Drops a worker that failed. */
   private lose(handle: WorkerHandle, error: Error): void {
     handle.conn.close(error);
     handle.data.close();

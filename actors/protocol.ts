@@ -26,25 +26,31 @@ export function comparePriority(a: Priority, b: Priority): number {
 
 /** One task as a client submits it. `args` are codec bytes. */
 export interface TaskSpec {
+  /** The task's key, unique in the cluster. */
   key: string;
   /** Function id (see `describeFunction`). */
   fn: string;
   /** Sent the first time a client uses `fn`, so the scheduler can forward it. */
   fnRef?: FunctionRef;
+  /** Codec bytes of the argument array. */
   args: Uint8Array;
   /** Keys this task's arguments reference: its dependencies. */
   deps: string[];
   /** The submitting task's key when submitted from inside a task. */
   parent?: string;
+  /** User priority: higher runs first. */
   priority?: number;
+  /** Reruns allowed after the function throws. */
   retries?: number;
   /** Worker ids or addresses the task is restricted to. */
   workers?: string[];
+  /** With `workers`: a preference, not a restriction. */
   allowOtherWorkers?: boolean;
 }
 
 /** A dependency as the scheduler tells a worker where to find it. */
 export interface DepLocation {
+  /** The dependency's key. */
   key: string;
   /** Inline bytes for small values (no fetch needed). */
   value?: Uint8Array;

@@ -50,7 +50,7 @@ export class SchedulerState {
   readonly owners: Map<string, Owner> = new Map();
   readonly clientOwners: Map<string, Set<Owner>> = new Map();
   readonly fns: Map<string, FunctionRef> = new Map();
-  readonly queue: Heap<TaskState> = new Heap(byPriority);
+  private readonly queue: Heap<TaskState> = new Heap(byPriority);
   private outbox: Outgoing[] = [];
   private pendingFree = new Map<WorkerState, string[]>();
   private deadlockSuspected = false;

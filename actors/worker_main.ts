@@ -1,5 +1,3 @@
-/// <reference no-default-lib="true" />
-/// <reference lib="deno.worker" />
 /**
  * Entry script of an in-process worker (a Deno Web Worker). The first
  * message wires it: scheduler on `self`, a data port for the main isolate's
@@ -8,7 +6,10 @@
  * @module
  */
 
-import { PortConnection } from "../runtime/webworker_transport.ts";
+import {
+  PortConnection,
+  type PostEndpoint,
+} from "../runtime/webworker_transport.ts";
 import type { Connection } from "../runtime/transport.ts";
 import { Worker } from "./worker.ts";
 import {
@@ -29,10 +30,19 @@ export interface WorkerInit {
   };
 }
 
-self.onmessage = (event: MessageEvent<WorkerInit>) => {
+/**
+ * The worker global scope, typed here rather than with triple-slash lib
+ * directives (which JSR does not allow in a package).
+ */
+const scope = globalThis as unknown as PostEndpoint & {
+  onmessage: ((event: MessageEvent<WorkerInit>) => void) | null;
+  close(): void;
+};
+
+scope.onmessage = (event: MessageEvent<WorkerInit>) => {
   const { id, slots, address, mainData, peers } = event.data.init;
   const scheduler = new PortConnection<ToWorkerConnection, ToScheduler>(
-    self,
+    scope,
     "scheduler",
   );
   const worker = new Worker({
@@ -49,7 +59,7 @@ self.onmessage = (event: MessageEvent<WorkerInit>) => {
   }
   scheduler.onClose(() => {
     worker.close();
-    self.close();
+    scope.close();
   });
   const hello: RegisterWorker = {
     op: "register-worker",

@@ -55,9 +55,11 @@ export interface FunctionDescription {
  * ```
  */
 export class ShippingError extends Error {
+  /** Always "ShippingError". */
   override name = "ShippingError";
   /** The variables the function uses that the other side cannot see (if that is the reason). */
   readonly variables: readonly string[];
+  /** An error with `message`, naming the offending `variables`. */
   constructor(message: string, variables: readonly string[] = []) {
     super(message);
     this.variables = variables;
