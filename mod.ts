@@ -56,6 +56,10 @@ export {
   LostDataError,
 } from "./actors/errors.ts";
 export { SerializationError } from "./runtime/codec.ts";
-export { registerModule, ShippingError } from "./runtime/function_ref.ts";
+export {
+  registerModule,
+  ShippingError,
+  UnguardedEntryError,
+} from "./runtime/function_ref.ts";
 export type { FunctionRef } from "./runtime/function_ref.ts";
 export type * from "./actors/protocol.ts";

@@ -9,7 +9,11 @@
 
 import { createHash } from "node:crypto";
 import { decode, encode } from "../runtime/codec.ts";
-import { describeFunction, indexMainModule } from "../runtime/function_ref.ts";
+import {
+  assertNotShippingImport,
+  describeFunction,
+  indexMainModule,
+} from "../runtime/function_ref.ts";
 import { ClientState, type KeyRecord } from "./client_state.ts";
 import { CancelledError, DeadlockError } from "./errors.ts";
 import { Future, type FutureHost } from "./future.ts";
@@ -150,6 +154,7 @@ export class Client implements FutureHost, AsyncDisposable {
    * `getClient()` returns outside tasks.
    */
   static async connect(target: ClusterLike | string): Promise<Client> {
+    assertNotShippingImport("Client.connect()");
     // Exported functions of the entry script then ship by reference.
     await indexMainModule();
     let host: ClientHost;

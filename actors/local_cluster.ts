@@ -6,6 +6,7 @@
  * @module
  */
 
+import { assertNotShippingImport } from "../runtime/function_ref.ts";
 import { localPair } from "../runtime/local_transport.ts";
 import { PortConnection } from "../runtime/webworker_transport.ts";
 import type { ClientHost, ClusterLike } from "./client.ts";
@@ -64,6 +65,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
 
   /** Starts the scheduler and the workers; resolves once all are ready. */
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    assertNotShippingImport("LocalCluster.start()");
     const n = options.workers ?? navigator.hardwareConcurrency ?? 1;
     const slots = options.slots ?? 1;
     if (!Number.isInteger(n) || n < 1) {

@@ -405,6 +405,49 @@ export function compileWithScope(
   return compileInternal(source, scope, selfName, wrapSelf, selfName, false);
 }
 
+/** Imports in flight that look for (or load) task functions. */
+let shippingImports = 0;
+
+async function importForShipping(
+  url: string,
+): Promise<Record<string, unknown>> {
+  shippingImports++;
+  try {
+    return await import(url);
+  } finally {
+    shippingImports--;
+  }
+}
+
+/**
+ * A module imported to find or load task functions started a cluster or a
+ * client while being imported: its main block is not guarded.
+ */
+export class UnguardedEntryError extends ShippingError {
+  /** Always "UnguardedEntryError". */
+  override name = "UnguardedEntryError";
+}
+
+/**
+ * Throws {@linkcode UnguardedEntryError} when called while a module is being
+ * imported to ship functions: the entry script (imported again on the client
+ * and on every worker) must not start clusters or clients at import.
+ *
+ * @example
+ * ```ts
+ * import { assertNotShippingImport } from "./function_ref.ts";
+ * assertNotShippingImport("LocalCluster.start()"); // fine at top level
+ * ```
+ */
+export function assertNotShippingImport(what: string): void {
+  if (shippingImports === 0) return;
+  throw new UnguardedEntryError(
+    `${what} ran while Tendril imported the entry script to find its task ` +
+      "functions (clients and workers import it again, with import.meta.main " +
+      "false): guard the script's main block with `if (import.meta.main) { ... }`.",
+  );
+}
+
 function mainModuleUrl(): string | undefined {
   try {
     return Deno.mainModule || undefined;
@@ -468,8 +511,9 @@ export function indexMainModule(): Promise<void> {
     if (!url) return;
     let ns: Record<string, unknown>;
     try {
-      ns = await import(mainCopyUrl(url));
-    } catch {
+      ns = await importForShipping(mainCopyUrl(url));
+    } catch (e) {
+      if (e instanceof UnguardedEntryError) throw e;
       return;
     }
     for (const name of Object.keys(ns)) {
@@ -521,7 +565,7 @@ export function registerModule(url: string | URL): Promise<void> {
   if (href === mainModuleUrl()) return indexMainModule();
   let done = registered.get(href);
   if (!done) {
-    done = import(href).then((ns) => indexNamespace(href, ns));
+    done = importForShipping(href).then((ns) => indexNamespace(href, ns));
     registered.set(href, done);
     done.catch(() => registered.delete(href));
   }
@@ -540,7 +584,7 @@ async function loadModuleRef(
   const target = url === mainModuleUrl() ? mainCopyUrl(url) : url;
   let ns: Record<string, unknown>;
   try {
-    ns = await import(target);
+    ns = await importForShipping(target);
   } catch (e) {
     throw new ShippingError(
       `cannot import ${url} to load function "${name}": ${

@@ -30,3 +30,17 @@ for (
     assert.match(await run(script, "12"), /fib\(12\) = 144 in /);
   });
 }
+
+Deno.test("a script without an import.meta.main guard fails with a clear error", async () => {
+  const url = new URL("./fixtures/unguarded_script.ts", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", url.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.notEqual(out.code, 0);
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /UnguardedEntryError: .*import\.meta\.main/,
+  );
+});
