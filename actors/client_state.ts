@@ -30,12 +30,56 @@ export class KeyRecord {
   reason: string | undefined;
   /** Decoded value, cached once fetched or decoded. */
   decoded: { value: unknown } | undefined;
-  /** Holders per owner ("" = the client itself, else a task key). */
-  readonly holders: Map<string, number> = new Map();
+  /**
+   * Holders per owner ("" = the client itself, else a task key): the first
+   * owner inline (the common case: one per key), others in `more`.
+   */
+  private owner: string | undefined;
+  private count = 0;
+  private more: Map<string, number> | null = null;
   /** Callbacks waiting for the key to leave "pending". */
   waiters: (() => void)[] | null = null;
   /** A record for `key`, pending. */
   constructor(readonly key: string) {}
+
+  /** Adds a holder; true when it is `owner`'s first. */
+  addHolder(owner: string): boolean {
+    if (this.owner === undefined || this.owner === owner) {
+      this.owner = owner;
+      return this.count++ === 0;
+    }
+    this.more ??= new Map();
+    const n = this.more.get(owner) ?? 0;
+    this.more.set(owner, n + 1);
+    return n === 0;
+  }
+
+  /** Removes one holder (all of `owner`'s with `all`); true when `owner` holds no more. */
+  removeHolder(owner: string, all = false): boolean {
+    if (this.owner === owner && this.count > 0) {
+      this.count = all ? 0 : this.count - 1;
+      if (this.count === 0) this.owner = undefined;
+      return this.count === 0;
+    }
+    const n = this.more?.get(owner);
+    if (n === undefined) return false;
+    if (n > 1 && !all) {
+      this.more!.set(owner, n - 1);
+      return false;
+    }
+    this.more!.delete(owner);
+    return true;
+  }
+
+  /** True while `owner` holds the key. */
+  heldBy(owner: string): boolean {
+    return (this.owner === owner && this.count > 0) || (this.more?.has(owner) ?? false);
+  }
+
+  /** True while anyone holds the key. */
+  get held(): boolean {
+    return this.count > 0 || (this.more !== null && this.more.size > 0);
+  }
 }
 
 /** The client's bookkeeping and its outgoing messages. */
@@ -65,7 +109,7 @@ export class ClientState {
     }
     const record = new KeyRecord(spec.key);
     this.keys.set(spec.key, record);
-    record.holders.set(owner, 1);
+    record.addHolder(owner);
     if (this.submitting) this.submitting.push(spec);
     else {
       this.submitting = [spec];
@@ -81,23 +125,16 @@ export class ClientState {
       record = new KeyRecord(key);
       this.keys.set(key, record);
     }
-    const n = record.holders.get(owner) ?? 0;
-    record.holders.set(owner, n + 1);
-    if (n === 0) {
-      this.message({ op: "want", keys: [key], owner: ownerField(owner) });
-    }
+    if (record.addHolder(owner)) this.keyMessage("want", key, owner);
     return record;
   }
 
   /** Removes a holder; the last one of an owner releases the key. */
   drop(key: string, owner: string): void {
     const record = this.keys.get(key);
-    const n = record?.holders.get(owner);
-    if (!record || n === undefined) return;
-    if (n > 1) return void record.holders.set(owner, n - 1);
-    record.holders.delete(owner);
-    this.message({ op: "release", keys: [key], owner: ownerField(owner) });
-    if (record.holders.size === 0) this.keys.delete(key);
+    if (!record || !record.heldBy(owner) || !record.removeHolder(owner)) return;
+    this.keyMessage("release", key, owner);
+    if (!record.held) this.keys.delete(key);
   }
 
   /**
@@ -107,8 +144,8 @@ export class ClientState {
   endTask(task: string, keys: Iterable<string>): void {
     for (const key of keys) {
       const record = this.keys.get(key);
-      if (!record || !record.holders.delete(task)) continue;
-      if (record.holders.size === 0) this.keys.delete(key);
+      if (!record || !record.removeHolder(task, true)) continue;
+      if (!record.held) this.keys.delete(key);
     }
   }
 
@@ -144,6 +181,14 @@ export class ClientState {
   private message(msg: ClientToScheduler): void {
     this.submitting = null;
     this.out.push(msg);
+  }
+
+  /** A want or release of one key, merged into the previous one when alike. */
+  private keyMessage(op: "want" | "release", key: string, owner: string): void {
+    const last = this.out[this.out.length - 1];
+    const field = ownerField(owner);
+    if (last && last.op === op && last.owner === field) return void last.keys.push(key);
+    this.message({ op, keys: [key], owner: field });
   }
 }
 
