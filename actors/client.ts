@@ -8,7 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { decode, encode } from "../runtime/codec.ts";
+import { pack, type Packed, toBytes, unpack } from "../runtime/packed.ts";
 import {
   assertNotShippingImport,
   describeFunction,
@@ -64,7 +64,7 @@ export interface ClientHost {
   /** Sends to the scheduler (in order, batched by the transport). */
   send(msg: ClientToScheduler | WorkerToScheduler): void;
   /** Fetches the codec bytes of a value held by workers at `who`. */
-  fetch(key: string, who: string[]): Promise<Uint8Array>;
+  fetch(key: string, who: string[]): Promise<Packed>;
   /** Tells the client of scheduler messages. */
   listen(handler: (msg: SchedulerToClient) => void): void;
   /** Disconnects. */
@@ -229,16 +229,17 @@ export class Client implements FutureHost, AsyncDisposable {
     const name = fn.name || "task";
     const deps: string[] = [];
     const onKey = (k: string) => void deps.push(k);
-    let bytes: Uint8Array;
+    let bytes: Packed;
     if (key === undefined && opts.pure) {
-      bytes = encode(args, onKey, `arguments of a ${name} task`);
-      const hash = createHash("sha1").update(desc.id).update(bytes).digest(
-        "base64url",
-      );
+      bytes = pack(args, onKey, () => `arguments of a ${name} task`);
+      const hash = createHash("sha1").update(desc.id).update(toBytes(bytes))
+        .digest(
+          "base64url",
+        );
       key = `${name}-${hash.slice(0, 20)}`;
     } else {
       key ??= `${name}-${this.prefix}-${++this.live.counter}`;
-      bytes = encode(args, onKey, `arguments of task ${key}`);
+      bytes = pack(args, onKey, () => `arguments of task ${key}`);
     }
     const ctx = currentTask();
     const owner = ctx ? ctx.key : "";
@@ -283,7 +284,11 @@ export class Client implements FutureHost, AsyncDisposable {
     collectFutures(futures, found);
     await this.settle(found.map((f) => f.record), options);
     const values = new Map<Future<unknown>, unknown>();
-    for (const f of found) values.set(f, await this.resultOf(f.record));
+    for (const f of found) {
+      // Most values are here already (inline or local): no await for them.
+      const now = this.valueNow(f.record);
+      values.set(f, now ? now.value : await this.resultOf(f.record));
+    }
     return replaceFutures(futures, values) as Gathered<T>;
   }
 
@@ -369,10 +374,28 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal */
   async resultOf(record: KeyRecord, options?: AwaitOptions): Promise<unknown> {
     if (record.status === "pending") await this.settle([record], options);
+    const now = this.valueNow(record);
+    if (now) return now.value;
+    const bytes = await this.host.fetch(record.key, record.who ?? []);
+    const value = this.decodeValue(bytes);
+    record.decoded = { value };
+    return value;
+  }
+
+  /**
+   * The value of a settled key when it is at hand (decoded, inline or held
+   * by this worker); undefined when it must be fetched. Throws the task's
+   * error, or CancelledError.
+   */
+  private valueNow(record: KeyRecord): { value: unknown } | undefined {
     switch (record.status) {
-      case "finished":
-        if (record.decoded) return record.decoded.value;
-        return await this.valueOf(record);
+      case "finished": {
+        if (record.decoded) return record.decoded;
+        const local = this.localValue?.(record.key);
+        if (local) return { value: local.value };
+        if (!record.value) return undefined;
+        return record.decoded = { value: this.decodeValue(record.value) };
+      }
       case "error":
         throw this.errorOf(record);
       case "cancelled":
@@ -382,23 +405,10 @@ export class Client implements FutureHost, AsyncDisposable {
     }
   }
 
-  /** The value of a finished key: held here, inline, or fetched. */
-  private async valueOf(record: KeyRecord): Promise<unknown> {
-    let value: unknown;
-    const local = this.localValue?.(record.key);
-    if (local) value = local.value;
-    else if (record.value) value = this.decodeValue(record.value);
-    else {value = this.decodeValue(
-        await this.host.fetch(record.key, record.who ?? []),
-      );}
-    record.decoded = { value };
-    return value;
-  }
-
   /** @internal decodes bytes, turning key references into held futures. */
-  decodeValue(bytes: Uint8Array): unknown {
+  decodeValue(bytes: Packed): unknown {
     const owner = currentTask()?.key ?? "";
-    return decode(
+    return unpack(
       bytes,
       (key) => this.futureOf(this.state.hold(key, owner), owner),
     );
@@ -406,7 +416,7 @@ export class Client implements FutureHost, AsyncDisposable {
 
   /** @internal */
   errorOf(record: KeyRecord): Error {
-    const e = decode(record.error!);
+    const e = unpack(record.error!);
     return e instanceof Error ? e : new Error(String(e));
   }
 
@@ -439,9 +449,11 @@ export class Client implements FutureHost, AsyncDisposable {
     const pending = records.filter((r) => r.status === "pending");
     if (pending.length === 0 || this.live.closed) return;
     this.flush();
-    let all: Promise<unknown> = Promise.all(
-      pending.map((r) => new Promise<void>((res) => this.whenSettled(r, res))),
-    );
+    let all: Promise<unknown> = new Promise<void>((resolve) => {
+      let left = pending.length;
+      const one = () => --left === 0 && resolve();
+      for (const r of pending) this.whenSettled(r, one);
+    });
     const ctx = currentTask();
     // A cancelled task stops waiting at once, so it can unwind.
     if (ctx) all = untilAborted(all, ctx.signal);

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Packed } from "../runtime/packed.ts";
 import type {
   ClientToScheduler,
   SchedulerToClient,
@@ -21,11 +22,11 @@ export class KeyRecord {
   /** Where the key is. */
   status: FutureStatus = "pending";
   /** Inline codec bytes of the value. */
-  value: Uint8Array | undefined;
+  value: Packed | undefined;
   /** Data addresses holding the value when it was not inlined. */
   who: string[] | undefined;
   /** Codec bytes of the error. */
-  error: Uint8Array | undefined;
+  error: Packed | undefined;
   /** Why it was cancelled. */
   reason: string | undefined;
   /** Decoded value, cached once fetched or decoded. */
@@ -73,7 +74,8 @@ export class KeyRecord {
 
   /** True while `owner` holds the key. */
   heldBy(owner: string): boolean {
-    return (this.owner === owner && this.count > 0) || (this.more?.has(owner) ?? false);
+    return (this.owner === owner && this.count > 0) ||
+      (this.more?.has(owner) ?? false);
   }
 
   /** True while anyone holds the key. */
@@ -187,7 +189,9 @@ export class ClientState {
   private keyMessage(op: "want" | "release", key: string, owner: string): void {
     const last = this.out[this.out.length - 1];
     const field = ownerField(owner);
-    if (last && last.op === op && last.owner === field) return void last.keys.push(key);
+    if (last && last.op === op && last.owner === field) {
+      return void last.keys.push(key);
+    }
     this.message({ op, keys: [key], owner: field });
   }
 }

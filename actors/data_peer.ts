@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Packed } from "../runtime/packed.ts";
 import type { Connection } from "../runtime/transport.ts";
 import type { DataRequest, DataResponse } from "./protocol.ts";
 
@@ -14,7 +15,7 @@ export type DataServer = (keys: string[]) => DataResponse["values"];
 
 /** Values received for a request, and the keys the peer did not have. */
 export interface DataReply {
-  values: Record<string, Uint8Array>;
+  values: Record<string, Packed>;
   missing: string[];
 }
 

@@ -8,6 +8,7 @@
 
 import { assertNotShippingImport } from "../runtime/function_ref.ts";
 import { localPair } from "../runtime/local_transport.ts";
+import type { Packed } from "../runtime/packed.ts";
 import { PortConnection } from "../runtime/webworker_transport.ts";
 import type { ClientHost, ClusterLike } from "./client.ts";
 import { DataPeer } from "./data_peer.ts";
@@ -176,7 +177,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   }
 
   /** Fetches a value's bytes from the first holder that has it. */
-  private async fetch(key: string, who: string[]): Promise<Uint8Array> {
+  private async fetch(key: string, who: string[]): Promise<Packed> {
     for (const address of who) {
       const w = this.byAddress.get(address);
       if (!w) continue;

@@ -8,6 +8,7 @@
  */
 
 import type { FunctionRef } from "../runtime/function_ref.ts";
+import type { Packed } from "../runtime/packed.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
 export const PROTOCOL_VERSION = 1;
@@ -24,6 +25,21 @@ export function comparePriority(a: Priority, b: Priority): number {
   return (b[0] - a[0]) || (b[1] - a[1]) || (a[2] - b[2]);
 }
 
+const clamp = (x: number, lo: number, hi: number) =>
+  x < lo ? lo : x > hi ? hi : Math.trunc(x);
+
+/**
+ * A priority as one number, smaller first, so priority queues compare
+ * numbers instead of tuples. Exact for user priorities in [-511, 512],
+ * depths up to 1023 and 2^32 sequence numbers (beyond, values clamp: deeper
+ * tasks rank as depth 1023, sequence numbers wrap).
+ */
+export function priorityRank(p: Priority): number {
+  const user = 512 - clamp(p[0], -511, 512);
+  const depth = 1023 - clamp(p[1], 0, 1023);
+  return (user * 1024 + depth) * 4294967296 + (p[2] % 4294967296);
+}
+
 /** One task as a client submits it. `args` are codec bytes. */
 export interface TaskSpec {
   /** The task's key, unique in the cluster. */
@@ -33,7 +49,7 @@ export interface TaskSpec {
   /** Sent the first time a client uses `fn`, so the scheduler can forward it. */
   fnRef?: FunctionRef;
   /** Codec bytes of the argument array. */
-  args: Uint8Array;
+  args: Packed;
   /** Keys this task's arguments reference: its dependencies. */
   deps: string[];
   /** The submitting task's key when submitted from inside a task. */
@@ -53,7 +69,7 @@ export interface DepLocation {
   /** The dependency's key. */
   key: string;
   /** Inline bytes for small values (no fetch needed). */
-  value?: Uint8Array;
+  value?: Packed;
   /** Data addresses of workers holding the value. */
   who?: string[];
 }
@@ -67,8 +83,8 @@ export type ClientToScheduler =
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
-  | { op: "key-done"; key: string; value?: Uint8Array; who?: string[] }
-  | { op: "key-erred"; key: string; error: Uint8Array }
+  | { op: "key-done"; key: string; value?: Packed; who?: string[] }
+  | { op: "key-erred"; key: string; error: Packed }
   | { op: "key-cancelled"; key: string; reason: string }
   | { op: "deadlock"; keys: string[]; message: string };
 
@@ -77,12 +93,12 @@ export type WorkerToScheduler =
   | {
     op: "task-finished";
     key: string;
-    value?: Uint8Array;
+    value?: Packed;
     nbytes: number;
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
   }
-  | { op: "task-erred"; key: string; error: Uint8Array }
+  | { op: "task-erred"; key: string; error: Packed }
   | { op: "seceded"; key: string }
   | { op: "rejoined"; key: string }
   | { op: "blocked"; key: string; on: string[] }
@@ -96,9 +112,11 @@ export type SchedulerToWorker =
     key: string;
     fn: string;
     fnRef?: FunctionRef;
-    args: Uint8Array;
-    deps: DepLocation[];
-    priority: Priority;
+    args: Packed;
+    /** Omitted when the task has no dependencies. */
+    deps?: DepLocation[];
+    /** The task's priority as {@linkcode priorityRank} gives it. */
+    rank: number;
   }
   | { op: "cancel-compute"; key: string; reason: string }
   | { op: "free"; keys: string[] };
@@ -109,7 +127,7 @@ export type DataRequest = { op: "get-data"; id: number; keys: string[] };
 export type DataResponse = {
   op: "data";
   id: number;
-  values: Record<string, Uint8Array>;
+  values: Record<string, Packed>;
   missing: string[];
 };
 

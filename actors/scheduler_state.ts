@@ -8,18 +8,22 @@
  */
 
 import { Heap } from "heap-js";
-import { encode } from "../runtime/codec.ts";
+import { pack, type Packed } from "../runtime/packed.ts";
 import type { FunctionRef } from "../runtime/function_ref.ts";
 import { KilledWorkerError, LostDataError } from "./errors.ts";
-import {
-  comparePriority,
-  type DepLocation,
-  type SchedulerToClient,
-  type SchedulerToWorker,
-  type TaskSpec,
-  type ToScheduler,
+import type {
+  SchedulerToClient,
+  SchedulerToWorker,
+  TaskSpec,
+  ToScheduler,
 } from "./protocol.ts";
-import { Owner, TaskState, WorkerState } from "./task_state.ts";
+import {
+  addTo,
+  Owner,
+  removeFrom,
+  TaskState,
+  WorkerState,
+} from "./task_state.ts";
 
 /** A message the scheduler wants delivered to peer `to`. */
 export interface Outgoing {
@@ -39,8 +43,7 @@ export interface SchedulerOptions {
   allowedFailures?: number;
 }
 
-const byPriority = (a: TaskState, b: TaskState) =>
-  comparePriority(a.priority, b.priority);
+const byPriority = (a: TaskState, b: TaskState) => a.rank - b.rank;
 
 /** The scheduler's whole state and its transitions. */
 export class SchedulerState {
@@ -120,14 +123,14 @@ export class SchedulerState {
       this.unassign(ts);
       this.releaseOwned(ts);
       if (++ts.suspicious > this.allowedFailures) {
-        this.fail(ts, encode(new KilledWorkerError(ts.key, ts.suspicious)));
+        this.fail(ts, pack(new KilledWorkerError(ts.key, ts.suspicious)));
       } else {
         this.makeReady(ts);
       }
     }
     for (const ts of w.hasWhat) {
-      ts.whoHas!.delete(w);
-      if (ts.whoHas!.size > 0 || ts.value !== null) continue;
+      removeFrom(ts.whoHas, w);
+      if (ts.whoHas!.length > 0 || ts.value !== null) continue;
       this.lost(ts);
     }
     if (this.workers.size > 0) this.deadlockSuspected = true;
@@ -187,12 +190,14 @@ export class SchedulerState {
     this.tasks.set(ts.key, ts);
     this.addWant(ts, owner);
     let erredDep: TaskState | undefined;
-    for (const key of new Set(spec.deps)) {
+    const deps: TaskState[] = [];
+    if (spec.deps.length > 0) ts.deps = deps;
+    for (const key of spec.deps.length > 0 ? new Set(spec.deps) : []) {
       const dep = this.tasks.get(key);
       if (!dep) {
         this.fail(
           ts,
-          encode(
+          pack(
             new LostDataError(
               `task ${ts.key} depends on ${key}, which the scheduler no longer has`,
             ),
@@ -200,7 +205,7 @@ export class SchedulerState {
         );
         return;
       }
-      ts.deps.push(dep);
+      deps.push(dep);
       (dep.dependents ??= new Set()).add(ts);
       if (dep.status === "erred") erredDep = dep;
       else if (dep.status !== "memory") ts.waitingOn++;
@@ -234,7 +239,7 @@ export class SchedulerState {
     if (!owner) return;
     for (const key of keys) {
       const ts = this.tasks.get(key);
-      if (!ts || !ts.wantedBy?.delete(owner)) continue;
+      if (!ts || !removeFrom(ts.wantedBy, owner)) continue;
       owner.keys.delete(ts);
       if (!ts.needed) this.forget(ts);
     }
@@ -243,7 +248,7 @@ export class SchedulerState {
   private finished(
     from: string,
     key: string,
-    value: Uint8Array | undefined,
+    value: Packed | undefined,
     nbytes: number,
     refs: string[] | undefined,
   ): void {
@@ -252,14 +257,14 @@ export class SchedulerState {
     if (!w) return;
     if (!ts || ts.processingOn !== w) {
       // A late result for a task that was cancelled or moved: drop the copy.
-      if (!ts?.whoHas?.has(w)) this.free(w, key);
+      if (!ts?.whoHas?.includes(w)) this.free(w, key);
       return;
     }
     this.unassign(ts);
     ts.status = "memory";
     ts.value = value ?? null;
     ts.nbytes = nbytes;
-    (ts.whoHas ??= new Set()).add(w);
+    ts.whoHas = addTo(ts.whoHas, w);
     w.hasWhat.add(ts);
     this.releaseOwned(ts, refs);
     if (ts.wantedBy) {
@@ -278,7 +283,7 @@ export class SchedulerState {
     this.fill(w);
   }
 
-  private erred(from: string, key: string, error: Uint8Array): void {
+  private erred(from: string, key: string, error: Packed): void {
     const w = this.workers.get(from);
     const ts = this.tasks.get(key);
     if (!w || !ts || ts.processingOn !== w) return;
@@ -336,7 +341,7 @@ export class SchedulerState {
     if (dep) {
       for (const w of dep.whoHas ?? []) {
         if (w.address === from) {
-          dep.whoHas!.delete(w);
+          removeFrom(dep.whoHas, w);
           w.hasWhat.delete(dep);
         }
       }
@@ -345,11 +350,11 @@ export class SchedulerState {
     if (!dep || dep.status !== "memory") {
       this.fail(
         ts,
-        encode(new LostDataError(`dependency ${depKey} of ${key} is gone`)),
+        pack(new LostDataError(`dependency ${depKey} of ${key} is gone`)),
       );
       return;
     }
-    if (dep.whoHas!.size === 0 && dep.value === null) {
+    if (dep.whoHas!.length === 0 && dep.value === null) {
       ts.status = "waiting";
       ts.waitingOn = 1;
       this.lost(dep);
@@ -383,7 +388,9 @@ export class SchedulerState {
       if (load > bestLoad) continue;
       let local = 0;
       if (ts.deps.length > 0) {
-        for (const d of ts.deps) if (d.whoHas?.has(w)) local += d.nbytes + 1;
+        for (const d of ts.deps) {
+          if (d.whoHas?.includes(w)) local += d.nbytes + 1;
+        }
       }
       if (load < bestLoad || local > bestLocal) {
         best = w;
@@ -399,19 +406,19 @@ export class SchedulerState {
     ts.processingOn = w;
     w.processing.add(ts);
     w.executing++;
-    const deps: DepLocation[] = [];
-    for (const d of ts.deps) {
-      if (d.value !== null) deps.push({ key: d.key, value: d.value });
-      else deps.push({ key: d.key, who: [...d.whoHas!].map((h) => h.address) });
-    }
-    const msg: SchedulerToWorker = {
+    const msg: SchedulerToWorker & { op: "compute" } = {
       op: "compute",
       key: ts.key,
       fn: ts.fn,
       args: ts.args,
-      deps,
-      priority: ts.priority,
+      rank: ts.rank,
     };
+    if (ts.deps.length > 0) msg.deps = [];
+    for (const d of ts.deps) {
+      const deps = msg.deps!;
+      if (d.value !== null) deps.push({ key: d.key, value: d.value });
+      else deps.push({ key: d.key, who: d.whoHas!.map((h) => h.address) });
+    }
     if (!w.fnsSent.has(ts.fn)) {
       w.fnsSent.add(ts.fn);
       msg.fnRef = this.fns.get(ts.fn);
@@ -446,7 +453,7 @@ export class SchedulerState {
     if (skipped) { for (const ts of skipped) this.queue.push(ts); }
   }
 
-  private fail(ts: TaskState, error: Uint8Array): void {
+  private fail(ts: TaskState, error: Packed): void {
     this.unassign(ts);
     ts.status = "erred";
     ts.error = error;
@@ -518,7 +525,7 @@ export class SchedulerState {
     if (ts.deps.some((d) => d.status === "forgotten")) {
       return this.fail(
         ts,
-        encode(
+        pack(
           new LostDataError(
             `the value of ${ts.key} was lost with its worker and its dependencies are gone`,
           ),
@@ -562,7 +569,7 @@ export class SchedulerState {
       for (const k of [...owner.keys]) {
         if (kept.has(k.key)) continue;
         owner.keys.delete(k);
-        k.wantedBy?.delete(owner);
+        removeFrom(k.wantedBy, owner);
         if (!k.needed) this.forget(k);
       }
       if (owner.keys.size > 0) (ts.kept ??= []).push(owner);
@@ -576,7 +583,7 @@ export class SchedulerState {
     const keys = [...owner.keys];
     owner.keys.clear();
     for (const ts of keys) {
-      ts.wantedBy?.delete(owner);
+      removeFrom(ts.wantedBy, owner);
       if (!ts.needed) this.forget(ts);
     }
   }
@@ -599,7 +606,7 @@ export class SchedulerState {
   }
 
   private addWant(ts: TaskState, owner: Owner): void {
-    (ts.wantedBy ??= new Set()).add(owner);
+    ts.wantedBy = addTo(ts.wantedBy, owner);
     owner.keys.add(ts);
   }
 
@@ -611,7 +618,7 @@ export class SchedulerState {
         : {
           op: "key-done",
           key: ts.key,
-          who: [...ts.whoHas!].map((w) => w.address),
+          who: ts.whoHas!.map((w) => w.address),
         };
       this.outbox.push({ to: client, msg });
     } else if (ts.status === "erred") {
@@ -677,7 +684,7 @@ function allowed(ts: TaskState, w: WorkerState): boolean {
 /** Distinct clients holding futures on `ts`. */
 function clientsOf(ts: TaskState): Iterable<string> {
   const owners = ts.wantedBy;
-  if (!owners || owners.size === 0) return [];
-  if (owners.size === 1) return [owners.values().next().value!.client];
-  return new Set([...owners].map((o) => o.client));
+  if (!owners || owners.length === 0) return [];
+  if (owners.length === 1) return [owners[0].client];
+  return new Set(owners.map((o) => o.client));
 }

@@ -29,11 +29,44 @@ export interface WorkerRuntime {
 export interface TaskContext {
   /** The task's key. */
   readonly key: string;
+  /** The worker it runs on. */
   readonly worker: WorkerRuntime;
   /** Aborted when the task is cancelled. */
   readonly signal: AbortSignal;
   /** True between secede() and the end of rejoin(). */
   seceded: boolean;
+}
+
+/**
+ * A running task's context. Its AbortSignal is made only when someone asks
+ * for it: most tasks never do, and an AbortController per task is costly.
+ */
+export class RunningTask implements TaskContext {
+  /** True between secede() and the end of rejoin(). */
+  seceded = false;
+  private controller: AbortController | null = null;
+  private reason: unknown = undefined;
+  private aborted = false;
+
+  /** The context of task `key` on `worker`. */
+  constructor(readonly key: string, readonly worker: WorkerRuntime) {}
+
+  /** Aborted when the task is cancelled. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Cancels the task: aborts its signal (now, or when first asked for). */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { Priority, TaskSpec } from "./protocol.ts";
+import type { Packed } from "../runtime/packed.ts";
+import { type Priority, priorityRank, type TaskSpec } from "./protocol.ts";
 
 /** Where a task is in its life on the scheduler. */
 export type TaskStatus =
@@ -36,26 +37,48 @@ export class Owner {
   ) {}
 }
 
+const NO_DEPS: readonly TaskState[] = [];
+
+/** Adds `item` to a small list unless present; returns the list. */
+export function addTo<T>(list: T[] | null, item: T): T[] {
+  if (!list) return [item];
+  if (!list.includes(item)) list.push(item);
+  return list;
+}
+
+/** Removes `item` from a small list; true if it was there. */
+export function removeFrom<T>(list: T[] | null, item: T): boolean {
+  if (!list) return false;
+  const i = list.indexOf(item);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
+}
+
 /** One key in the graph. */
 export class TaskState {
   status: TaskStatus = "waiting";
   /** Dependencies (deduplicated). */
-  readonly deps: TaskState[] = [];
+  deps: readonly TaskState[] = NO_DEPS;
   /** Dependents that have not finished yet: they keep this task alive. */
   dependents: Set<TaskState> | null = null;
   /** Number of dependencies not yet in memory. */
   waitingOn = 0;
-  /** Owners that hold a future on this key. */
-  wantedBy: Set<Owner> | null = null;
+  /**
+   * Owners that hold a future on this key. Arrays, not Sets, here and in
+   * `whoHas`: they almost always hold one entry, and a Set per task is most
+   * of the scheduler's allocation.
+   */
+  wantedBy: Owner[] | null = null;
   /** The worker running it while processing. */
   processingOn: WorkerState | null = null;
   /** Workers holding the value while in memory. */
-  whoHas: Set<WorkerState> | null = null;
+  whoHas: WorkerState[] | null = null;
   /** Codec bytes of a small result, kept so nobody has to fetch it. */
-  value: Uint8Array | null = null;
+  value: Packed | null = null;
   nbytes = 0;
   /** Codec bytes of the error while erred. */
-  error: Uint8Array | null = null;
+  error: Packed | null = null;
   /** Released the task's slot with secede() while processing. */
   seceded = false;
   /** Keys this task awaits with automatic secession turned off. */
@@ -69,11 +92,15 @@ export class TaskState {
   kept: Owner[] | null = null;
   readonly key: string;
   readonly fn: string;
-  readonly args: Uint8Array;
+  readonly args: Packed;
   readonly restrictions: ReadonlySet<string> | null;
   readonly loose: boolean;
+  /** `priority` as one number (smaller runs first). */
+  readonly rank: number;
 
+  /** A task from its submission, with the priority the scheduler gave it. */
   constructor(spec: TaskSpec, readonly priority: Priority) {
+    this.rank = priorityRank(priority);
     this.key = spec.key;
     this.fn = spec.fn;
     this.args = spec.args;
@@ -84,7 +111,7 @@ export class TaskState {
 
   /** Still needed by a future or by an unfinished dependent. */
   get needed(): boolean {
-    return (this.wantedBy !== null && this.wantedBy.size > 0) ||
+    return (this.wantedBy !== null && this.wantedBy.length > 0) ||
       (this.dependents !== null && this.dependents.size > 0);
   }
 

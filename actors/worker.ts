@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decode, encode } from "../runtime/codec.ts";
+import { pack, type Packed, unpack } from "../runtime/packed.ts";
 import {
   type FunctionDescription,
   loadFunction,
@@ -22,11 +22,7 @@ import type {
   ToScheduler,
   ToWorkerConnection,
 } from "./protocol.ts";
-import {
-  runInTask,
-  type TaskContext,
-  type WorkerRuntime,
-} from "./task_context.ts";
+import { runInTask, RunningTask, type WorkerRuntime } from "./task_context.ts";
 import { taskScope, wrapTask } from "./task_scope.ts";
 import {
   type WorkerEffect,
@@ -72,7 +68,7 @@ export class Worker implements WorkerRuntime {
   ) => Promise<Connection<unknown, unknown>>;
   private readonly fns = new Map<string, Task>();
   private readonly loading = new Map<string, Promise<Task>>();
-  private readonly aborts = new Map<string, AbortController>();
+  private readonly running = new Map<string, RunningTask>();
   private readonly rejoins = new Map<string, () => void>();
   private readonly peers = new Map<string, Promise<DataPeer>>();
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
@@ -100,7 +96,7 @@ export class Worker implements WorkerRuntime {
   /** Serves this worker's values to a peer or client on `conn`. */
   serve(conn: Connection<unknown, unknown>, peerAddress?: string): DataPeer {
     const peer = new DataPeer(conn, (keys) => {
-      const values: Record<string, Uint8Array> = {};
+      const values: Record<string, Packed> = {};
       for (const key of keys) {
         const stored = this.core.data.get(key);
         if (stored) values[key] = stored.bytes;
@@ -153,7 +149,7 @@ export class Worker implements WorkerRuntime {
       case "fetch":
         return void this.fetch(effect.from, effect.keys);
       case "abort":
-        return this.aborts.get(effect.key)?.abort(
+        return this.running.get(effect.key)?.abort(
           new CancelledError(effect.key, effect.reason),
         );
       case "rejoined": {
@@ -222,17 +218,12 @@ export class Worker implements WorkerRuntime {
   }
 
   private run(task: WorkerTask, fn: Task): void {
-    const controller = new AbortController();
-    this.aborts.set(task.key, controller);
-    const ctx: TaskContext = {
-      key: task.key,
-      worker: this,
-      signal: controller.signal,
-      seceded: false,
-    };
+    const ctx = new RunningTask(task.key, this);
+    this.running.set(task.key, ctx);
+    const deps = task.depValues;
     let result: unknown;
     try {
-      const args = decode(task.args, (key) => task.depValues.get(key));
+      const args = unpack(task.args, deps ? (key) => deps.get(key) : undefined);
       result = runInTask(ctx, () => fn(...(args as unknown[])));
     } catch (e) {
       return this.settle(task, e, false);
@@ -246,15 +237,15 @@ export class Worker implements WorkerRuntime {
   }
 
   private settle(task: WorkerTask, value: unknown, ok: boolean): void {
-    this.aborts.delete(task.key);
+    this.running.delete(task.key);
     this.client.endTask(task.key);
     if (ok) {
-      const refs: string[] = [];
+      let refs: string[] | undefined;
       try {
-        const bytes = encode(
+        const bytes = pack(
           value,
-          (k) => void refs.push(k),
-          `result of task ${task.key}`,
+          (k) => void (refs ??= []).push(k),
+          () => `result of task ${task.key}`,
         );
         this.core.finished(
           task.key,
@@ -286,7 +277,7 @@ export class Worker implements WorkerRuntime {
   private async fetch(from: string, keys: string[]): Promise<void> {
     try {
       const reply = await (await this.peer(from)).get(keys);
-      const values = new Map<string, { value: unknown; bytes: Uint8Array }>();
+      const values = new Map<string, { value: unknown; bytes: Packed }>();
       for (const [key, bytes] of Object.entries(reply.values)) {
         values.set(key, { value: this.client.decodeValue(bytes), bytes });
       }
@@ -297,7 +288,7 @@ export class Worker implements WorkerRuntime {
     this.pump();
   }
 
-  private async fetchValue(key: string, who: string[]): Promise<Uint8Array> {
+  private async fetchValue(key: string, who: string[]): Promise<Packed> {
     const local = this.core.data.get(key);
     if (local) return local.bytes;
     for (const address of who) {
@@ -321,7 +312,9 @@ export class Worker implements WorkerRuntime {
       peer.then((p) => p.close(), () => {});
     }
     this.peers.clear();
-    for (const c of this.aborts.values()) c.abort(new Error("worker closing"));
+    for (const task of this.running.values()) {
+      task.abort(new Error("worker closing"));
+    }
   }
 }
 
@@ -332,14 +325,14 @@ function unwrapTask(fn: unknown): Task {
 }
 
 /** Encodes a thrown value; falls back to name/message/stack if it cannot travel. */
-export function encodeError(e: unknown): Uint8Array {
+export function encodeError(e: unknown): Packed {
   try {
-    return encode(e instanceof Error ? e : new Error(String(e)));
+    return pack(e instanceof Error ? e : new Error(String(e)));
   } catch {
     const err = e as Error;
     const copy = new Error(err?.message ?? String(e));
     copy.name = err?.name ?? "Error";
     copy.stack = err?.stack;
-    return encode(copy);
+    return pack(copy);
   }
 }

@@ -8,19 +8,18 @@
  */
 
 import { Heap } from "heap-js";
+import type { Packed } from "../runtime/packed.ts";
 import type { FunctionRef } from "../runtime/function_ref.ts";
-import {
-  comparePriority,
-  type DepLocation,
-  type Priority,
-  type SchedulerToWorker,
-  type WorkerToScheduler,
+import type {
+  DepLocation,
+  SchedulerToWorker,
+  WorkerToScheduler,
 } from "./protocol.ts";
 
 /** A value the worker holds: the live value and its codec bytes. */
 export interface Stored {
   value: unknown;
-  bytes: Uint8Array;
+  bytes: Packed;
 }
 
 /** Where a task is on this worker. */
@@ -36,11 +35,12 @@ export type WorkerTaskStatus =
 export interface WorkerTask {
   readonly key: string;
   readonly fn: string;
-  readonly args: Uint8Array;
-  readonly priority: Priority;
+  readonly args: Packed;
+  /** Its priority as one number (smaller runs first). */
+  readonly rank: number;
   status: WorkerTaskStatus;
   /** Dependency values, by key, once available (live values). */
-  readonly depValues: Map<string, unknown>;
+  depValues: Map<string, unknown> | null;
   /** Dependencies still being fetched. */
   missing: number;
   /** Counts against `slots` (executing, not seceded). */
@@ -54,10 +54,10 @@ export type WorkerEffect =
   | { type: "fetch"; from: string; keys: string[] }
   | { type: "abort"; key: string; reason: string }
   | { type: "rejoined"; key: string }
-  | { type: "decode"; key: string; bytes: Uint8Array; into: WorkerTask };
+  | { type: "decode"; key: string; bytes: Packed; into: WorkerTask };
 
-const byPriority = (a: WorkerTask, b: WorkerTask) =>
-  comparePriority(a.priority, b.priority);
+const byPriority = (a: WorkerTask, b: WorkerTask) => a.rank - b.rank;
+const NO_DEPS: DepLocation[] = [];
 
 /** The worker's whole state and its transitions. */
 export class WorkerState {
@@ -88,7 +88,13 @@ export class WorkerState {
     switch (msg.op) {
       case "compute":
         if (msg.fnRef) this.fns.set(msg.fn, msg.fnRef);
-        return this.compute(msg.key, msg.fn, msg.args, msg.deps, msg.priority);
+        return this.compute(
+          msg.key,
+          msg.fn,
+          msg.args,
+          msg.deps ?? NO_DEPS,
+          msg.rank,
+        );
       case "cancel-compute":
         return this.cancel(msg.key, msg.reason);
       case "free":
@@ -104,25 +110,25 @@ export class WorkerState {
   private compute(
     key: string,
     fn: string,
-    args: Uint8Array,
+    args: Packed,
     deps: DepLocation[],
-    priority: Priority,
+    rank: number,
   ): void {
     const task: WorkerTask = {
       key,
       fn,
       args,
-      priority,
+      rank,
       status: "fetching",
-      depValues: new Map(),
+      depValues: deps.length > 0 ? new Map() : null,
       missing: 0,
       holdsSlot: false,
     };
     this.tasks.set(key, task);
-    const toFetch = new Map<string, string[]>();
+    let toFetch: Map<string, string[]> | undefined;
     for (const dep of deps) {
       const held = this.data.get(dep.key);
-      if (held) task.depValues.set(dep.key, held.value);
+      if (held) task.depValues!.set(dep.key, held.value);
       else if (dep.value) {
         task.missing++;
         this.effects.push({
@@ -138,13 +144,14 @@ export class WorkerState {
         else {
           this.fetching.set(dep.key, [task]);
           const from = dep.who![0];
+          toFetch ??= new Map();
           const keys = toFetch.get(from);
           if (keys) keys.push(dep.key);
           else toFetch.set(from, [dep.key]);
         }
       }
     }
-    for (const [from, keys] of toFetch) {
+    for (const [from, keys] of toFetch ?? []) {
       this.effects.push({ type: "fetch", from, keys });
     }
     if (task.missing === 0) this.enqueue(task);
@@ -152,7 +159,7 @@ export class WorkerState {
 
   /** A dependency value decoded from inline bytes. */
   decoded(task: WorkerTask, key: string, value: unknown): void {
-    task.depValues.set(key, value);
+    task.depValues!.set(key, value);
     if (--task.missing === 0 && task.status === "fetching") this.enqueue(task);
   }
 
@@ -239,7 +246,7 @@ export class WorkerState {
   finished(
     key: string,
     value: unknown,
-    bytes: Uint8Array,
+    bytes: Packed,
     inline: boolean,
     refs?: string[],
   ): void {
@@ -257,7 +264,7 @@ export class WorkerState {
   }
 
   /** The task's function threw (or its result could not be encoded). */
-  failed(key: string, error: Uint8Array): void {
+  failed(key: string, error: Packed): void {
     if (!this.release(key)) return;
     this.effects.push({ type: "send", msg: { op: "task-erred", key, error } });
   }

@@ -98,7 +98,7 @@ export class SerializationError extends Error {
 export function encode(
   value: unknown,
   onKey?: (key: string) => void,
-  what?: string,
+  what?: string | (() => string),
 ): Uint8Array {
   const savedKeys = foundKeys, savedCollecting = collecting;
   let bytes: Uint8Array, keys: string[] | undefined;
@@ -194,7 +194,8 @@ class MapBox {
 class NegativeZero {} // msgpackr writes -0 as the integer 0
 const NEG_ZERO = new NegativeZero();
 
-function failed(f: unknown, what?: string): unknown {
+function failed(f: unknown, describe?: string | (() => string)): unknown {
+  const what = typeof describe === "function" ? describe() : describe;
   const lead = `cannot serialize ${what ? `${what}: ` : ""}`;
   if (f instanceof SerializationError) return f;
   if (!(f instanceof Failure)) { // msgpackr's own limits (buffer size, stack depth)

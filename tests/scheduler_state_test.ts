@@ -1,6 +1,10 @@
 // The scheduler state machine, driven directly: no transport, no workers.
 import assert from "node:assert/strict";
-import { decode, encode } from "../runtime/codec.ts";
+import {
+  pack as encode,
+  type Packed,
+  unpack as decode,
+} from "../runtime/packed.ts";
 import { type Outgoing, SchedulerState } from "../actors/scheduler_state.ts";
 import type { TaskSpec } from "../actors/protocol.ts";
 
@@ -54,7 +58,7 @@ Deno.test("scheduler: submit, compute, finish, notify, release forgets", () => {
   finish(s, "w1", "a", 42);
   out = s.drain();
   const [done] = ops(out, "key-done", "c");
-  assert.equal(decode(done.value as Uint8Array), 42);
+  assert.equal(decode(done.value as Packed), 42);
   assert.equal(s.heldKeys, 1);
   s.handle("c", { op: "release", keys: ["a"] });
   out = s.drain();
@@ -267,7 +271,7 @@ Deno.test("scheduler: retries rerun a failing task, then the error reaches clien
   const out = s.drain();
   const erred = ops(out, "key-erred", "c").map((m) => m.key).sort();
   assert.deepEqual(erred, ["a", "b"]);
-  const e = decode(ops(out, "key-erred", "c")[0].error as Uint8Array) as Error;
+  const e = decode(ops(out, "key-erred", "c")[0].error as Packed) as Error;
   assert.equal(e.name, "RangeError");
 });
 
@@ -277,7 +281,7 @@ Deno.test("scheduler: identical keys share one task", () => {
   s.handle("w1", { op: "submit", tasks: [spec("same")] });
   assert.equal(ops(s.drain(), "compute").length, 1);
   assert.equal(
-    s.tasks.get("same")!.wantedBy!.size,
+    s.tasks.get("same")!.wantedBy!.length,
     2,
     "client and worker client",
   );
@@ -315,7 +319,7 @@ Deno.test("scheduler: a lost worker's tasks move; a task that keeps killing work
   s.removeWorker(s.tasks.get("killer")!.processingOn!.id);
   const [erred] = ops(s.drain(), "key-erred", "c");
   assert.equal(
-    (decode(erred.error as Uint8Array) as Error).name,
+    (decode(erred.error as Packed) as Error).name,
     "KilledWorkerError",
   );
 });

@@ -1,8 +1,12 @@
 // The worker state machine, driven directly: no functions run, no I/O.
 import assert from "node:assert/strict";
-import { encode } from "../runtime/codec.ts";
+import { pack as encode } from "../runtime/packed.ts";
 import { type WorkerEffect, WorkerState } from "../actors/worker_state.ts";
-import type { DepLocation, Priority } from "../actors/protocol.ts";
+import {
+  type DepLocation,
+  type Priority,
+  priorityRank,
+} from "../actors/protocol.ts";
 
 let seq = 0;
 function compute(
@@ -17,7 +21,7 @@ function compute(
     fn: "f",
     args: encode([]),
     deps,
-    priority: priority ?? [0, 0, seq++],
+    rank: priorityRank(priority ?? [0, 0, seq++]),
   });
 }
 
@@ -116,7 +120,7 @@ Deno.test("worker: dependencies are decoded or fetched before the task is ready"
     fn: "f",
     args: encode([]),
     deps: [],
-    priority: [0, 0, 0],
+    rank: 0,
   });
   w.drain();
   done(w, "x");
@@ -136,7 +140,7 @@ Deno.test("worker: dependencies are decoded or fetched before the task is ready"
   );
   assert.deepEqual(executed(effects), []);
   const task = w.tasks.get("t")!;
-  assert.equal(task.depValues.get("x"), "X", "held locally");
+  assert.equal(task.depValues!.get("x"), "X", "held locally");
   w.decoded(task, "small", 5);
   assert.deepEqual(executed(w.drain()), []);
   w.fetched(
@@ -145,7 +149,7 @@ Deno.test("worker: dependencies are decoded or fetched before the task is ready"
     [],
   );
   assert.deepEqual(executed(w.drain()), ["t"]);
-  assert.equal(task.depValues.get("big"), "B");
+  assert.equal(task.depValues!.get("big"), "B");
 });
 
 Deno.test("worker: a failed fetch is reported as missing data", () => {
