@@ -9,11 +9,6 @@
 
 import { createHash } from "node:crypto";
 import { pack, type Packed, toBytes, unpack } from "../runtime/packed.ts";
-import {
-  assertNotShippingImport,
-  describeFunction,
-  indexMainModule,
-} from "../runtime/function_ref.ts";
 import { ClientState, type KeyRecord } from "./client_state.ts";
 import { CancelledError, DeadlockError } from "./errors.ts";
 import { Future, type FutureHost } from "./future.ts";
@@ -29,6 +24,7 @@ import {
   secede,
   setDefaultClient,
 } from "./task_context.ts";
+import { loadShipping, shipping } from "./shipping.ts";
 import { TASK_SCOPE_NAMES } from "./task_scope_names.ts";
 
 /** Per-submission options; set them with {@linkcode Client.with}. */
@@ -154,6 +150,7 @@ export class Client implements FutureHost, AsyncDisposable {
    * `getClient()` returns outside tasks.
    */
   static async connect(target: ClusterLike | string): Promise<Client> {
+    const { assertNotShippingImport, indexMainModule } = await loadShipping();
     assertNotShippingImport("Client.connect()");
     // Exported functions of the entry script then ship by reference.
     await indexMainModule();
@@ -195,7 +192,7 @@ export class Client implements FutureHost, AsyncDisposable {
     fn: F,
     ...args: SubmitArgs<Parameters<F>>
   ): Future<Awaited<ReturnType<F>>> {
-    const desc = describeFunction(fn, scopeNames);
+    const desc = shipping().describeFunction(fn, scopeNames);
     return this.submitOne(fn, desc, args, this.defaults.key) as Future<
       Awaited<ReturnType<F>>
     >;
@@ -206,7 +203,7 @@ export class Client implements FutureHost, AsyncDisposable {
     fn: (item: T) => R,
     items: Iterable<SubmitArg<T>>,
   ): Future<Awaited<R>>[] {
-    const desc = describeFunction(fn, scopeNames);
+    const desc = shipping().describeFunction(fn, scopeNames);
     const prefix = this.defaults.key;
     const out: Future<Awaited<R>>[] = [];
     let i = 0;
@@ -243,7 +240,8 @@ export class Client implements FutureHost, AsyncDisposable {
     }
     const ctx = currentTask();
     const owner = ctx ? ctx.key : "";
-    const spec: TaskSpec = { key, fn: desc.id, args: bytes, deps };
+    const spec: TaskSpec = { key, fn: desc.id, args: bytes };
+    if (deps.length > 0) spec.deps = deps;
     if (!this.sentFns.has(desc.id)) {
       this.sentFns.add(desc.id);
       spec.fnRef = desc.ref;

@@ -51,7 +51,7 @@ export interface TaskSpec {
   /** Codec bytes of the argument array. */
   args: Packed;
   /** Keys this task's arguments reference: its dependencies. */
-  deps: string[];
+  deps?: string[];
   /** The submitting task's key when submitted from inside a task. */
   parent?: string;
   /** User priority: higher runs first. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Heap } from "heap-js";
+import TinyQueue from "tinyqueue";
 import { pack, type Packed } from "../runtime/packed.ts";
 import type { FunctionRef } from "../runtime/function_ref.ts";
 import { KilledWorkerError, LostDataError } from "./errors.ts";
@@ -53,7 +53,7 @@ export class SchedulerState {
   readonly owners: Map<string, Owner> = new Map();
   readonly clientOwners: Map<string, Set<Owner>> = new Map();
   readonly fns: Map<string, FunctionRef> = new Map();
-  private readonly queue: Heap<TaskState> = new Heap(byPriority);
+  private readonly queue: TinyQueue<TaskState> = new TinyQueue([], byPriority);
   private outbox: Outgoing[] = [];
   private pendingFree = new Map<WorkerState, string[]>();
   private deadlockSuspected = false;
@@ -191,8 +191,8 @@ export class SchedulerState {
     this.addWant(ts, owner);
     let erredDep: TaskState | undefined;
     const deps: TaskState[] = [];
-    if (spec.deps.length > 0) ts.deps = deps;
-    for (const key of spec.deps.length > 0 ? new Set(spec.deps) : []) {
+    if (spec.deps?.length) ts.deps = deps;
+    for (const key of spec.deps?.length ? new Set(spec.deps) : []) {
       const dep = this.tasks.get(key);
       if (!dep) {
         this.fail(

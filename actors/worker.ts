@@ -9,11 +9,9 @@
  */
 
 import { pack, type Packed, unpack } from "../runtime/packed.ts";
-import {
-  type FunctionDescription,
-  loadFunction,
-} from "../runtime/function_ref.ts";
+import type { FunctionDescription } from "../runtime/function_ref.ts";
 import type { Connection } from "../runtime/transport.ts";
+import { loadShipping } from "./shipping.ts";
 import { Client, type ClientHost } from "./client.ts";
 import { DataPeer } from "./data_peer.ts";
 import { CancelledError } from "./errors.ts";
@@ -23,7 +21,6 @@ import type {
   ToWorkerConnection,
 } from "./protocol.ts";
 import { runInTask, RunningTask, type WorkerRuntime } from "./task_context.ts";
-import { taskScope, wrapTask } from "./task_scope.ts";
 import {
   type WorkerEffect,
   WorkerState,
@@ -205,13 +202,10 @@ export class Worker implements WorkerRuntime {
         );
       }
       const desc: FunctionDescription = { id, ref };
-      loading = loadFunction(desc, taskScope(), { wrap: wrapTask }).then(
-        (fn) => {
-          const task = unwrapTask(fn);
-          this.fns.set(id, task);
-          return task;
-        },
-      );
+      loading = loadTask(desc).then((task) => {
+        this.fns.set(id, task);
+        return task;
+      });
       this.loading.set(id, loading);
     }
     return loading;
@@ -316,6 +310,16 @@ export class Worker implements WorkerRuntime {
       task.abort(new Error("worker closing"));
     }
   }
+}
+
+/**
+ * Loads a task function. Function shipping and the task scope are imported
+ * here, on first use, so a worker is ready before their import finishes.
+ */
+async function loadTask(desc: FunctionDescription): Promise<Task> {
+  const { loadFunction } = await loadShipping();
+  const { taskScope, wrapTask } = await import("./task_scope.ts");
+  return unwrapTask(await loadFunction(desc, taskScope(), { wrap: wrapTask }));
 }
 
 /** The callable a task runs: a delayed wrapper runs its wrapped function. */

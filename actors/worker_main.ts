@@ -11,6 +11,7 @@ import {
   type PostEndpoint,
 } from "../runtime/webworker_transport.ts";
 import type { Connection } from "../runtime/transport.ts";
+import { loadShipping } from "./shipping.ts";
 import { Worker } from "./worker.ts";
 import {
   PROTOCOL_VERSION,
@@ -69,4 +70,6 @@ scope.onmessage = (event: MessageEvent<WorkerInit>) => {
     version: PROTOCOL_VERSION,
   };
   (scheduler as Connection<unknown, unknown>).send(hello);
+  // Warm up function shipping while the scheduler sends the first task.
+  setTimeout(() => void loadShipping(), 0);
 };

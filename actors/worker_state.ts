@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Heap } from "heap-js";
+import TinyQueue from "tinyqueue";
 import type { Packed } from "../runtime/packed.ts";
 import type { FunctionRef } from "../runtime/function_ref.ts";
 import type {
@@ -65,7 +65,7 @@ export class WorkerState {
   readonly data: Map<string, Stored> = new Map();
   readonly tasks: Map<string, WorkerTask> = new Map();
   readonly fns: Map<string, FunctionRef> = new Map();
-  readonly ready: Heap<WorkerTask> = new Heap(byPriority);
+  readonly ready: TinyQueue<WorkerTask> = new TinyQueue([], byPriority);
   /** Seceded tasks waiting for a slot, served before the ready queue. */
   readonly rejoining: string[] = [];
   /** Tasks waiting for each key being fetched. */
