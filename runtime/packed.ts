@@ -34,6 +34,8 @@ export function pack(
   onKey?: (key: string) => void,
   what?: string | (() => string),
 ): Packed {
+  const quick = packSmall(value);
+  if (quick !== undefined) return quick;
   const bytes = encode(value, onKey, what);
   if (bytes.length > STRING_LIMIT) return bytes;
   let s = "";
@@ -54,7 +56,84 @@ export function unpack(
   packed: Packed,
   resolveKey?: (key: string) => unknown,
 ): unknown {
+  if (typeof packed === "string") {
+    const quick = unpackSmall(packed);
+    if (quick !== NOT_SMALL) return quick;
+  }
   return decode(toBytes(packed), resolveKey);
+}
+
+// Fast paths for the most common tiny values (small integers, and short
+// arrays of them: indices, counts, task arguments like `[n]`), written
+// exactly as msgpack (and so the codec) writes them. Anything else takes
+// the codec.
+
+const NOT_SMALL = Symbol("not small");
+
+/** A msgpack fixint for -32..127, or undefined. */
+function fixint(v: unknown): string | undefined {
+  if (typeof v !== "number" || v < -32 || v > 127 || !Number.isInteger(v)) {
+    return undefined;
+  }
+  if (Object.is(v, -0)) return undefined; // the codec keeps -0 apart
+  return String.fromCharCode(v < 0 ? v + 256 : v);
+}
+
+function packSmall(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return fixint(value);
+  if (value.length > 15) return undefined;
+  let s = String.fromCharCode(0x90 | value.length);
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value)) return undefined; // holes: let the codec decide
+    const one = fixint(value[i]);
+    if (one === undefined) return undefined;
+    s += one;
+  }
+  return s;
+}
+
+/** Reads one small integer at `i`; returns [value, next] or undefined. */
+function readInt(s: string, i: number): [number, number] | undefined {
+  const c = s.charCodeAt(i);
+  if (c < 0x80) return [c, i + 1];
+  if (c >= 0xe0) return [c - 256, i + 1];
+  const b = (k: number) => s.charCodeAt(i + k);
+  switch (c) {
+    case 0xcc:
+      return [b(1), i + 2];
+    case 0xcd:
+      return [(b(1) << 8) | b(2), i + 3];
+    case 0xce:
+      return [
+        ((b(1) << 24) >>> 0) + ((b(2) << 16) | (b(3) << 8) | b(4)),
+        i + 5,
+      ];
+    case 0xd0:
+      return [(b(1) << 24) >> 24, i + 2];
+    case 0xd1:
+      return [(((b(1) << 8) | b(2)) << 16) >> 16, i + 3];
+    case 0xd2:
+      return [(b(1) << 24) | (b(2) << 16) | (b(3) << 8) | b(4), i + 5];
+  }
+  return undefined;
+}
+
+function unpackSmall(s: string): unknown {
+  if (s.length === 0) return NOT_SMALL;
+  const c = s.charCodeAt(0);
+  if ((c & 0xf0) !== 0x90) {
+    const one = readInt(s, 0);
+    return one && one[1] === s.length ? one[0] : NOT_SMALL;
+  }
+  const out: number[] = [];
+  let i = 1;
+  for (let n = c & 0x0f; n > 0; n--) {
+    const one = i < s.length ? readInt(s, i) : undefined;
+    if (!one) return NOT_SMALL;
+    out.push(one[0]);
+    i = one[1];
+  }
+  return i === s.length ? out : NOT_SMALL;
 }
 
 /**
