@@ -62,4 +62,5 @@ export {
   UnguardedEntryError,
 } from "./runtime/function_ref.ts";
 export type { FunctionRef } from "./runtime/function_ref.ts";
+export type { Packed } from "./runtime/packed.ts";
 export type * from "./actors/protocol.ts";
