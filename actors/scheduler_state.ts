@@ -10,7 +10,9 @@
 import TinyQueue from "tinyqueue";
 import { pack, type Packed } from "../runtime/packed.ts";
 import type { FunctionRef } from "../runtime/function_ref.ts";
+import { findDeadlock } from "./deadlock.ts";
 import { KilledWorkerError, LostDataError } from "./errors.ts";
+import { allowed, pickWorker } from "./placement.ts";
 import type {
   SchedulerToClient,
   SchedulerToWorker,
@@ -367,38 +369,12 @@ export class SchedulerState {
 
   /** Runnable: send it to a worker with room, or queue it. */
   private makeReady(ts: TaskState): void {
-    const w = this.pickWorker(ts);
+    const w = pickWorker(ts, this.workers.values(), this.saturation);
     if (w) this.assign(ts, w);
     else {
       ts.status = "queued";
       this.queue.push(ts);
     }
-  }
-
-  /** Fewest executing tasks per slot first, then most dependency bytes held. */
-  private pickWorker(ts: TaskState): WorkerState | undefined {
-    let best: WorkerState | undefined;
-    let bestLoad = Infinity;
-    let bestLocal = -1;
-    for (const w of this.workers.values()) {
-      if (w.executing >= w.slots * this.saturation) continue;
-      if (ts.restrictions && !ts.loose && !allowed(ts, w)) continue;
-      let load = w.executing / w.slots;
-      if (ts.restrictions && ts.loose && !allowed(ts, w)) load += 1e6;
-      if (load > bestLoad) continue;
-      let local = 0;
-      if (ts.deps.length > 0) {
-        for (const d of ts.deps) {
-          if (d.whoHas?.includes(w)) local += d.nbytes + 1;
-        }
-      }
-      if (load < bestLoad || local > bestLocal) {
-        best = w;
-        bestLoad = load;
-        bestLocal = local;
-      }
-    }
-    return best;
   }
 
   private assign(ts: TaskState, w: WorkerState): void {
@@ -635,39 +611,18 @@ export class SchedulerState {
     else this.pendingFree.set(w, [key]);
   }
 
-  /**
-   * Deadlock: on every worker, every slot is held by a task blocked (no
-   * secession) on keys that are neither finished nor running seceded.
-   */
+  /** Tells the tasks of a deadlock (see `deadlock.ts`) that they are stuck. */
   private checkDeadlock(): void {
     this.deadlockSuspected = false;
-    if (this.workers.size === 0) return;
-    const stuck: TaskState[] = [];
-    for (const w of this.workers.values()) {
-      if (w.blocked.size < w.slots) return;
-      for (const b of w.blocked) {
-        for (const key of b.blockedOn!) {
-          const t = this.tasks.get(key);
-          if (!t || t.terminal || (t.status === "processing" && t.seceded)) {
-            return;
-          }
-        }
-        stuck.push(b);
-      }
-    }
-    const message = "deadlock: every worker slot is held by a task waiting " +
-      "with automatic secession turned off for work that needs a slot: " +
-      stuck.map((b) => `${b.key} waits for ${b.blockedOn!.join(", ")}`).join(
-        "; ",
-      ) +
-      ". Call secede() before waiting, or leave automatic secession on.";
-    for (const b of stuck) {
+    const found = findDeadlock(this.workers.values(), this.tasks);
+    if (!found) return;
+    for (const b of found.stuck) {
       const w = b.processingOn!;
       w.blocked.delete(b);
       b.blockedOn = null;
       this.outbox.push({
         to: w.id,
-        msg: { op: "deadlock", keys: [b.key], message },
+        msg: { op: "deadlock", keys: [b.key], message: found.message },
       });
     }
   }
@@ -675,10 +630,6 @@ export class SchedulerState {
 
 function ownerId(client: string, task: string | undefined): string {
   return task === undefined ? client : `${client}\u0000${task}`;
-}
-
-function allowed(ts: TaskState, w: WorkerState): boolean {
-  return ts.restrictions!.has(w.id) || ts.restrictions!.has(w.address);
 }
 
 /** Distinct clients holding futures on `ts`. */
