@@ -12,6 +12,7 @@ import { pack, type Packed, toBytes, unpack } from "../runtime/packed.ts";
 import { ClientState, type KeyRecord } from "./client_state.ts";
 import { CancelledError, DeadlockError } from "./errors.ts";
 import { Future, type FutureHost } from "./future.ts";
+import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
 import type {
   ClientToScheduler,
   SchedulerToClient,
@@ -23,6 +24,7 @@ import {
   rejoin,
   secede,
   setDefaultClient,
+  untilAborted,
 } from "./task_context.ts";
 import { loadShipping, shipping } from "./shipping.ts";
 import { TASK_SCOPE_NAMES } from "./task_scope_names.ts";
@@ -80,12 +82,6 @@ export interface WaitResult<T> {
   /** Futures still pending. */
   notDone: Future<T>[];
 }
-
-/** Replaces futures in a structure by their values' types. */
-export type Gathered<T> = T extends Future<infer V> ? V
-  : T extends readonly unknown[] ? { -readonly [K in keyof T]: Gathered<T[K]> }
-  : T extends Record<string, unknown> ? { [K in keyof T]: Gathered<T[K]> }
-  : T;
 
 /** Any function (the shape `submit` accepts). */
 export type Fn = (...args: never[]) => unknown;
@@ -546,53 +542,4 @@ export type SubmitArgs<A extends readonly unknown[]> = {
   [K in keyof A]: SubmitArg<A[K]>;
 };
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-function collectFutures(value: unknown, out: Future<unknown>[]): void {
-  if (value instanceof Future) out.push(value);
-  else if (Array.isArray(value)) {
-    for (const v of value) {
-      collectFutures(v, out);
-    }
-  } else if (isPlainObject(value)) {
-    for (const v of Object.values(value)) collectFutures(v, out);
-  }
-}
-
-function replaceFutures(
-  value: unknown,
-  values: Map<Future<unknown>, unknown>,
-): unknown {
-  if (value instanceof Future) return values.get(value);
-  if (Array.isArray(value)) return value.map((v) => replaceFutures(v, values));
-  if (isPlainObject(value)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[k] = replaceFutures(v, values);
-    }
-    return out;
-  }
-  return value;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object") return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+export type { Gathered };

@@ -258,3 +258,34 @@ function requireTask(what: string): TaskContext {
   if (!ctx) throw new Error(`${what}() works only inside a running task`);
   return ctx;
 }
+
+/**
+ * `promise`, or a rejection with the signal's reason as soon as `signal`
+ * aborts (the listener is removed when the promise settles).
+ *
+ * @example
+ * ```ts
+ * import { untilAborted } from "./task_context.ts";
+ * console.assert(await untilAborted(Promise.resolve(1), new AbortController().signal) === 1);
+ * ```
+ */
+export function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
