@@ -42,7 +42,8 @@ export function collectFutures(value: unknown, out: Future<unknown>[]): void {
  * @example
  * ```ts
  * import { replaceFutures } from "./structure.ts";
- * console.assert(replaceFutures([1, { a: 2 }], new Map()).length === 2);
+ * const copy = replaceFutures([1, { a: 2 }], new Map()) as unknown[];
+ * console.assert(copy.length === 2);
  * ```
  */
 export function replaceFutures(
