@@ -1,0 +1,91 @@
+/**
+ * Round-trip latency of `submit(noop).result()`, one call after the other:
+ * from the client, and from inside a task (with the automatic secede/rejoin
+ * around the wait, and keeping the slot). Also what entering
+ * `workerClient()` costs. Each repetition's value is the median of K calls.
+ *
+ * @module
+ */
+
+import type { CaseDef, CaseOptions } from "../harness.ts";
+import { round3, summarize } from "../stats.ts";
+import { noop, submitLatency, workerClientEnter } from "../tasks.ts";
+import { connect } from "./common.ts";
+
+const calls = (o: CaseOptions) => (o.quick ? 200 : 1000);
+
+/** Median and p99 of one repetition's samples. */
+function perCall(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    value: summarize(samples).median,
+    extra: { p99: round3(sorted[Math.floor(sorted.length * 0.99)]) },
+  };
+}
+
+/** `latency.client`: sequential round trips from the user's client. */
+export const clientLatency: CaseDef = {
+  id: "latency.client",
+  title: "submit + result from the client, sequential (per call)",
+  unit: "µs",
+  extras: { p99: "µs" },
+  async open(options) {
+    const conn = await connect("inproc");
+    const k = calls(options);
+    return {
+      async run() {
+        const out: number[] = [];
+        for (let i = 0; i < k; i++) {
+          const t = performance.now();
+          await conn.client.submit(noop, i).result();
+          out.push((performance.now() - t) * 1000);
+        }
+        return perCall(out);
+      },
+      [Symbol.asyncDispose]: () => conn[Symbol.asyncDispose](),
+    };
+  },
+};
+
+/** `latency.task` and `latency.task_keep_slot`: from inside a task. */
+export function taskLatency(keepSlot: boolean): CaseDef {
+  return {
+    id: keepSlot ? "latency.task_keep_slot" : "latency.task",
+    title: keepSlot
+      ? "submit + result inside a task, { secede: false } (per call)"
+      : "submit + result inside a task, auto secede/rejoin (per call)",
+    unit: "µs",
+    extras: { p99: "µs" },
+    async open(options) {
+      const conn = await connect("inproc");
+      const k = calls(options);
+      return {
+        async run() {
+          const f = conn.client.submit(submitLatency, k, keepSlot);
+          return perCall(await f.result());
+        },
+        [Symbol.asyncDispose]: () => conn[Symbol.asyncDispose](),
+      };
+    },
+  };
+}
+
+/** `latency.worker_client`: entering `await using workerClient()`. */
+export const workerClientLatency: CaseDef = {
+  id: "latency.worker_client",
+  title: "enter workerClient() inside a task (per call)",
+  unit: "µs",
+  extras: { p99: "µs" },
+  async open(options) {
+    const conn = await connect("inproc");
+    const k = calls(options);
+    return {
+      async run() {
+        return perCall(
+          await conn.client.submit(workerClientEnter, k).result(),
+        );
+      },
+      [Symbol.asyncDispose]: () => conn[Symbol.asyncDispose](),
+    };
+  },
+};
