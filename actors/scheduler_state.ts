@@ -273,7 +273,7 @@ export class SchedulerState {
       const msg: SchedulerToClient = value
         ? { op: "key-done", key, value }
         : { op: "key-done", key, who: [w.address] };
-      for (const client of clientsOf(ts)) this.outbox.push({ to: client, msg });
+      this.notify(ts, msg);
     }
     if (ts.dependents) {
       for (const d of ts.dependents) {
@@ -434,12 +434,7 @@ export class SchedulerState {
     ts.status = "erred";
     ts.error = error;
     this.releaseOwned(ts);
-    for (const client of clientsOf(ts)) {
-      this.outbox.push({
-        to: client,
-        msg: { op: "key-erred", key: ts.key, error },
-      });
-    }
+    this.notify(ts, { op: "key-erred", key: ts.key, error });
     if (ts.dependents) {
       for (const d of [...ts.dependents]) if (!d.terminal) this.fail(d, error);
     }
@@ -450,12 +445,7 @@ export class SchedulerState {
   /** Forcefully cancels a task and everything depending on it. */
   private cancel(ts: TaskState, reason: string): void {
     if (ts.status === "forgotten") return;
-    for (const client of clientsOf(ts)) {
-      this.outbox.push({
-        to: client,
-        msg: { op: "key-cancelled", key: ts.key, reason },
-      });
-    }
+    this.notify(ts, { op: "key-cancelled", key: ts.key, reason });
     for (const owner of ts.wantedBy ?? []) owner.keys.delete(ts);
     ts.wantedBy = null;
     if (ts.dependents) {
@@ -605,6 +595,19 @@ export class SchedulerState {
     }
   }
 
+  /** Sends `msg` once to each distinct client holding futures on `ts`. */
+  private notify(ts: TaskState, msg: SchedulerToClient): void {
+    const owners = ts.wantedBy;
+    if (!owners || owners.length === 0) return;
+    if (owners.length === 1) {
+      this.outbox.push({ to: owners[0].client, msg });
+      return;
+    }
+    for (const client of new Set(owners.map((o) => o.client))) {
+      this.outbox.push({ to: client, msg });
+    }
+  }
+
   private free(w: WorkerState, key: string): void {
     const keys = this.pendingFree.get(w);
     if (keys) keys.push(key);
@@ -630,12 +633,4 @@ export class SchedulerState {
 
 function ownerId(client: string, task: string | undefined): string {
   return task === undefined ? client : `${client}\u0000${task}`;
-}
-
-/** Distinct clients holding futures on `ts`. */
-function clientsOf(ts: TaskState): Iterable<string> {
-  const owners = ts.wantedBy;
-  if (!owners || owners.length === 0) return [];
-  if (owners.length === 1) return [owners[0].client];
-  return new Set(owners.map((o) => o.client));
 }

@@ -70,22 +70,47 @@ export function unpack(
 
 const NOT_SMALL = Symbol("not small");
 
-/** A msgpack fixint for -32..127, or undefined. */
-function fixint(v: unknown): string | undefined {
-  if (typeof v !== "number" || v < -32 || v > 127 || !Number.isInteger(v)) {
+/** A 32-bit integer as msgpack writes it (and msgpackr), or undefined. */
+function smallInt(v: unknown): string | undefined {
+  if (typeof v !== "number" || !Number.isInteger(v)) return undefined;
+  if (Object.is(v, -0)) return undefined; // the codec keeps -0 apart
+  if (v >= 0) {
+    if (v < 0x80) return String.fromCharCode(v);
+    if (v < 0x100) return String.fromCharCode(0xcc, v);
+    if (v < 0x10000) return String.fromCharCode(0xcd, v >> 8, v & 0xff);
+    if (v < 0x100000000) {
+      return String.fromCharCode(
+        0xce,
+        v >>> 24,
+        (v >> 16) & 0xff,
+        (v >> 8) & 0xff,
+        v & 0xff,
+      );
+    }
     return undefined;
   }
-  if (Object.is(v, -0)) return undefined; // the codec keeps -0 apart
-  return String.fromCharCode(v < 0 ? v + 256 : v);
+  if (v >= -0x20) return String.fromCharCode(v + 256);
+  if (v >= -0x80) return String.fromCharCode(0xd0, v & 0xff);
+  if (v >= -0x8000) return String.fromCharCode(0xd1, (v >> 8) & 0xff, v & 0xff);
+  if (v >= -0x80000000) {
+    return String.fromCharCode(
+      0xd2,
+      (v >> 24) & 0xff,
+      (v >> 16) & 0xff,
+      (v >> 8) & 0xff,
+      v & 0xff,
+    );
+  }
+  return undefined;
 }
 
 function packSmall(value: unknown): string | undefined {
-  if (!Array.isArray(value)) return fixint(value);
+  if (!Array.isArray(value)) return smallInt(value);
   if (value.length > 15) return undefined;
   let s = String.fromCharCode(0x90 | value.length);
   for (let i = 0; i < value.length; i++) {
     if (!(i in value)) return undefined; // holes: let the codec decide
-    const one = fixint(value[i]);
+    const one = smallInt(value[i]);
     if (one === undefined) return undefined;
     s += one;
   }
