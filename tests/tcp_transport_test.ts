@@ -1,0 +1,235 @@
+// The TCP transport (and TCP over TLS) against the shared transport
+// conformance suite, plus what only a byte stream can get wrong: oversized,
+// truncated and undecodable frames, and frames split across reads.
+import assert from "node:assert/strict";
+import {
+  connect,
+  type FrameListener,
+  listen,
+  TcpConnection,
+} from "../runtime/tcp_transport.ts";
+import {
+  type ConnectedPair,
+  transportConformance,
+} from "./transport_conformance.ts";
+import { makeCertificate, type TestCertificate } from "./fixtures/certs.ts";
+
+type Raw = { write(p: Uint8Array): Promise<number> };
+
+interface RawPair extends ConnectedPair {
+  a: TcpConnection<unknown, unknown>;
+  b: TcpConnection<unknown, unknown>;
+  raw: Raw;
+}
+
+/** A listener, one connection dialled to it (keeping its raw stream), and the accepted end. */
+async function tcpPair(
+  cert?: TestCertificate,
+  maxFrameSize?: number,
+): Promise<RawPair> {
+  let accepted!: (c: TcpConnection<unknown, unknown>) => void;
+  const server = new Promise<TcpConnection<unknown, unknown>>((
+    r,
+  ) => (accepted = r));
+  const listener: FrameListener = await listen(
+    {
+      port: 0,
+      tls: cert ? { cert: cert.cert, key: cert.key } : undefined,
+      linger: 500,
+      maxFrameSize,
+    },
+    (conn) => accepted(conn),
+  );
+  const tcp = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+  });
+  tcp.setNoDelay(true);
+  const raw = cert
+    ? await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [cert.cert] })
+    : tcp;
+  const a = new TcpConnection<unknown, unknown>(raw, "server", {
+    linger: 500,
+    maxFrameSize,
+  });
+  const b = await server;
+  return {
+    a,
+    b,
+    raw,
+    // A frame of one byte, 42: valid msgpack, but a number, not a batch.
+    injectGarbage: async () =>
+      void await raw.write(new Uint8Array([0, 0, 0, 1, 42])),
+    cleanup: async () => {
+      await Promise.all([a.done, b.done]);
+      await listener.close();
+    },
+  };
+}
+
+transportConformance("tcp", () => tcpPair(), {
+  serializes: true,
+  badFrames: true,
+});
+
+const cert = await makeCertificate();
+transportConformance("tls", () => tcpPair(cert), {
+  serializes: true,
+  badFrames: true,
+});
+
+/** Sends `bytes` raw from a's side and resolves with b's close reason. */
+async function badInput(
+  bytes: Uint8Array,
+  thenEnd = false,
+): Promise<Error | undefined> {
+  const pair = await tcpPair();
+  try {
+    const reason = new Promise<Error | undefined>((r) => pair.b.onClose(r));
+    pair.b.onMessages(() => assert.fail("nothing valid was sent"));
+    await pair.raw.write(bytes);
+    if (thenEnd) await (pair.raw as Deno.TcpConn).closeWrite();
+    return await reason;
+  } finally {
+    pair.a.close();
+    pair.b.close();
+    await pair.cleanup();
+  }
+}
+
+Deno.test("tcp: an oversized length prefix closes with a reason naming the limit", async () => {
+  const reason = await badInput(
+    new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+  );
+  assert.match(
+    reason!.message,
+    /frame of 4294967295 bytes exceeds the 67108864-byte limit/,
+  );
+});
+
+Deno.test("tcp: a truncated frame followed by EOF closes with a reason", async () => {
+  const reason = await badInput(
+    new Uint8Array([0, 0, 0, 10, 0x93, 1, 2]),
+    true,
+  );
+  assert.match(
+    reason!.message,
+    /truncated frame: the connection ended after 3 of 10 bytes/,
+  );
+});
+
+Deno.test("tcp: garbage bytes close with a reason", async () => {
+  // Read as a length prefix, "GET " is a 1.2 GB frame.
+  const reason = await badInput(
+    new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"),
+  );
+  assert.match(reason!.message, /exceeds/);
+  const undecodable = await badInput(
+    new Uint8Array([0, 0, 0, 3, 0x93, 0xc1, 0xc1]),
+  );
+  assert.match(undecodable!.message, /not valid msgpack/);
+});
+
+Deno.test("tcp: the maximum frame size is configurable and holds both ways", async () => {
+  const limit = 64 * 1024;
+  const pair = await tcpPair(undefined, limit);
+  try {
+    assert.equal(pair.a.maxFrameSize, limit);
+    // A batch too big for one frame is split across frames...
+    const got: unknown[] = [];
+    const all = new Promise<void>((resolve) =>
+      pair.b.onMessages((batch) => {
+        got.push(...batch);
+        if (got.length === 3) resolve();
+      })
+    );
+    pair.a.send(new Uint8Array(40 * 1024));
+    pair.a.send(new Uint8Array(40 * 1024));
+    pair.a.send("end");
+    await all;
+    assert.equal((got[1] as Uint8Array).length, 40 * 1024);
+    // ...but one message over the limit fails the sender with a reason...
+    const closed = new Promise<Error | undefined>((r) => pair.a.onClose(r));
+    pair.a.send(new Uint8Array(limit));
+    assert.match((await closed)!.message, /exceeds the 65536-byte frame limit/);
+  } finally {
+    pair.a.close();
+    pair.b.close();
+    await pair.cleanup();
+  }
+  // ...and the receiver refuses a frame over its limit.
+  const small = await tcpPair(undefined, 1000);
+  try {
+    const reason = new Promise<Error | undefined>((r) => small.b.onClose(r));
+    const frame = new Uint8Array(4 + 1001);
+    new DataView(frame.buffer).setUint32(0, 1001);
+    await small.raw.write(frame);
+    assert.match(
+      (await reason)!.message,
+      /frame of 1001 bytes exceeds the 1000-byte limit/,
+    );
+  } finally {
+    small.a.close();
+    small.b.close();
+    await small.cleanup();
+  }
+});
+
+Deno.test("tcp: frames split across reads, byte by byte, are reassembled", async () => {
+  const pair = await tcpPair();
+  try {
+    const got = new Promise<unknown[]>((r) => pair.b.onMessages(r));
+    // [1, "two"] as msgpack: 0x92 0x01 0xa3 t w o
+    const frame = new Uint8Array([0, 0, 0, 6, 0x92, 1, 0xa3, 0x74, 0x77, 0x6f]);
+    for (const byte of frame) await pair.raw.write(new Uint8Array([byte]));
+    assert.deepEqual(await got, [1, "two"]);
+  } finally {
+    pair.a.close();
+    pair.b.close();
+    await pair.cleanup();
+  }
+});
+
+Deno.test("tcp: connect() reaches a listener by address; refuses bad addresses", async () => {
+  let server!: TcpConnection<string, string>;
+  const accepted = Promise.withResolvers<void>();
+  const listener = await listen<string, string>({ port: 0 }, (conn) => {
+    server = conn;
+    accepted.resolve();
+  });
+  const client = await connect<string, string>(listener.address);
+  await accepted.promise;
+  const got = new Promise<string[]>((r) => client.onMessages(r));
+  server.send("welcome");
+  assert.deepEqual(await got, ["welcome"]);
+  client.close();
+  await Promise.all([client.done, server.done, listener.close()]);
+  await assert.rejects(
+    () => connect("http://127.0.0.1:1"),
+    /scheme must be tcp/,
+  );
+  await assert.rejects(() => connect("tcp://127.0.0.1"), /host and a port/);
+});
+
+Deno.test("tls: a client that does not trust the certificate cannot connect", async () => {
+  const listener = await listen({
+    port: 0,
+    tls: { cert: cert.cert, key: cert.key },
+  }, (conn) => conn.close());
+  try {
+    await assert.rejects(
+      () => connect(`tls://127.0.0.1:${listener.port}`),
+      /TLS handshake/,
+    );
+  } finally {
+    await listener.close();
+  }
+});
+
+addEventListener("unload", () => {
+  try {
+    Deno.removeSync(cert.dir, { recursive: true });
+  } catch {
+    // already gone
+  }
+});
