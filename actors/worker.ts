@@ -261,7 +261,13 @@ export class Worker implements WorkerRuntime {
   private peer(address: string): Promise<DataPeer> {
     let peer = this.peers.get(address);
     if (!peer) {
-      peer = this.connect(address).then((conn) => this.serve(conn));
+      peer = this.connect(address).then((conn) => {
+        // A peer that went away is dialled afresh next time.
+        conn.onClose(() => {
+          if (this.peers.get(address) === peer) this.peers.delete(address);
+        });
+        return this.serve(conn);
+      });
       this.peers.set(address, peer);
       peer.catch(() => this.peers.delete(address));
     }
