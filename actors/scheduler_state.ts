@@ -179,6 +179,9 @@ export class SchedulerState {
 
   private submit(client: string, spec: TaskSpec): void {
     if (spec.fnRef) this.fns.set(spec.fn, spec.fnRef);
+    if (this.orphaned(client, spec.parent)) {
+      return this.refuseOrphan(client, spec.key, spec.parent!);
+    }
     const owner = this.owner(client, spec.parent);
     const existing = this.tasks.get(spec.key);
     if (existing) {
@@ -217,6 +220,10 @@ export class SchedulerState {
   }
 
   private want(client: string, task: string | undefined, keys: string[]) {
+    if (this.orphaned(client, task)) {
+      for (const key of keys) this.refuseOrphan(client, key, task!);
+      return;
+    }
     const owner = this.owner(client, task);
     for (const key of keys) {
       const ts = this.tasks.get(key);
@@ -552,6 +559,28 @@ export class SchedulerState {
       removeFrom(ts.wantedBy, owner);
       if (!ts.needed) this.forget(ts);
     }
+  }
+
+  /**
+   * A request on behalf of a task that no longer runs on that worker (it
+   * ended, was cancelled, or was moved when another worker died): its
+   * futures would have no owner to release them.
+   */
+  private orphaned(client: string, task: string | undefined): boolean {
+    if (task === undefined) return false;
+    return this.tasks.get(task)?.processingOn?.id !== client;
+  }
+
+  private refuseOrphan(client: string, key: string, task: string): void {
+    this.outbox.push({
+      to: client,
+      msg: {
+        op: "key-cancelled",
+        key,
+        reason:
+          `refused: the task ${task} that asked for it is no longer running there`,
+      },
+    });
   }
 
   private owner(client: string, task: string | undefined): Owner {

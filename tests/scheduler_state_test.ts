@@ -336,6 +336,31 @@ Deno.test("scheduler: a value lost with its worker is recomputed when still want
   assert.notEqual(s.tasks.get("a")!.processingOn!.id, on);
 });
 
+Deno.test("scheduler: a task that no longer runs there cannot launch tasks", () => {
+  const s = setup([["w1", 1], ["w2", 1]]);
+  s.handle("c", { op: "submit", tasks: [spec("p", { workers: ["w1"] })] });
+  s.handle("w1", {
+    op: "submit",
+    tasks: [spec("x", { parent: "p", workers: ["w2"] })],
+  });
+  s.drain();
+  assert.equal(s.tasks.get("x")!.processingOn!.id, "w2");
+  s.removeWorker("w1"); // p is rescheduled; its child x is released and aborted
+  const out = s.drain();
+  assert.ok(ops(out, "cancel-compute", "w2").some((m) => m.key === "x"));
+  assert.ok(!s.tasks.has("x"));
+  // x has not seen the abort yet and launches a grandchild:
+  s.handle("w2", { op: "submit", tasks: [spec("orphan", { parent: "x" })] });
+  s.handle("w2", { op: "want", keys: ["p"], owner: "x" });
+  const refused = s.drain();
+  assert.ok(!s.tasks.has("orphan"), "no task without a live owner");
+  assert.deepEqual(ops(refused, "key-cancelled", "w2").map((m) => m.key), [
+    "orphan",
+    "p",
+  ]);
+  assert.equal(s.owners.size, 1, "only the client's own owner exists");
+});
+
 Deno.test("scheduler: a client that leaves releases what it wanted", () => {
   const s = setup();
   s.handle("c", { op: "submit", tasks: [spec("a")] });
