@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { pack, type Packed, toBytes, unpack } from "../runtime/packed.ts";
 import { ClientState, type KeyRecord } from "./client_state.ts";
-import { CancelledError, DeadlockError } from "./errors.ts";
+import { CancelledError, DeadlockError, reviveError } from "./errors.ts";
 import { Future, type FutureHost } from "./future.ts";
 import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
 import type {
@@ -411,7 +411,7 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal */
   errorOf(record: KeyRecord): Error {
     const e = unpack(record.error!);
-    return e instanceof Error ? e : new Error(String(e));
+    return e instanceof Error ? reviveError(e) : new Error(String(e));
   }
 
   /** @internal */

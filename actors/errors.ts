@@ -85,3 +85,30 @@ export class LostDataError extends Error {
   /** Always "LostDataError". */
   override name = "LostDataError";
 }
+
+const tendrilErrors: Record<string, { prototype: Error }> = {
+  CancelledError,
+  KilledWorkerError,
+  DeadlockError,
+  LostDataError,
+};
+
+/**
+ * Gives an error decoded from another isolate its Tendril class back (the
+ * codec keeps name, message and stack, but builds a plain Error for classes
+ * it does not know), so `instanceof KilledWorkerError` works at the client.
+ *
+ * @example
+ * ```ts
+ * import { KilledWorkerError, reviveError } from "./errors.ts";
+ * const e = Object.assign(new Error("x"), { name: "KilledWorkerError" });
+ * console.assert(reviveError(e) instanceof KilledWorkerError);
+ * ```
+ */
+export function reviveError(e: Error): Error {
+  const cls = tendrilErrors[e.name];
+  if (cls && !(e instanceof (cls as unknown as typeof Error))) {
+    Object.setPrototypeOf(e, cls.prototype);
+  }
+  return e;
+}

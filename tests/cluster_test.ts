@@ -6,7 +6,7 @@
 // processes' logs.
 import assert from "node:assert/strict";
 import { Packr, Unpackr } from "msgpackr";
-import { Client, registerModule } from "../mod.ts";
+import { Client, KilledWorkerError, registerModule } from "../mod.ts";
 import { PROTOCOL_VERSION } from "../actors/protocol.ts";
 import { parseAddress } from "../runtime/tcp_transport.ts";
 import {
@@ -568,6 +568,7 @@ Deno.test("cluster: kill -9 of a worker mid fib(18); a task that kills its worke
           () => assert.fail("it cannot succeed"),
           (e: Error) => e,
         );
+        assert.ok(error instanceof KilledWorkerError);
         assert.equal(error.name, "KilledWorkerError");
         assert.match(error.message, /was running on 4 workers that died/);
         // and the (restarted) cluster still works

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   Client,
   compute,
+  DeadlockError,
   delayed,
   getClient,
   LocalCluster,
@@ -149,6 +150,7 @@ Deno.test("opting out of secession and filling every slot is diagnosed as a dead
   await withCluster({ workers: 1, slots: 1 }, async (client) => {
     const f = client.submit(tasks.waitWithoutSecede);
     await assert.rejects(f.result(), (e: Error) => {
+      assert.ok(e instanceof DeadlockError);
       assert.equal(e.name, "DeadlockError");
       assert.match(e.message, /waitWithoutSecede-\S+ waits for inc-/);
       return true;
