@@ -7,7 +7,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { pack, type Packed, toBytes, unpack } from "../runtime/packed.ts";
 import { ClientState, type KeyRecord } from "./client_state.ts";
 import { CancelledError, DeadlockError, reviveError } from "./errors.ts";
@@ -225,11 +224,7 @@ export class Client implements FutureHost, AsyncDisposable {
     let bytes: Packed;
     if (key === undefined && opts.pure) {
       bytes = pack(args, onKey, () => `arguments of a ${name} task`);
-      const hash = createHash("sha1").update(desc.id).update(toBytes(bytes))
-        .digest(
-          "base64url",
-        );
-      key = `${name}-${hash.slice(0, 20)}`;
+      key = shipping().pureKey(name, desc.id, toBytes(bytes));
     } else {
       key ??= `${name}-${this.prefix}-${++this.live.counter}`;
       bytes = pack(args, onKey, () => `arguments of task ${key}`);

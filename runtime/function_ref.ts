@@ -142,6 +142,25 @@ function hashId(text: string): string {
   return createHash("sha1").update(text).digest("base64url").slice(0, 16);
 }
 
+/**
+ * The key of a pure call: the function's name and a hash of its id and its
+ * encoded arguments, so identical pure submissions share one task. (Here,
+ * beside the function ids, because node:crypto alone costs ~13 ms to import
+ * in a worker, which loads this module only when it runs its first task.)
+ *
+ * @example
+ * ```ts
+ * import { pureKey } from "./function_ref.ts";
+ * const a = pureKey("inc", "s:abc", new Uint8Array([1]));
+ * console.assert(a === pureKey("inc", "s:abc", new Uint8Array([1])));
+ * console.assert(a !== pureKey("inc", "s:abc", new Uint8Array([2])));
+ * ```
+ */
+export function pureKey(name: string, fnId: string, args: Uint8Array): string {
+  const hash = createHash("sha1").update(fnId).update(args).digest("base64url");
+  return `${name}-${hash.slice(0, 20)}`;
+}
+
 function moduleEntry(exp: Export, wrapped: boolean): Entry {
   const ref: FunctionRef = wrapped
     ? { kind: "module", url: exp.url, name: exp.name, wrapped: true }
