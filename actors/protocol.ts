@@ -20,11 +20,6 @@ export const PROTOCOL_VERSION = 1;
  */
 export type Priority = readonly [user: number, depth: number, seq: number];
 
-/** Negative when `a` should run before `b`. */
-export function comparePriority(a: Priority, b: Priority): number {
-  return (b[0] - a[0]) || (b[1] - a[1]) || (a[2] - b[2]);
-}
-
 const clamp = (x: number, lo: number, hi: number) =>
   x < lo ? lo : x > hi ? hi : Math.trunc(x);
 

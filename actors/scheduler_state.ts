@@ -190,7 +190,7 @@ export class SchedulerState {
       return;
     }
     const parent = spec.parent ? this.tasks.get(spec.parent) : undefined;
-    const depth = parent ? parent.priority[1] + 1 : 0;
+    const depth = parent ? parent.depth + 1 : 0;
     const ts = new TaskState(spec, [spec.priority ?? 0, depth, this.seq++]);
     this.tasks.set(ts.key, ts);
     this.addWant(ts, owner);

@@ -95,12 +95,15 @@ export class TaskState {
   readonly args: Packed;
   readonly restrictions: ReadonlySet<string> | null;
   readonly loose: boolean;
-  /** `priority` as one number (smaller runs first). */
+  /** Its priority as one number (smaller runs first). */
   readonly rank: number;
+  /** How many tasks up its chain of submitting tasks (0 from a client). */
+  readonly depth: number;
 
   /** A task from its submission, with the priority the scheduler gave it. */
-  constructor(spec: TaskSpec, readonly priority: Priority) {
+  constructor(spec: TaskSpec, priority: Priority) {
     this.rank = priorityRank(priority);
+    this.depth = priority[1];
     this.key = spec.key;
     this.fn = spec.fn;
     this.args = spec.args;
