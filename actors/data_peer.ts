@@ -109,3 +109,45 @@ export class DataPeer {
     }
   }
 }
+
+/**
+ * Fetches one value from the first of its holders that has it, trying them
+ * in order; the error names each holder and why it failed. `peerFor` opens
+ * (or finds) the data connection to a holder's address.
+ *
+ * @example
+ * ```ts
+ * import { DataPeer, fetchFromHolders } from "./data_peer.ts";
+ * import { localPair } from "../runtime/local_transport.ts";
+ * const [a, b] = localPair("a", "b");
+ * const server = new DataPeer(b, () => ({ x: "v" }));
+ * const client = new DataPeer(a);
+ * console.assert(await fetchFromHolders("x", ["w1"], () => client) === "v");
+ * a.close();
+ * server.close();
+ * ```
+ */
+export async function fetchFromHolders(
+  key: string,
+  who: readonly string[],
+  peerFor: (address: string) => DataPeer | Promise<DataPeer> | undefined,
+): Promise<Packed> {
+  const errors: string[] = [];
+  for (const address of who) {
+    try {
+      const peer = await peerFor(address);
+      if (!peer) {
+        errors.push(`${address}: no route`);
+        continue;
+      }
+      const reply = await peer.get([key]);
+      if (reply.values[key] !== undefined) return reply.values[key];
+      errors.push(`${address} does not have it`);
+    } catch (e) {
+      errors.push(`${address}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(
+    `could not fetch ${key} from ${errors.join("; ") || "anyone"}`,
+  );
+}

@@ -11,7 +11,7 @@ import { localPair } from "../runtime/local_transport.ts";
 import type { Packed } from "../runtime/packed.ts";
 import { PortConnection } from "../runtime/webworker_transport.ts";
 import type { ClientHost, ClusterLike } from "./client.ts";
-import { DataPeer } from "./data_peer.ts";
+import { DataPeer, fetchFromHolders } from "./data_peer.ts";
 import type {
   RegisterWorker,
   SchedulerToClient,
@@ -177,20 +177,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   }
 
   /** Fetches a value's bytes from the first holder that has it. */
-  private async fetch(key: string, who: string[]): Promise<Packed> {
-    for (const address of who) {
-      const w = this.byAddress.get(address);
-      if (!w) continue;
-      try {
-        const reply = await w.data.get([key]);
-        if (reply.values[key]) return reply.values[key];
-      } catch {
-        // try the next holder
-      }
-    }
-    throw new Error(
-      `could not fetch ${key} from ${who.join(", ") || "anyone"}`,
-    );
+  private fetch(key: string, who: string[]): Promise<Packed> {
+    return fetchFromHolders(key, who, (a) => this.byAddress.get(a)?.data);
   }
 
   /** Drops a worker that failed. */

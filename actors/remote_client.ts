@@ -14,7 +14,7 @@
 import { connect, parseAddress } from "../runtime/tcp_transport.ts";
 import type { TcpConnection } from "../runtime/tcp_transport.ts";
 import type { ClientHost } from "./client.ts";
-import { DataPeer } from "./data_peer.ts";
+import { DataPeer, fetchFromHolders } from "./data_peer.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT, greet } from "./handshake.ts";
 import type {
   ClientToScheduler,
@@ -156,23 +156,7 @@ export async function connectRemote(
       if (closedByUs) return;
       queueMicrotask(() => cancelAll(keys));
     },
-    async fetch(key, who) {
-      const errors: string[] = [];
-      for (const worker of who) {
-        try {
-          const reply = await (await peer(worker)).get([key]);
-          if (reply.values[key]) return reply.values[key];
-          errors.push(`${worker} does not have it`);
-        } catch (e) {
-          errors.push(`${worker}: ${(e as Error).message}`);
-        }
-      }
-      throw new Error(
-        `could not fetch ${key} (${scheme}) from ${
-          errors.join("; ") || "anyone"
-        }`,
-      );
-    },
+    fetch: (key, who) => fetchFromHolders(key, who, peer),
     listen(h) {
       handler = h;
       for (const msg of early.splice(0)) h(msg);

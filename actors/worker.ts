@@ -13,7 +13,7 @@ import type { FunctionDescription } from "../runtime/function_ref.ts";
 import type { Connection } from "../runtime/transport.ts";
 import { loadShipping } from "./shipping.ts";
 import { Client, type ClientHost } from "./client.ts";
-import { DataPeer } from "./data_peer.ts";
+import { DataPeer, fetchFromHolders } from "./data_peer.ts";
 import { CancelledError } from "./errors.ts";
 import type {
   SchedulerToClient,
@@ -288,22 +288,10 @@ export class Worker implements WorkerRuntime {
     this.pump();
   }
 
-  private async fetchValue(key: string, who: string[]): Promise<Packed> {
+  private fetchValue(key: string, who: string[]): Promise<Packed> {
     const local = this.core.data.get(key);
-    if (local) return local.bytes;
-    for (const address of who) {
-      try {
-        const reply = await (await this.peer(address)).get([key]);
-        if (reply.values[key]) return reply.values[key];
-      } catch {
-        // try the next holder
-      }
-    }
-    throw new Error(
-      `worker ${this.id} could not fetch ${key} from ${
-        who.join(", ") || "anyone"
-      }`,
-    );
+    if (local) return Promise.resolve(local.bytes);
+    return fetchFromHolders(key, who, (a) => this.peer(a));
   }
 
   /** Stops serving: closes peer connections. */
