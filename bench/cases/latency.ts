@@ -23,69 +23,62 @@ function perCall(samples: number[]) {
   };
 }
 
-/** `latency.client`: sequential round trips from the user's client. */
-export const clientLatency: CaseDef = {
-  id: "latency.client",
-  title: "submit + result from the client, sequential (per call)",
-  unit: "µs",
-  extras: { p99: "µs" },
-  async open(options) {
-    const conn = await connect("inproc");
-    const k = calls(options);
-    return {
-      async run() {
-        const out: number[] = [];
-        for (let i = 0; i < k; i++) {
-          const t = performance.now();
-          await conn.client.submit(noop, i).result();
-          out.push((performance.now() - t) * 1000);
-        }
-        return perCall(out);
-      },
-      [Symbol.asyncDispose]: () => conn[Symbol.asyncDispose](),
-    };
-  },
-};
+type Conn = Awaited<ReturnType<typeof connect>>;
 
-/** `latency.task` and `latency.task_keep_slot`: from inside a task. */
-export function taskLatency(keepSlot: boolean): CaseDef {
+/**
+ * A per-call latency case on an in-process cluster: `samples` returns one
+ * repetition's K per-call times in µs.
+ */
+function latencyCase(
+  id: string,
+  title: string,
+  samples: (conn: Conn, k: number) => Promise<number[]>,
+): CaseDef {
   return {
-    id: keepSlot ? "latency.task_keep_slot" : "latency.task",
-    title: keepSlot
-      ? "submit + result inside a task, { secede: false } (per call)"
-      : "submit + result inside a task, auto secede/rejoin (per call)",
+    id,
+    title,
     unit: "µs",
     extras: { p99: "µs" },
     async open(options) {
       const conn = await connect("inproc");
       const k = calls(options);
       return {
-        async run() {
-          const f = conn.client.submit(submitLatency, k, keepSlot);
-          return perCall(await f.result());
-        },
+        run: async () => perCall(await samples(conn, k)),
         [Symbol.asyncDispose]: () => conn[Symbol.asyncDispose](),
       };
     },
   };
 }
 
-/** `latency.worker_client`: entering `await using workerClient()`. */
-export const workerClientLatency: CaseDef = {
-  id: "latency.worker_client",
-  title: "enter workerClient() inside a task (per call)",
-  unit: "µs",
-  extras: { p99: "µs" },
-  async open(options) {
-    const conn = await connect("inproc");
-    const k = calls(options);
-    return {
-      async run() {
-        return perCall(
-          await conn.client.submit(workerClientEnter, k).result(),
-        );
-      },
-      [Symbol.asyncDispose]: () => conn[Symbol.asyncDispose](),
-    };
+/** `latency.client`: sequential round trips from the user's client. */
+export const clientLatency: CaseDef = latencyCase(
+  "latency.client",
+  "submit + result from the client, sequential (per call)",
+  async (conn, k) => {
+    const out: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const t = performance.now();
+      await conn.client.submit(noop, i).result();
+      out.push((performance.now() - t) * 1000);
+    }
+    return out;
   },
-};
+);
+
+/** `latency.task` and `latency.task_keep_slot`: from inside a task. */
+export function taskLatency(keepSlot: boolean): CaseDef {
+  return latencyCase(
+    keepSlot ? "latency.task_keep_slot" : "latency.task",
+    keepSlot
+      ? "submit + result inside a task, { secede: false } (per call)"
+      : "submit + result inside a task, auto secede/rejoin (per call)",
+    (conn, k) => conn.client.submit(submitLatency, k, keepSlot).result(),
+  );
+}
+
+/** `latency.worker_client`: entering `await using workerClient()`. */
+export const workerClientLatency: CaseDef = latencyCase(
+  "latency.worker_client",
+  "enter workerClient() inside a task (per call)",
+  (conn, k) => conn.client.submit(workerClientEnter, k).result(),
+);
