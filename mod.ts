@@ -25,9 +25,9 @@ export {
   type SubmitArgs,
   type SubmitOptions,
   type WaitResult,
-} from "./actors/client.ts";
-export { Future, type FutureHost } from "./actors/future.ts";
-export type { FutureStatus, KeyRecord } from "./actors/client_state.ts";
+} from "./actors/client/client.ts";
+export { Future, type FutureHost } from "./actors/client/future.ts";
+export type { FutureStatus, KeyRecord } from "./actors/client/state.ts";
 export {
   LocalCluster,
   type LocalClusterOptions,
@@ -38,29 +38,34 @@ export {
   Delayed,
   delayed,
   type DelayedFunction,
-} from "./actors/delayed.ts";
+} from "./actors/task/delayed.ts";
 export {
-  getClient,
   getWorker,
   rejoin,
   secede,
   taskKey,
   taskSignal,
-  workerClient,
   type WorkerInfo,
-} from "./actors/task_context.ts";
+} from "./actors/task/context.ts";
+export { getClient, workerClient } from "./actors/client/get_client.ts";
 export {
   CancelledError,
+  ClientClosedError,
+  ConnectionClosedError,
   DeadlockError,
+  FrameError,
+  HandshakeError,
   KilledWorkerError,
   LostDataError,
-} from "./actors/errors.ts";
-export { SerializationError } from "./runtime/codec.ts";
-export {
-  registerModule,
+  ProtocolError,
+  SerializationError,
   ShippingError,
+  TendrilError,
+  type TendrilErrorOptions,
+  TimeoutError,
   UnguardedEntryError,
-} from "./runtime/function_ref.ts";
-export type { FunctionRef } from "./runtime/function_ref.ts";
-export type { Packed } from "./runtime/packed.ts";
+} from "./runtime/errors.ts";
+export { registerModule } from "./runtime/shipping/module_index.ts";
+export type { FunctionRef } from "./runtime/shipping/describe.ts";
+export type { Packed } from "./runtime/codec/packed.ts";
 export type * from "./actors/protocol.ts";

@@ -6,20 +6,20 @@
  * @module
  */
 
-import { assertNotShippingImport } from "../runtime/function_ref.ts";
-import { localPair } from "../runtime/local_transport.ts";
-import type { Packed } from "../runtime/packed.ts";
-import { PortConnection } from "../runtime/webworker_transport.ts";
-import type { ClientHost, ClusterLike } from "./client.ts";
-import { DataPeer, fetchFromHolders } from "./data_peer.ts";
+import { assertNotShippingImport } from "../runtime/shipping/module_index.ts";
+import { localPair } from "../runtime/wire/local.ts";
+import type { Packed } from "../runtime/codec/packed.ts";
+import { PortConnection } from "../runtime/wire/webworker.ts";
+import type { ClientHost, ClusterLike } from "./client/client.ts";
+import { DataPeer, fetchFromHolders } from "./worker/data_peer.ts";
 import type {
   RegisterWorker,
   SchedulerToClient,
   ToScheduler,
   ToWorkerConnection,
 } from "./protocol.ts";
-import { Scheduler } from "./scheduler.ts";
-import type { WorkerInit } from "./worker_main.ts";
+import { Scheduler } from "./scheduler/actor.ts";
+import type { WorkerInit } from "./worker/web_worker_main.ts";
 
 /** Options of {@linkcode LocalCluster.start}. */
 export interface LocalClusterOptions {
@@ -87,7 +87,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
 
   /** Starts `n` Web Workers, wires them, registers them. */
   private async spawn(n: number, slots: number): Promise<void> {
-    const url = new URL("./worker_main.ts", import.meta.url);
+    const url = new URL("./worker/web_worker_main.ts", import.meta.url);
     const ids = Array.from({ length: n }, (_, i) => `${this.name}-w${i}`);
     const addresses = ids.map((id) => `inproc://${id}`);
     const peers: WorkerInit["init"]["peers"][] = ids.map(() => []);

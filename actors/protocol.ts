@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { FunctionRef } from "../runtime/function_ref.ts";
-import type { Packed } from "../runtime/packed.ts";
+import type { FunctionRef } from "../runtime/shipping/describe.ts";
+import type { Packed } from "../runtime/codec/packed.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
 export const PROTOCOL_VERSION = 1;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { FunctionRef } from "../runtime/function_ref.ts";
+import type { FunctionRef } from "../runtime/shipping/describe.ts";
 import type {
   ClientToScheduler,
   DataRequest,
@@ -17,11 +17,7 @@ import type {
   ToScheduler,
   WorkerToScheduler,
 } from "./protocol.ts";
-
-/** A message broke the protocol; its message names the operation and field. */
-export class ProtocolError extends TypeError {
-  override name = "ProtocolError";
-}
+import { ProtocolError } from "../runtime/errors.ts";
 
 /** A worker's liveness signal (consumed by the server, never by the state machine). */
 export type Heartbeat = { op: "heartbeat" };

@@ -7,7 +7,7 @@
  * Run: `deno bench bench/codec_bench.ts`
  */
 import { Packr, Unpackr } from "msgpackr";
-import { decode, encode, keyRef } from "../runtime/codec.ts";
+import { decode, encode, keyRef } from "../runtime/codec/codec.ts";
 
 const raw = new Packr({ useRecords: false, variableMapSize: true });
 const rawUnpackr = new Unpackr({ useRecords: false });

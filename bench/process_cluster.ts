@@ -1,6 +1,6 @@
 /**
  * A cluster of processes for the TCP cases: spawns the cluster CLI
- * (`actors/cli/cluster.ts`, what `deno task cluster` runs), reads the
+ * (`cli/cluster.ts`, what `deno task cluster` runs), reads the
  * `tcp://` address from its first stdout line, and stops it with SIGTERM
  * (SIGKILL after a grace period) when disposed.
  *
@@ -8,7 +8,7 @@
  */
 
 const root = new URL("../", import.meta.url);
-const cli = new URL("actors/cli/cluster.ts", root);
+const cli = new URL("cli/cluster.ts", root);
 const remoteClient = new URL("actors/remote_client.ts", root);
 
 /** Why the TCP cluster cannot be used, or undefined when it can. */

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       "--config",
       new URL("deno.json", ROOT).pathname,
       "-A",
-      new URL("actors/cli/cluster.ts", ROOT).pathname,
+      new URL("cli/cluster.ts", ROOT).pathname,
       "--workers",
       "2",
       "--slots",

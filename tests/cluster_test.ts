@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Packr, Unpackr } from "msgpackr";
 import { Client, KilledWorkerError, registerModule } from "../mod.ts";
 import { PROTOCOL_VERSION } from "../actors/protocol.ts";
-import { parseAddress } from "../runtime/tcp_transport.ts";
+import { parseAddress } from "../runtime/wire/tcp/address.ts";
 import {
   big,
   fib,

@@ -1,6 +1,6 @@
 // The in-isolate transport against the shared transport conformance suite
 // (nothing is serialized and there is no wire to corrupt).
-import { localPair } from "../runtime/local_transport.ts";
+import { localPair } from "../runtime/wire/local.ts";
 import { transportConformance } from "./transport_conformance.ts";
 
 transportConformance("local", () => {

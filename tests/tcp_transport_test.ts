@@ -2,12 +2,12 @@
 // conformance suite, plus what only a byte stream can get wrong: oversized,
 // truncated and undecodable frames, and frames split across reads.
 import assert from "node:assert/strict";
+import { TcpConnection } from "../runtime/wire/tcp/connection.ts";
 import {
   connect,
   type FrameListener,
   listen,
-  TcpConnection,
-} from "../runtime/tcp_transport.ts";
+} from "../runtime/wire/tcp/listen.ts";
 import {
   type ConnectedPair,
   transportConformance,

@@ -1,5 +1,5 @@
 /**
- * The conformance test every transport passes (DESIGN.md §2): ordering,
+ * The conformance test every transport passes : ordering,
  * batching, close, errors, big payloads and bad frames. A transport's test
  * file calls {@linkcode transportConformance} with a factory of connected
  * pairs.
@@ -8,10 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type Connection,
-  ConnectionClosedError,
-} from "../runtime/transport.ts";
+import type { Connection } from "../runtime/wire/transport.ts";
+import { ConnectionClosedError } from "../runtime/errors.ts";
 
 /** Two connected ends, and what the suite needs to poke at them. */
 export interface ConnectedPair {

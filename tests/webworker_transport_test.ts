@@ -1,6 +1,6 @@
 // The Web Worker transport (PortConnection over a MessageChannel) against
 // the shared transport conformance suite.
-import { PortConnection } from "../runtime/webworker_transport.ts";
+import { PortConnection } from "../runtime/wire/webworker.ts";
 import { transportConformance } from "./transport_conformance.ts";
 
 transportConformance("webworker", () => {

@@ -1,0 +1,511 @@
+/**
+ * The Client: submit functions, map over data, gather results, wait for and
+ * cancel futures. The same class serves users (connected to a cluster) and
+ * tasks (the worker's one shared client, through `getClient()`), where every
+ * await secedes automatically unless told not to.
+ *
+ * @module
+ */
+
+import {
+  pack,
+  type Packed,
+  toBytes,
+  unpack,
+} from "../../runtime/codec/packed.ts";
+import { ClientState, type KeyRecord } from "./state.ts";
+import { CancelledError, DeadlockError } from "../../runtime/errors.ts";
+import { Future, type FutureHost } from "./future.ts";
+import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
+import type { SchedulerToClient, TaskSpec } from "../protocol.ts";
+import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
+import type {
+  AwaitOptions,
+  ClientHost,
+  ClusterLike,
+  Fn,
+  SubmitOptions,
+} from "./types.ts";
+import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
+import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
+
+/** Result of {@linkcode Client.wait}. */
+export interface WaitResult<T> {
+  /** Futures that finished, erred or were cancelled. */
+  done: Future<T>[];
+  /** Futures still pending. */
+  notDone: Future<T>[];
+}
+
+const scopeNames: ReadonlySet<string> = new Set(TASK_SCOPE_NAMES);
+
+let clientCounter = 0;
+
+/** Clients connected with `Client.connect` and not closed yet, oldest first. */
+const openClients: Client[] = [];
+
+/**
+ * A connection to a cluster that submits tasks and collects results.
+ *
+ * @example
+ * ```ts
+ * import { Client, LocalCluster } from "@tendril/tendril";
+ * const inc = (x: number) => x + 1;
+ * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const futures = client.map(inc, [1, 2, 3]);
+ * const total = client.submit((xs: number[]) => xs.reduce((a, b) => a + b), futures);
+ * console.assert((await total.result()) === 9);
+ * console.assert((await client.gather({ a: futures[0] })).a === 2);
+ * ```
+ */
+export class Client implements FutureHost, AsyncDisposable {
+  /** @internal */
+  readonly state: ClientState = new ClientState();
+  /** @internal */
+  readonly host: ClientHost;
+  /** @internal defaults applied by `with()`. */
+  protected defaults: SubmitOptions = {};
+  /**
+   * Mutable scalars live in one shared object: views made by `with()` and
+   * `workerClient()` inherit from this client, and a write through a view
+   * must not shadow the original's field.
+   */
+  private readonly live = { counter: 0, flushing: false, closed: false };
+  private readonly sentFns = new Set<string>();
+  /** Keys each running task holds here, dropped when it ends. */
+  private readonly taskKeys = new Map<string, string[]>();
+  /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
+  private readonly blockedWaits = new Map<string, (e: Error) => void>();
+  private readonly finalizer: FinalizationRegistry<[string, string]>;
+  /** @internal a task-side client resolves locally held keys through this. */
+  localValue: ((key: string) => { value: unknown } | undefined) | undefined;
+  private readonly prefix: string;
+
+  /** @internal use {@linkcode Client.connect}. */
+  constructor(host: ClientHost, readonly inWorker = false) {
+    this.host = host;
+    this.prefix = `${host.id}.${++clientCounter}`;
+    this.finalizer = new FinalizationRegistry(([key, owner]) => {
+      if (this.live.closed) return;
+      this.state.drop(key, owner);
+      this.flushSoon();
+    });
+    host.listen((msg) => this.receive(msg));
+  }
+
+  /**
+   * Connects to a cluster: a `LocalCluster`, or an address such as
+   * `"tcp://127.0.0.1:8786"`. The newest client becomes the one
+   * `getClient()` returns outside tasks.
+   */
+  static async connect(target: ClusterLike | string): Promise<Client> {
+    const { assertNotShippingImport, indexMainModule } = await loadShipping();
+    assertNotShippingImport("Client.connect()");
+    // Exported functions of the entry script then ship by reference.
+    await indexMainModule();
+    let host: ClientHost;
+    if (typeof target === "string") {
+      const { connectRemote } = await import("./remote.ts");
+      host = await connectRemote(target);
+    } else host = await target.connectClient();
+    const client = new Client(host);
+    openClients.push(client);
+    return client;
+  }
+
+  /**
+   * The newest connected client that is still open, if any: the one
+   * `getClient()` returns outside tasks.
+   */
+  static current(): Client | undefined {
+    return openClients[openClients.length - 1];
+  }
+
+  /** This client's id at the scheduler (inside a task: the worker's id). */
+  get id(): string {
+    return this.host.id;
+  }
+
+  /**
+   * A view of this client whose submissions use `options`.
+   *
+   * @example
+   * ```ts
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const f = client.with({ key: "answer", retries: 2 }).submit(() => 42);
+   * console.assert(f.key === "answer" && (await f.result()) === 42);
+   * ```
+   */
+  with(options: SubmitOptions): Client {
+    const view = Object.create(this) as Client;
+    view.defaults = { ...this.defaults, ...options };
+    return view;
+  }
+
+  /** Runs `fn(...args)` on the cluster; futures in `args` become their values. */
+  submit<F extends Fn>(
+    fn: F,
+    ...args: SubmitArgs<Parameters<F>>
+  ): Future<Awaited<ReturnType<F>>> {
+    const desc = shipping().describeFunction(fn, scopeNames);
+    return this.submitOne(fn, desc, args, this.defaults.key) as Future<
+      Awaited<ReturnType<F>>
+    >;
+  }
+
+  /** Runs `fn(item)` for every item; one future per item, in order. */
+  map<T, R>(
+    fn: (item: T) => R,
+    items: Iterable<SubmitArg<T>>,
+  ): Future<Awaited<R>>[] {
+    const desc = shipping().describeFunction(fn, scopeNames);
+    const prefix = this.defaults.key;
+    const out: Future<Awaited<R>>[] = [];
+    let i = 0;
+    for (const item of items) {
+      const key = prefix === undefined ? undefined : `${prefix}-${i++}`;
+      out.push(this.submitOne(fn, desc, [item], key) as Future<Awaited<R>>);
+    }
+    return out;
+  }
+
+  /** Submits one call of an already described function. */
+  private submitOne(
+    fn: Fn,
+    desc: { id: string; ref: TaskSpec["fnRef"] },
+    args: unknown[],
+    key: string | undefined,
+  ): Future<unknown> {
+    if (this.live.closed) throw new Error("this client is closed");
+    const opts = this.defaults;
+    const name = fn.name || "task";
+    const deps: string[] = [];
+    const onKey = (k: string) => void deps.push(k);
+    let bytes: Packed;
+    if (key === undefined && opts.pure) {
+      bytes = pack(args, onKey, () => `arguments of a ${name} task`);
+      key = shipping().pureKey(name, desc.id, toBytes(bytes));
+    } else {
+      key ??= `${name}-${this.prefix}-${++this.live.counter}`;
+      bytes = pack(args, onKey, () => `arguments of task ${key}`);
+    }
+    const ctx = currentTask();
+    const owner = ctx ? ctx.key : "";
+    const spec: TaskSpec = { key, fn: desc.id, args: bytes };
+    if (deps.length > 0) spec.deps = deps;
+    if (!this.sentFns.has(desc.id)) {
+      this.sentFns.add(desc.id);
+      spec.fnRef = desc.ref;
+    }
+    if (ctx) spec.parent = ctx.key;
+    if (opts.priority !== undefined) spec.priority = opts.priority;
+    if (opts.retries !== undefined) spec.retries = opts.retries;
+    if (opts.workers !== undefined) {
+      spec.workers = typeof opts.workers === "string"
+        ? [opts.workers]
+        : opts.workers;
+      spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
+    }
+    const record = this.state.submit(spec, owner);
+    this.flushSoon();
+    return this.futureOf(record, owner);
+  }
+
+  /** @internal a Future object holding `record` for `owner`. */
+  futureOf(record: KeyRecord, owner: string): Future<unknown> {
+    const future = new Future(record, this, owner);
+    if (owner === "") {
+      this.finalizer.register(future, [record.key, owner], future);
+    } else {
+      const keys = this.taskKeys.get(owner);
+      if (keys) keys.push(record.key);
+      else this.taskKeys.set(owner, [record.key]);
+    }
+    return future;
+  }
+
+  /**
+   * Values of all futures in `futures`, keeping its array/object shape.
+   * Rethrows the first task error.
+   */
+  async gather<T>(futures: T, options?: AwaitOptions): Promise<Gathered<T>> {
+    const found: Future<unknown>[] = [];
+    collectFutures(futures, found);
+    await this.settle(found.map((f) => f.record), options);
+    const values = new Map<Future<unknown>, unknown>();
+    for (const f of found) {
+      // Most values are here already (inline or local): no await for them.
+      const now = this.valueNow(f.record);
+      values.set(f, now ? now.value : await this.resultOf(f.record));
+    }
+    return replaceFutures(futures, values) as Gathered<T>;
+  }
+
+  /** Waits until all (or the first, with `returnWhen`) futures are done. */
+  async wait<T>(
+    futures: Future<T>[],
+    options: AwaitOptions & {
+      returnWhen?: "ALL_COMPLETED" | "FIRST_COMPLETED";
+      timeout?: number;
+    } = {},
+  ): Promise<WaitResult<T>> {
+    const records = futures.map((f) => f.record);
+    const all = this.settle(records, options);
+    const first = options.returnWhen === "FIRST_COMPLETED"
+      ? Promise.race(records.map((r) => this.settle([r], options)))
+      : all;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = options.timeout === undefined
+      ? null
+      : new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new Error(`wait() timed out after ${options.timeout} ms`)),
+          options.timeout,
+        );
+      });
+    try {
+      await (timeout ? Promise.race([first, timeout]) : first);
+    } finally {
+      clearTimeout(timer);
+    }
+    return {
+      done: futures.filter((f) => f.done()),
+      notDone: futures.filter((f) => !f.done()),
+    };
+  }
+
+  /** Yields futures as they complete, in completion order. */
+  async *asCompleted<T>(
+    futures: Iterable<Future<T>>,
+  ): AsyncGenerator<Future<T>> {
+    const pending = new Set(futures);
+    const ready: Future<T>[] = [];
+    let wake: (() => void) | null = null;
+    for (const f of pending) {
+      this.whenSettled(f.record, () => {
+        ready.push(f);
+        wake?.();
+      });
+    }
+    while (pending.size > 0) {
+      if (ready.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      const f = ready.shift()!;
+      pending.delete(f);
+      yield f;
+    }
+  }
+
+  /** Cancels the futures' tasks (and what depends on them, and their children). */
+  async cancel(futures: Future<unknown> | Future<unknown>[]): Promise<void> {
+    const list = Array.isArray(futures) ? futures : [futures];
+    await this.cancelKeys(list.map((f) => f.key));
+  }
+
+  /** Disconnects; the scheduler releases everything this client held. */
+  async close(): Promise<void> {
+    if (this.live.closed || this.inWorker) return;
+    this.live.closed = true;
+    this.flush();
+    const i = openClients.lastIndexOf(this);
+    if (i >= 0) openClients.splice(i, 1);
+    for (const record of this.state.keys.values()) this.wake(record);
+    await this.host.close();
+  }
+
+  /** Closes the client at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- FutureHost -----------------------------------------------------------
+
+  /** @internal */
+  async resultOf(record: KeyRecord, options?: AwaitOptions): Promise<unknown> {
+    if (record.status === "pending") await this.settle([record], options);
+    const now = this.valueNow(record);
+    if (now) return now.value;
+    const bytes = await this.host.fetch(record.key, record.who ?? []);
+    const value = this.decodeValue(bytes);
+    record.decoded = { value };
+    return value;
+  }
+
+  /**
+   * The value of a settled key when it is at hand (decoded, inline or held
+   * by this worker); undefined when it must be fetched. Throws the task's
+   * error, or CancelledError.
+   */
+  private valueNow(record: KeyRecord): { value: unknown } | undefined {
+    switch (record.status) {
+      case "finished": {
+        if (record.decoded) return record.decoded;
+        const local = this.localValue?.(record.key);
+        if (local) return { value: local.value };
+        if (!record.value) return undefined;
+        return record.decoded = { value: this.decodeValue(record.value) };
+      }
+      case "error":
+        throw this.errorOf(record);
+      case "cancelled":
+        throw new CancelledError(record.key, record.reason);
+      default:
+        throw new Error(`client closed while waiting for ${record.key}`);
+    }
+  }
+
+  /** @internal decodes bytes, turning key references into held futures. */
+  decodeValue(bytes: Packed): unknown {
+    const owner = currentTask()?.key ?? "";
+    return unpack(
+      bytes,
+      (key) => this.futureOf(this.state.hold(key, owner), owner),
+    );
+  }
+
+  /** @internal */
+  errorOf(record: KeyRecord): Error {
+    const e = unpack(record.error!);
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  /** @internal */
+  async cancelKeys(keys: string[]): Promise<void> {
+    this.state.cancel(keys);
+    this.flush();
+    const records = keys.map((k) => this.state.keys.get(k)).filter((r) =>
+      r !== undefined
+    );
+    await this.settle(records, { secede: false, blocking: false });
+  }
+
+  /** @internal */
+  dropHolder(record: KeyRecord, owner: string, token: object): void {
+    if (owner === "") this.finalizer.unregister(token);
+    this.state.drop(record.key, owner);
+    this.flushSoon();
+  }
+
+  /**
+   * @internal waits until no record is pending. Inside a task it secedes
+   * for the wait (or, opted out, reports the task blocked so a deadlock is
+   * diagnosed instead of hanging).
+   */
+  async settle(
+    records: KeyRecord[],
+    options: AwaitOptions & { blocking?: boolean } = {},
+  ): Promise<void> {
+    const pending = records.filter((r) => r.status === "pending");
+    if (pending.length === 0 || this.live.closed) return;
+    this.flush();
+    let all: Promise<unknown> = new Promise<void>((resolve) => {
+      let left = pending.length;
+      const one = () => --left === 0 && resolve();
+      for (const r of pending) this.whenSettled(r, one);
+    });
+    const ctx = currentTask();
+    // A cancelled task stops waiting at once, so it can unwind.
+    if (ctx) all = untilAborted(all, ctx.signal);
+    if (!ctx || ctx.seceded || options.blocking === false) {
+      return void await all;
+    }
+    if (options.secede !== false) {
+      secede();
+      try {
+        await all;
+      } finally {
+        await rejoin();
+      }
+      return;
+    }
+    const key = ctx.key;
+    this.host.send({ op: "blocked", key, on: pending.map((r) => r.key) });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.blockedWaits.set(key, reject);
+        all.then(() => resolve(), reject);
+      });
+    } finally {
+      this.blockedWaits.delete(key);
+      this.host.send({ op: "unblocked", key });
+    }
+  }
+
+  /** Calls `fn` once the key leaves "pending". */
+  private whenSettled(record: KeyRecord, fn: () => void): void {
+    if (record.status !== "pending" || this.live.closed) return fn();
+    (record.waiters ??= []).push(fn);
+  }
+
+  /** Runs the key's waiters. */
+  private wake(record: KeyRecord): void {
+    const waiters = record.waiters;
+    if (!waiters) return;
+    record.waiters = null;
+    for (const fn of waiters) fn();
+  }
+
+  /** @internal a task ended: its futures are released by the scheduler. */
+  endTask(task: string): void {
+    const keys = this.taskKeys.get(task);
+    if (!keys) return;
+    this.taskKeys.delete(task);
+    this.state.endTask(task, keys);
+  }
+
+  /** Applies a scheduler message. */
+  private receive(msg: SchedulerToClient): void {
+    if (msg.op === "deadlock") {
+      const error = new DeadlockError(msg.message);
+      for (const key of msg.keys) this.blockedWaits.get(key)?.(error);
+      return;
+    }
+    const record = this.state.handle(msg);
+    if (record) this.wake(record);
+  }
+
+  /** Flushes queued messages at the end of this microtask. */
+  private flushSoon(): void {
+    if (this.live.flushing) return;
+    this.live.flushing = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /** @internal sends queued messages now. */
+  flush(): void {
+    this.live.flushing = false;
+    for (const msg of this.state.drain()) this.host.send(msg);
+  }
+}
+
+/**
+ * An argument: the value, or a future of it; inside arrays and plain
+ * objects any element may be a future too.
+ */
+export type SubmitArg<T> =
+  | T
+  | Future<T>
+  | (T extends readonly (infer E)[] ? SubmitArg<E>[]
+    : T extends (...args: never[]) => unknown ? never
+    : T extends
+      Date | Map<unknown, unknown> | Set<unknown> | ArrayBufferView | Error
+      ? never
+    : T extends object ? { [K in keyof T]: SubmitArg<T[K]> }
+    : never);
+/** A function's parameters, each of which may be given as futures. */
+export type SubmitArgs<A extends readonly unknown[]> = {
+  [K in keyof A]: SubmitArg<A[K]>;
+};
+
+export type {
+  AwaitOptions,
+  ClientHost,
+  ClusterLike,
+  Fn,
+  Gathered,
+  SubmitOptions,
+};

@@ -1,0 +1,178 @@
+/**
+ * A client's connection to a scheduler over TCP, as the
+ * {@linkcode ClientHost} that `Client.connect("tcp://HOST:PORT")` uses.
+ * Values are fetched from the workers' data servers directly.
+ *
+ * The token and TLS trust come from, first to last: the options object;
+ * the address's query (`tcp://host:8786?token=SECRET`,
+ * `tls://host:8786?ca=/path/ca.pem`); the environment (`TENDRIL_TOKEN`,
+ * `TENDRIL_TLS_CA`, a path to a PEM file), read only with env permission.
+ *
+ * @module
+ */
+
+import { parseAddress } from "../../runtime/wire/tcp/address.ts";
+import type { TcpConnection } from "../../runtime/wire/tcp/connection.ts";
+import { connect } from "../../runtime/wire/tcp/listen.ts";
+import type { ClientHost } from "./types.ts";
+import { DataPeer, fetchFromHolders } from "../worker/data_peer.ts";
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  greet,
+} from "../../runtime/wire/handshake.ts";
+import type {
+  ClientToScheduler,
+  SchedulerToClient,
+  WorkerToScheduler,
+} from "../protocol.ts";
+import { validateDataMessage } from "../validate.ts";
+
+/** Options of {@linkcode connectRemote}. */
+export interface RemoteOptions {
+  /** The cluster's shared token. */
+  token?: string;
+  /** PEM CA certificates trusted for `tls://` scheduler and worker addresses. */
+  caCerts?: string[];
+  /** Milliseconds the handshake may take (default 10 s). */
+  handshakeTimeout?: number;
+  /** Largest frame accepted or sent, in bytes (default 64 MiB). */
+  maxFrameSize?: number;
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined; // no env permission
+  }
+}
+
+/**
+ * Connects to the scheduler at `address` and says hello as a client.
+ *
+ * @throws (as a rejection) when unreachable, refused (wrong token, version) or timed out.
+ */
+export async function connectRemote(
+  address: string,
+  options: RemoteOptions = {},
+): Promise<ClientHost> {
+  const { params } = parseAddress(address);
+  const token = options.token ?? params.get("token") ?? env("TENDRIL_TOKEN");
+  let caCerts = options.caCerts;
+  const caFile = params.get("ca") ?? env("TENDRIL_TLS_CA");
+  if (!caCerts && caFile) caCerts = [await Deno.readTextFile(caFile)];
+  const bare = address.replace(/\?.*$/, "");
+  const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  const dial = { caCerts, maxFrameSize: options.maxFrameSize };
+
+  const conn = await connect<SchedulerToClient, unknown>(bare, dial);
+  const welcome = await greet(
+    conn as TcpConnection<unknown, unknown>,
+    { role: "client", token },
+    timeout,
+  );
+  if (typeof welcome.id !== "string") {
+    conn.close();
+    throw new Error(`${bare} did not give this client an id`);
+  }
+
+  const peers = new Map<string, Promise<DataPeer>>();
+  const opened = new Set<TcpConnection<unknown, unknown>>();
+  const peer = (worker: string): Promise<DataPeer> => {
+    let p = peers.get(worker);
+    if (!p) {
+      p = (async () => {
+        const c = await connect<unknown, unknown>(worker, dial);
+        opened.add(c);
+        if (closedByUs) c.close();
+        c.onClose(() => {
+          opened.delete(c);
+          if (peers.get(worker) === p) peers.delete(worker);
+        });
+        await greet(c, { role: "client", token }, timeout);
+        c.intercept = (batch) => {
+          for (const msg of batch) validateDataMessage(msg);
+          return batch;
+        };
+        return new DataPeer(c);
+      })();
+      peers.set(worker, p);
+      p.catch(() => {
+        if (peers.get(worker) === p) peers.delete(worker);
+      });
+    }
+    return p;
+  };
+
+  // Keys this client waits on, with how many owners want each: if the
+  // scheduler connection is lost, they are cancelled instead of hanging.
+  const waiting = new Map<string, number>();
+  let handler: ((msg: SchedulerToClient) => void) | undefined;
+  let closing: Promise<void> | undefined;
+  let closedByUs = false;
+  let lost: string | undefined;
+  const cancelAll = (keys: Iterable<string>) => {
+    const reason = `cancelled: the connection to the scheduler at ${bare} ` +
+      `was lost${lost ? ` (${lost})` : ""}`;
+    for (const key of [...keys]) {
+      waiting.delete(key);
+      handler?.({ op: "key-cancelled", key, reason });
+    }
+  };
+  const track = (msg: ClientToScheduler | WorkerToScheduler) => {
+    const keys = msg.op === "submit"
+      ? msg.tasks.map((t) => t.key)
+      : msg.op === "want"
+      ? msg.keys
+      : [];
+    for (const key of keys) waiting.set(key, (waiting.get(key) ?? 0) + 1);
+    if (msg.op === "release") {
+      for (const key of msg.keys) {
+        const n = (waiting.get(key) ?? 0) - 1;
+        if (n > 0) waiting.set(key, n);
+        else waiting.delete(key);
+      }
+    }
+    return keys;
+  };
+  const early: SchedulerToClient[] = [];
+  conn.onMessages((batch) => {
+    for (const msg of batch) {
+      if (msg.op !== "deadlock") waiting.delete(msg.key);
+      if (handler) handler(msg);
+      else early.push(msg);
+    }
+  });
+  conn.onClose((reason) => {
+    if (closedByUs) return;
+    lost = reason?.message ?? "closed by the scheduler";
+    console.error(
+      `tendril: lost the connection to the scheduler at ${bare}: ${lost}`,
+    );
+    cancelAll(waiting.keys());
+  });
+
+  return {
+    id: welcome.id,
+    send(msg) {
+      const keys = track(msg);
+      if (!conn.closed) return conn.send(msg);
+      if (closedByUs) return;
+      queueMicrotask(() => cancelAll(keys));
+    },
+    fetch: (key, who) => fetchFromHolders(key, who, peer),
+    listen(h) {
+      handler = h;
+      for (const msg of early.splice(0)) h(msg);
+    },
+    close: () =>
+      closing ??= (async () => {
+        closedByUs = true;
+        conn.close();
+        await Promise.allSettled([...peers.values()]);
+        const data = [...opened];
+        for (const c of data) c.close();
+        await Promise.all([conn.done, ...data.map((c) => c.done)]);
+      })(),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The shapes a client's users and hosts share: submission options, wait
+ * options, and how a client reaches its cluster. Kept apart from the
+ * `Client` class so futures, hosts and transports can name them without
+ * importing the client.
+ *
+ * @module
+ */
+
+import type { Packed } from "../../runtime/codec/packed.ts";
+import type {
+  ClientToScheduler,
+  SchedulerToClient,
+  WorkerToScheduler,
+} from "../protocol.ts";
+
+/** Per-submission options; set them with `Client.with`. */
+export interface SubmitOptions {
+  /** The task's key (with `map`: a prefix, `${key}-${i}`). */
+  key?: string;
+  /** Identical pure submissions (same function and arguments) share one task. */
+  pure?: boolean;
+  /** Higher runs first among ready tasks. */
+  priority?: number;
+  /** Times to rerun the task when it throws. */
+  retries?: number;
+  /** Worker ids or addresses the task may run on. */
+  workers?: string | string[];
+  /** With `workers`: prefer them, but allow others. */
+  allowOtherWorkers?: boolean;
+}
+
+/** Options of awaiting calls (`result`, `gather`, `wait`, `compute`). */
+export interface AwaitOptions {
+  /**
+   * Inside a task: secede while waiting and rejoin after (default true).
+   * With false the task keeps its slot; if every slot ends up waiting this
+   * way the wait rejects with a DeadlockError instead of hanging.
+   */
+  secede?: boolean;
+}
+
+/** How a client reaches the scheduler and the workers' data. */
+export interface ClientHost {
+  /** This client's peer id. */
+  readonly id: string;
+  /** Sends to the scheduler (in order, batched by the transport). */
+  send(msg: ClientToScheduler | WorkerToScheduler): void;
+  /** Fetches the codec bytes of a value held by workers at `who`. */
+  fetch(key: string, who: string[]): Promise<Packed>;
+  /** Tells the client of scheduler messages. */
+  listen(handler: (msg: SchedulerToClient) => void): void;
+  /** Disconnects. */
+  close(): Promise<void>;
+}
+
+/** Anything `Client.connect` accepts besides an address. */
+export interface ClusterLike {
+  /** Opens a client connection to the cluster's scheduler. */
+  connectClient(): Promise<ClientHost>;
+}
+
+/** Any function (the shape `submit` accepts). */
+export type Fn = (...args: never[]) => unknown;

@@ -1,0 +1,245 @@
+/**
+ * The scheduler as a network service: listens for clients and workers over
+ * TCP (or TLS), runs the handshake (protocol version, token), validates every
+ * message before the state machine sees it, and removes a worker whose
+ * connection drops or who misses heartbeats (its tasks are rescheduled by
+ * {@linkcode SchedulerState.removeWorker}).
+ *
+ * Security: binds 127.0.0.1 unless told otherwise, and refuses to start on
+ * any other address without a token. A token, when given, is required from
+ * every peer.
+ *
+ * @module
+ */
+
+import { isLoopback } from "../../runtime/wire/tcp/address.ts";
+import type { TcpConnection } from "../../runtime/wire/tcp/connection.ts";
+import { type FrameListener, listen } from "../../runtime/wire/tcp/listen.ts";
+import {
+  admit,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  type Hello,
+} from "../../runtime/wire/handshake.ts";
+import { Scheduler, type SchedulerConnection } from "./actor.ts";
+import type { SchedulerOptions } from "./state.ts";
+import { type PeerRole, validateToScheduler } from "../validate.ts";
+
+/** Default scheduler port (Dask's). */
+export const DEFAULT_PORT = 8786;
+/** Default time without any message from a worker before it is removed: 60 s. */
+export const DEFAULT_HEARTBEAT_TIMEOUT = 60_000;
+
+/** Options of {@linkcode SchedulerServer.start}. */
+export interface SchedulerServerOptions extends SchedulerOptions {
+  /** Interface to bind (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8786; 0 picks a free one). */
+  port?: number;
+  /** Shared secret every peer must present; required off loopback. */
+  token?: string;
+  /** PEM certificate chain and key: serve `tls://` instead of `tcp://`. */
+  tls?: { cert: string; key: string };
+  /** Milliseconds a new connection has to say hello (default 10 s). */
+  handshakeTimeout?: number;
+  /** Milliseconds of silence after which a worker is removed (default 60 s). */
+  heartbeatTimeout?: number;
+  /** Largest frame accepted, in bytes (default 64 MiB). */
+  maxFrameSize?: number;
+}
+
+interface Peer {
+  id: string;
+  role: PeerRole;
+  conn: TcpConnection<unknown, unknown>;
+  lastSeen: number;
+}
+
+/**
+ * A scheduler listening on the network.
+ *
+ * @example
+ * ```ts
+ * import { SchedulerServer } from "./server.ts";
+ * await using server = await SchedulerServer.start({ port: 0 });
+ * console.assert(server.address.startsWith("tcp://127.0.0.1:"));
+ * ```
+ */
+export class SchedulerServer implements AsyncDisposable {
+  /** The scheduler actor (its `state` is inspectable). */
+  readonly scheduler: Scheduler;
+  /** Where clients and workers connect: `tcp://host:port` or `tls://host:port`. */
+  readonly address: string;
+  readonly #listener: FrameListener;
+  readonly #conns = new Set<TcpConnection<unknown, unknown>>();
+  readonly #workers = new Map<string, Peer>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #clients = 0;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    scheduler: Scheduler,
+    listener: FrameListener,
+    heartbeatTimeout: number,
+  ) {
+    this.scheduler = scheduler;
+    this.#listener = listener;
+    this.address = listener.address;
+    this.#timer = setInterval(
+      () => this.#checkHeartbeats(heartbeatTimeout),
+      Math.max(10, Math.min(1000, heartbeatTimeout / 4)),
+    );
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @throws when binding off loopback without a token, or the port is taken.
+   */
+  static async start(
+    options: SchedulerServerOptions = {},
+  ): Promise<SchedulerServer> {
+    const host = options.host ?? "127.0.0.1";
+    if (!isLoopback(host) && !options.token) {
+      throw new Error(
+        `refusing to listen on ${host} without a token: anyone who can reach ` +
+          `it could run code on the workers. Give a token (--token-file), or ` +
+          `bind 127.0.0.1.`,
+      );
+    }
+    if (options.token !== undefined && options.token.length === 0) {
+      throw new Error("the token is empty");
+    }
+    const scheduler = new Scheduler({
+      saturation: options.saturation,
+      allowedFailures: options.allowedFailures,
+    });
+    const ref: { server?: SchedulerServer } = {};
+    const listener = await listen<unknown, unknown>({
+      hostname: host,
+      port: options.port ?? DEFAULT_PORT,
+      tls: options.tls,
+      maxFrameSize: options.maxFrameSize,
+    }, (conn) => ref.server!.#accept(conn, options));
+    return ref.server = new SchedulerServer(
+      scheduler,
+      listener,
+      options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
+    );
+  }
+
+  /** Ids of connected workers. */
+  get workers(): string[] {
+    return [...this.#workers.keys()];
+  }
+
+  #accept(
+    conn: TcpConnection<unknown, unknown>,
+    options: SchedulerServerOptions,
+  ): void {
+    if (this.#closing) return conn.close();
+    this.#conns.add(conn);
+    conn.onClose(() => this.#conns.delete(conn));
+    admit(conn, {
+      roles: ["client", "worker"],
+      token: options.token,
+      timeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      check: (hello) => {
+        if (hello.role === "worker") return this.#checkWorker(hello);
+        let id: string;
+        do id = `client-${++this.#clients}`; while (
+          this.scheduler.peers.includes(id)
+        );
+        return { id };
+      },
+      ready: (hello, welcome) => {
+        const role: PeerRole = hello.role === "worker" ? "worker" : "client";
+        const id = role === "worker" ? hello.id! : welcome.id!;
+        const peer: Peer = { id, role, conn, lastSeen: performance.now() };
+        conn.intercept = (batch) => {
+          peer.lastSeen = performance.now();
+          let out: unknown[] | undefined;
+          for (let i = 0; i < batch.length; i++) {
+            const msg = batch[i];
+            validateToScheduler(msg, role);
+            if (msg.op === "heartbeat") out ??= batch.slice(0, i);
+            else out?.push(msg);
+          }
+          return out ?? batch;
+        };
+        const sconn = conn as unknown as SchedulerConnection;
+        if (role === "worker") {
+          this.#workers.set(id, peer);
+          // Runs before the scheduler's own close handler removes the worker.
+          conn.onClose((reason) => {
+            if (this.#workers.get(id) === peer) this.#workers.delete(id);
+            if (this.#closing) return;
+            const w = this.scheduler.state.workers.get(id);
+            const running = w?.processing.size ?? 0;
+            const held = w?.hasWhat.size ?? 0;
+            if (!reason && running === 0 && held === 0) return; // a clean exit
+            console.error(
+              `tendril: worker ${id} left (${
+                reason?.message ?? "connection closed"
+              }); rescheduling its ${running} processing tasks, ` +
+                `${held} results it held are recomputed if still needed`,
+            );
+          });
+          this.scheduler.addWorker(id, hello.slots!, hello.address!, sconn);
+        } else {
+          this.scheduler.addClient(id, sconn);
+        }
+      },
+    });
+  }
+
+  /** Why a worker's hello is refused, if it is. */
+  #checkWorker(hello: Hello): string | Record<never, never> {
+    const { id, slots, address } = hello;
+    if (typeof id !== "string" || id.length === 0 || id.length > 256) {
+      return "a worker needs an id (a string of 1 to 256 characters)";
+    }
+    if (
+      typeof slots !== "number" || !Number.isInteger(slots) || slots < 1 ||
+      slots > 100_000
+    ) {
+      return "a worker needs slots (a positive integer)";
+    }
+    if (typeof address !== "string" || !/^(tcp|tls):\/\//.test(address)) {
+      return "a worker needs a data address (tcp://HOST:PORT or tls://HOST:PORT)";
+    }
+    if (this.scheduler.peers.includes(id)) {
+      return `a peer with id ${JSON.stringify(id)} is already connected`;
+    }
+    return {};
+  }
+
+  #checkHeartbeats(timeout: number): void {
+    const now = performance.now();
+    for (const peer of this.#workers.values()) {
+      if (now - peer.lastSeen <= timeout) continue;
+      const reason = `worker ${peer.id} sent nothing for ${
+        Math.round(now - peer.lastSeen)
+      } ms (heartbeat timeout ${timeout} ms)`;
+      console.error(`tendril: removing ${reason}`);
+      this.#workers.delete(peer.id);
+      peer.conn.close(new Error(reason));
+    }
+  }
+
+  /** Stops listening and closes every connection; resolves once all are closed. */
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      await this.#listener.close();
+      const conns = [...this.#conns];
+      for (const conn of conns) conn.close();
+      this.scheduler.close();
+      await Promise.all(conns.map((c) => c.done));
+    })();
+  }
+
+  /** Same as {@linkcode SchedulerServer.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

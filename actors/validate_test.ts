@@ -1,0 +1,161 @@
+// Shape checks of messages from untrusted peers (actors/validate.ts): every
+// valid message passes; a wrong one is refused with the op and field named.
+import assert from "node:assert/strict";
+import { ProtocolError } from "../runtime/errors.ts";
+import { validateDataMessage, validateToScheduler } from "./validate.ts";
+
+const bytes = new Uint8Array([1, 2, 3]);
+const task = { key: "inc-1", fn: "m:inc", args: bytes, deps: ["a"] };
+
+Deno.test("validate: every valid scheduler message passes", () => {
+  const client = [
+    { op: "submit", tasks: [task] },
+    {
+      op: "submit",
+      tasks: [{
+        ...task,
+        args: "\x91\x01", // small values travel as one-byte strings
+        deps: undefined,
+        fnRef: { kind: "module", url: "file:///t.ts", name: "inc" },
+        parent: "p-1",
+        priority: -2,
+        retries: 3,
+        workers: ["w1"],
+        allowOtherWorkers: true,
+      }],
+    },
+    {
+      op: "submit",
+      tasks: [{
+        ...task,
+        fnRef: { kind: "source", source: "(x) => x", name: "", wrapped: true },
+      }],
+    },
+    { op: "want", keys: ["a", "b"] },
+    { op: "want", keys: ["a"], owner: "task-1" },
+    { op: "release", keys: [] },
+    { op: "cancel", keys: ["a"] },
+  ];
+  const worker = [
+    { op: "task-finished", key: "k", value: bytes, nbytes: 3, refs: ["x"] },
+    { op: "task-finished", key: "k", nbytes: 100000 },
+    { op: "task-erred", key: "k", error: bytes },
+    { op: "seceded", key: "k" },
+    { op: "rejoined", key: "k" },
+    { op: "blocked", key: "k", on: ["a"] },
+    { op: "unblocked", key: "k" },
+    { op: "missing-data", key: "k", dep: "d", from: "tcp://127.0.0.1:1" },
+    { op: "heartbeat" },
+  ];
+  for (const msg of client) {
+    validateToScheduler(msg, "client");
+    validateToScheduler(msg, "worker");
+  }
+  for (const msg of worker) validateToScheduler(msg, "worker");
+});
+
+Deno.test("validate: bad scheduler messages name the operation and field", () => {
+  const cases: [unknown, RegExp][] = [
+    [42, /expected a map, got a number/],
+    [[{ op: "want" }], /expected a map, got an array/],
+    [{ keys: [] }, /field op must be a string, got nothing/],
+    [{ op: "launch-missiles" }, /unknown operation "launch-missiles"/],
+    [
+      { op: "task-finished", key: "k", nbytes: 1 },
+      /"task-finished" is for workers, not clients/,
+    ],
+    [
+      { op: "submit", tasks: {} },
+      /bad "submit" message: field tasks must be an array of tasks, got a map/,
+    ],
+    [
+      { op: "submit", tasks: [{ ...task, key: 7 }] },
+      /field tasks\[0\]\.key must be a string, got a number/,
+    ],
+    [
+      { op: "submit", tasks: [{ ...task, args: 5 }] },
+      /field tasks\[0\]\.args must be bytes, got a number/,
+    ],
+    [
+      { op: "submit", tasks: [{ ...task, deps: [null] }] },
+      /field tasks\[0\]\.deps\[0\] must be a string, got null/,
+    ],
+    [
+      { op: "submit", tasks: [{ ...task, retries: -1 }] },
+      /field tasks\[0\]\.retries must be a non-negative integer/,
+    ],
+    [
+      { op: "submit", tasks: [{ ...task, priority: Infinity }] },
+      /field tasks\[0\]\.priority must be a finite number/,
+    ],
+    [
+      { op: "submit", tasks: [{ ...task, fnRef: { kind: "eval" } }] },
+      /field tasks\[0\]\.fnRef\.kind must be "module" or "source"/,
+    ],
+    [
+      { op: "submit", tasks: [task, { ...task, allowOtherWorkers: "yes" }] },
+      /field tasks\[1\]\.allowOtherWorkers must be a boolean/,
+    ],
+    [
+      { op: "want", keys: "a" },
+      /bad "want" message: field keys must be an array of strings, got a string/,
+    ],
+    [
+      { op: "release", keys: ["a"], owner: 3 },
+      /bad "release" message: field owner must be a string/,
+    ],
+    [
+      { op: "cancel", keys: ["x".repeat(5000)] },
+      /field keys\[0\] must be a string of at most 4096 characters/,
+    ],
+  ];
+  for (const [msg, error] of cases) {
+    assert.throws(() => validateToScheduler(msg, "client"), (e: Error) => {
+      assert.ok(e instanceof ProtocolError);
+      assert.match(e.message, error);
+      return true;
+    });
+  }
+  const workerCases: [unknown, RegExp][] = [
+    [
+      { op: "task-finished", key: "k", nbytes: -1 },
+      /field nbytes must be a non-negative integer/,
+    ],
+    [
+      { op: "task-erred", key: "k" },
+      /bad "task-erred" message: field error must be bytes, got nothing/,
+    ],
+    [{ op: "blocked", key: "k", on: [1] }, /field on\[0\] must be a string/],
+    [{ op: "missing-data", key: "k", dep: "d" }, /field from must be a string/],
+  ];
+  for (const [msg, error] of workerCases) {
+    assert.throws(() => validateToScheduler(msg, "worker"), error);
+  }
+});
+
+Deno.test("validate: data messages", () => {
+  validateDataMessage({ op: "get-data", id: 1, keys: ["a"] });
+  validateDataMessage({
+    op: "data",
+    id: 1,
+    values: { a: bytes, b: "\x01" },
+    missing: ["c"],
+  });
+  assert.throws(
+    () => validateDataMessage({ op: "get-data", id: 1.5, keys: [] }),
+    /field id must be a non-negative integer/,
+  );
+  assert.throws(
+    () =>
+      validateDataMessage({ op: "data", id: 1, values: { a: 1 }, missing: [] }),
+    /field values\["a"\] must be bytes/,
+  );
+  assert.throws(
+    () => validateDataMessage({ op: "data", id: 1, values: [], missing: [] }),
+    /field values must be a map, got an array/,
+  );
+  assert.throws(
+    () => validateDataMessage({ op: "submit", tasks: [] }),
+    /unknown operation "submit" on a data connection/,
+  );
+});

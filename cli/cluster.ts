@@ -1,0 +1,262 @@
+/**
+ * `deno task cluster`: starts a scheduler and N workers on this machine as
+ * child processes, prints the scheduler's address as the first line of
+ * stdout once every worker is connected, restarts a worker that dies, and on
+ * SIGINT or SIGTERM stops them all and exits, leaving no process behind.
+ * Children also exit by themselves if the launcher is killed outright (they
+ * watch their stdin, a pipe from the launcher, for EOF).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DEFAULT_PORT } from "../actors/scheduler/server.ts";
+import {
+  EXIT_WITH_PARENT,
+  intOption,
+  readToken,
+  runMain,
+  UsageError,
+} from "./options.ts";
+
+const HELP = `Usage: deno task cluster [options]
+
+Starts a Tendril scheduler and worker processes on this machine. Prints the
+scheduler's address (e.g. tcp://127.0.0.1:${DEFAULT_PORT}) as the first line of
+stdout once all workers are connected; stop it with Ctrl-C or SIGTERM.
+
+Options:
+  --workers N               worker processes (default: the number of CPUs)
+  --slots N                 tasks each worker runs at once (default 1)
+  --host HOST               interface the scheduler binds (default 127.0.0.1);
+                            anything but loopback requires a token
+  --port PORT               scheduler port (default ${DEFAULT_PORT}; 0 = any free port)
+  --token-file FILE         shared token (default: the TENDRIL_TOKEN variable)
+  --tls-cert FILE           PEM certificate: the scheduler serves tls://; the
+                            workers trust it (or --tls-ca)
+  --tls-key FILE            PEM private key of --tls-cert
+  --tls-ca FILE             PEM CA the workers trust for tls:// addresses
+  --heartbeat-timeout MS    silence after which a worker is removed
+  -h, --help                show this help
+`;
+
+const SCHEDULER = new URL("./scheduler.ts", import.meta.url);
+const WORKER = new URL("./worker.ts", import.meta.url);
+
+/** `--config` of this repository, when running from files. */
+function configArgs(): string[] {
+  if (!import.meta.url.startsWith("file:")) return [];
+  const config = new URL("../deno.json", import.meta.url);
+  try {
+    Deno.statSync(config);
+    return ["--config", config.pathname];
+  } catch {
+    return [];
+  }
+}
+
+interface Child {
+  process: Deno.ChildProcess;
+  /** Resolves with the first stdout line (null if it exits before one). */
+  firstLine: Promise<string | null>;
+}
+
+/** Spawns `deno run` of `script`; stdout's first line is kept, the rest forwarded. */
+function spawn(permissions: string[], script: URL, args: string[]): Child {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...configArgs(),
+      ...permissions,
+      script.href,
+      ...args,
+    ],
+    stdin: "piped", // never written: EOF tells the child we are gone
+    stdout: "piped",
+    stderr: "inherit",
+    env: { [EXIT_WITH_PARENT]: "1" },
+  }).spawn();
+  return { process, firstLine: forward(process.stdout) };
+}
+
+/** Reads the first line of `stream`, then copies the rest to our stdout. */
+function forward(stream: ReadableStream<Uint8Array>): Promise<string | null> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  return new Promise((resolve) => {
+    (async () => {
+      let head = "";
+      let found = false;
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          if (found) {
+            await Deno.stdout.write(value);
+            continue;
+          }
+          head += decoder.decode(value, { stream: true });
+          const nl = head.indexOf("\n");
+          if (nl >= 0) {
+            found = true;
+            resolve(head.slice(0, nl));
+            const rest = head.slice(nl + 1);
+            if (rest) await Deno.stdout.write(new TextEncoder().encode(rest));
+          }
+        }
+      } catch {
+        // the child is gone
+      } finally {
+        if (!found) resolve(null);
+      }
+    })();
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      workers: { type: "string" },
+      slots: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "token-file": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-ca": { type: "string" },
+      "heartbeat-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const n = intOption(
+    "workers",
+    values.workers,
+    navigator.hardwareConcurrency ?? 1,
+    1,
+  );
+  const slots = intOption("slots", values.slots, 1, 1);
+  const port = intOption("port", values.port, DEFAULT_PORT);
+  if (!values["tls-cert"] !== !values["tls-key"]) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  readToken(values["token-file"]); // fail early on a bad token file
+  const shared: string[] = [];
+  if (values["token-file"]) shared.push("--token-file", values["token-file"]);
+  const schedulerArgs = [...shared, "--port", String(port)];
+  if (values.host) schedulerArgs.push("--host", values.host);
+  if (values["tls-cert"]) {
+    schedulerArgs.push(
+      "--tls-cert",
+      values["tls-cert"],
+      "--tls-key",
+      values["tls-key"]!,
+    );
+  }
+  if (values["heartbeat-timeout"]) {
+    schedulerArgs.push("--heartbeat-timeout", values["heartbeat-timeout"]);
+  }
+  const workerArgs = [...shared, "--slots", String(slots)];
+  const ca = values["tls-ca"] ?? values["tls-cert"];
+  if (ca) workerArgs.push("--tls-ca", ca);
+
+  let stopping = false;
+  const workers = new Set<Child>();
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+
+  const scheduler = spawn(
+    ["--allow-net", "--allow-read", "--allow-env"],
+    SCHEDULER,
+    schedulerArgs,
+  );
+  const stopAll = async (code: number): Promise<never> => {
+    stopping = true;
+    for (const t of timers) clearTimeout(t);
+    const kill = (c: Child, signal: Deno.Signal) => {
+      try {
+        c.process.kill(signal);
+      } catch {
+        // already exited
+      }
+    };
+    const stop = async (children: Child[]) => {
+      for (const c of children) kill(c, "SIGTERM");
+      const force = setTimeout(
+        () => children.forEach((c) => kill(c, "SIGKILL")),
+        5000,
+      );
+      await Promise.all(children.map((c) => c.process.status));
+      clearTimeout(force);
+    };
+    await stop([...workers]);
+    await stop([scheduler]);
+    Deno.exit(code);
+  };
+  Deno.addSignalListener("SIGINT", () => void stopAll(130));
+  Deno.addSignalListener("SIGTERM", () => void stopAll(143));
+
+  const address = await scheduler.firstLine;
+  if (address === null) {
+    const status = await scheduler.process.status;
+    console.error(
+      `tendril cluster: the scheduler exited (code ${status.code}) before listening`,
+    );
+    return void await stopAll(1);
+  }
+  scheduler.process.status.then((status) => {
+    if (stopping) return;
+    console.error(
+      `tendril cluster: the scheduler exited (code ${status.code}); stopping the workers`,
+    );
+    stopAll(1);
+  });
+
+  /** Starts a worker; restarts it whenever it dies, backing off if it cannot even start. */
+  const startWorker = (failures: number): Promise<boolean> => {
+    const w = spawn(["-A"], WORKER, [address, ...workerArgs]);
+    workers.add(w);
+    const ready = w.firstLine.then((line) => line !== null);
+    w.process.status.then(async (status) => {
+      workers.delete(w);
+      if (stopping) return;
+      const wasReady = await ready;
+      const interrupted = status.signal === "SIGINT" || status.code === 130;
+      const fails = wasReady ? 0 : failures + 1;
+      // Ctrl-C reaches every process of the terminal: give our own handler
+      // the time to start stopping before restarting anything.
+      const delay = interrupted
+        ? 500
+        : wasReady
+        ? 0
+        : Math.min(10_000, 250 * 2 ** fails);
+      console.error(
+        `tendril cluster: worker pid ${w.process.pid} exited (${
+          status.signal ?? `code ${status.code}`
+        }); restarting${delay ? ` in ${delay} ms` : ""}`,
+      );
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!stopping) startWorker(fails);
+      }, delay);
+      timers.add(t);
+    });
+    return ready;
+  };
+
+  const started = await Promise.all(
+    Array.from({ length: n }, () => startWorker(0)),
+  );
+  if (started.some((ok) => !ok)) {
+    console.error("tendril cluster: a worker failed to start");
+    return void await stopAll(1);
+  }
+  console.log(address);
+}
+
+if (import.meta.main) await runMain(main);

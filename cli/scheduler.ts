@@ -1,0 +1,101 @@
+/**
+ * `deno task scheduler`: runs a Tendril scheduler on this machine and prints
+ * its address as the first line of stdout.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  DEFAULT_PORT,
+  SchedulerServer,
+} from "../actors/scheduler/server.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT } from "../runtime/wire/handshake.ts";
+import { DEFAULT_MAX_FRAME_SIZE } from "../runtime/wire/tcp/connection.ts";
+import {
+  intOption,
+  readPem,
+  readToken,
+  runMain,
+  stopOn,
+  UsageError,
+} from "./options.ts";
+
+const HELP = `Usage: deno task scheduler [options]
+
+Runs a Tendril scheduler. Prints its address (tcp://HOST:PORT or
+tls://HOST:PORT) as the first line of stdout; workers and clients connect to it.
+
+Options:
+  --host HOST               interface to bind (default 127.0.0.1); anything but
+                            loopback requires a token
+  --port PORT               port (default ${DEFAULT_PORT}; 0 = any free port)
+  --token-file FILE         shared token every client and worker must present
+                            (default: the TENDRIL_TOKEN environment variable)
+  --tls-cert FILE           PEM certificate chain: serve tls:// (needs --tls-key)
+  --tls-key FILE            PEM private key of --tls-cert
+  --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
+  --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
+  --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
+  -h, --help                show this help
+`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      "token-file": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "handshake-timeout": { type: "string" },
+      "heartbeat-timeout": { type: "string" },
+      "max-frame-size": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if (!values["tls-cert"] !== !values["tls-key"]) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const server = await SchedulerServer.start({
+    host: values.host ?? "127.0.0.1",
+    port: intOption("port", values.port, DEFAULT_PORT),
+    token: readToken(values["token-file"]),
+    tls: values["tls-cert"]
+      ? {
+        cert: readPem("tls-cert", values["tls-cert"]),
+        key: readPem("tls-key", values["tls-key"]!),
+      }
+      : undefined,
+    handshakeTimeout: intOption(
+      "handshake-timeout",
+      values["handshake-timeout"],
+      DEFAULT_HANDSHAKE_TIMEOUT,
+      1,
+    ),
+    heartbeatTimeout: intOption(
+      "heartbeat-timeout",
+      values["heartbeat-timeout"],
+      DEFAULT_HEARTBEAT_TIMEOUT,
+      1,
+    ),
+    maxFrameSize: intOption(
+      "max-frame-size",
+      values["max-frame-size"],
+      DEFAULT_MAX_FRAME_SIZE,
+      1024,
+    ),
+  });
+  console.log(server.address);
+  stopOn(() => server.close());
+}
+
+if (import.meta.main) await runMain(main);

@@ -1,0 +1,362 @@
+/**
+ * Every error Tendril raises, in one family: each extends
+ * {@linkcode TendrilError}, carries its facts as fields (`key`, `keys`,
+ * `attempts`, ...) and an optional `cause`, and keeps its class across
+ * isolates and TCP (the codec revives it by name, see
+ * {@linkcode tendrilErrorClass}). A task's own error is not wrapped: it
+ * reaches `result()` with its original name, message and remote stack.
+ *
+ * @module
+ */
+
+/** Options every Tendril error accepts. */
+export interface TendrilErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+/**
+ * The base of every error Tendril raises.
+ *
+ * @example Telling Tendril's errors from a task's own
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CancelledError, TendrilError } from "@tendril/tendril";
+ * const e: unknown = new CancelledError("inc-1");
+ * assert.ok(e instanceof TendrilError);
+ * assert.ok(!(new RangeError("a task's own") instanceof TendrilError));
+ * ```
+ */
+export class TendrilError extends Error {
+  /** Builds the error; `options.cause` is kept as `cause`. */
+  constructor(message: string, options?: TendrilErrorOptions) {
+    super(message, options);
+    // The class name, also for subclasses, so it survives minification.
+    Object.defineProperty(this, "name", {
+      value: new.target.errorName,
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
+  }
+
+  /** The `name` of this class's instances. */
+  static readonly errorName: string = "TendrilError";
+}
+
+/**
+ * The future's task was cancelled (by `cancel()`, because the task that
+ * launched it was cancelled and nobody else wanted it, or because its
+ * client lost the scheduler).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CancelledError } from "@tendril/tendril";
+ * const e = new CancelledError("inc-1", "cancelled with parent-3");
+ * assert.equal(e.name, "CancelledError");
+ * assert.equal(e.key, "inc-1");
+ * assert.match(e.message, /task inc-1 was cancelled with parent-3/);
+ * ```
+ */
+export class CancelledError extends TendrilError {
+  static override readonly errorName: string = "CancelledError";
+  /** The cancelled key. */
+  readonly key: string;
+  /** Why it was cancelled. */
+  readonly reason: string;
+  /** Builds the error for `key`, optionally saying why. */
+  constructor(
+    key: string,
+    reason = "cancelled",
+    options?: TendrilErrorOptions,
+  ) {
+    super(`task ${key} was ${reason}`, options);
+    this.key = key;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The task's worker died while running it too many times: the task is
+ * suspected of killing workers and is not retried again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KilledWorkerError } from "@tendril/tendril";
+ * const e = new KilledWorkerError("boom-1", 4);
+ * assert.equal(e.attempts, 4);
+ * assert.equal(e.key, "boom-1");
+ * ```
+ */
+export class KilledWorkerError extends TendrilError {
+  static override readonly errorName: string = "KilledWorkerError";
+  /** The key that kept losing its worker. */
+  readonly key: string;
+  /** How many workers died running it. */
+  readonly attempts: number;
+  /** Builds the error for `key` after `attempts` worker deaths. */
+  constructor(key: string, attempts: number, options?: TendrilErrorOptions) {
+    super(
+      `task ${key} was running on ${attempts} workers that died; ` +
+        `it is probably what kills them, so it is not retried again`,
+      options,
+    );
+    this.key = key;
+    this.attempts = attempts;
+  }
+}
+
+/**
+ * Tasks wait, with automatic secession turned off, for work that can never
+ * get a slot: nothing can progress. `keys` are the waiting tasks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DeadlockError } from "@tendril/tendril";
+ * const e = new DeadlockError("stuck", ["parent-1"]);
+ * assert.deepEqual(e.keys, ["parent-1"]);
+ * ```
+ */
+export class DeadlockError extends TendrilError {
+  static override readonly errorName: string = "DeadlockError";
+  /** The tasks whose waits can never end. */
+  readonly keys: readonly string[];
+  /** Builds the error naming the stuck tasks. */
+  constructor(
+    message: string,
+    keys: readonly string[] = [],
+    options?: TendrilErrorOptions,
+  ) {
+    super(message, options);
+    this.keys = keys;
+  }
+}
+
+/**
+ * A value could not be had: its holders died or could not be reached, and
+ * it cannot be recomputed (or fetching it kept failing). `key` is the value
+ * that was lost.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LostDataError } from "@tendril/tendril";
+ * const e = new LostDataError("big-2", "the holder is unreachable");
+ * assert.equal(e.key, "big-2");
+ * ```
+ */
+export class LostDataError extends TendrilError {
+  static override readonly errorName: string = "LostDataError";
+  /** The key whose value was lost. */
+  readonly key: string;
+  /** Builds the error for `key`. */
+  constructor(key: string, message: string, options?: TendrilErrorOptions) {
+    super(message, options);
+    this.key = key;
+  }
+}
+
+/**
+ * A value cannot travel (at encode time), or bytes are not a valid message
+ * (at decode time). The message names the value and the path to the part
+ * that cannot travel.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SerializationError, TendrilError } from "@tendril/tendril";
+ * assert.ok(new SerializationError("x") instanceof TendrilError);
+ * ```
+ */
+export class SerializationError extends TendrilError {
+  static override readonly errorName: string = "SerializationError";
+}
+
+/**
+ * A function cannot be shipped (or loaded): it captures a variable a worker
+ * cannot see, is native or bound, or its module lacks the export.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ShippingError } from "@tendril/tendril";
+ * const e = new ShippingError("uses k", ["k"]);
+ * assert.deepEqual(e.variables, ["k"]);
+ * ```
+ */
+export class ShippingError extends TendrilError {
+  static override readonly errorName: string = "ShippingError";
+  /** The variables the function uses that the other side cannot see (if that is the reason). */
+  readonly variables: readonly string[];
+  /** An error with `message`, naming the offending `variables`. */
+  constructor(
+    message: string,
+    variables: readonly string[] = [],
+    options?: TendrilErrorOptions,
+  ) {
+    super(message, options);
+    this.variables = variables;
+  }
+}
+
+/**
+ * A module imported to find or load task functions started a cluster or a
+ * client while being imported: its main block is not guarded with
+ * `if (import.meta.main)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ShippingError, UnguardedEntryError } from "@tendril/tendril";
+ * assert.ok(new UnguardedEntryError("guard it") instanceof ShippingError);
+ * ```
+ */
+export class UnguardedEntryError extends ShippingError {
+  static override readonly errorName: string = "UnguardedEntryError";
+}
+
+/**
+ * A timed wait ran out of time. `ms` is the bound, `what` what was awaited.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TimeoutError } from "@tendril/tendril";
+ * const e = new TimeoutError("wait()", 50);
+ * assert.equal(e.ms, 50);
+ * assert.match(e.message, /wait\(\) timed out after 50 ms/);
+ * ```
+ */
+export class TimeoutError extends TendrilError {
+  static override readonly errorName: string = "TimeoutError";
+  /** What was awaited. */
+  readonly what: string;
+  /** The bound, in milliseconds. */
+  readonly ms: number;
+  /** Builds the error for `what` after `ms` milliseconds. */
+  constructor(what: string, ms: number, options?: TendrilErrorOptions) {
+    super(`${what} timed out after ${ms} ms`, options);
+    this.what = what;
+    this.ms = ms;
+  }
+}
+
+/**
+ * The client was closed: it refuses new work, and waits that were pending
+ * when it closed reject with this.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ClientClosedError } from "@tendril/tendril";
+ * assert.match(new ClientClosedError("submit()").message, /submit\(\): the client is closed/);
+ * ```
+ */
+export class ClientClosedError extends TendrilError {
+  static override readonly errorName: string = "ClientClosedError";
+  /** Builds the error for the operation `what`. */
+  constructor(what: string, options?: TendrilErrorOptions) {
+    super(`${what}: the client is closed`, options);
+  }
+}
+
+/**
+ * A message broke the protocol (unknown operation, a field of the wrong
+ * type); its message names the operation and the field. It closes only the
+ * connection it came from.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProtocolError, TendrilError } from "@tendril/tendril";
+ * assert.ok(new ProtocolError("bad") instanceof TendrilError);
+ * ```
+ */
+export class ProtocolError extends TendrilError {
+  static override readonly errorName: string = "ProtocolError";
+}
+
+/**
+ * A frame on a TCP connection broke the framing (too big, truncated, not a
+ * batch).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FrameError } from "@tendril/tendril";
+ * assert.equal(new FrameError("too big").name, "FrameError");
+ * ```
+ */
+export class FrameError extends TendrilError {
+  static override readonly errorName: string = "FrameError";
+}
+
+/**
+ * The other side refused a connection's hello (wrong token, version, role),
+ * or the handshake failed or timed out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HandshakeError } from "@tendril/tendril";
+ * assert.equal(new HandshakeError("wrong token").name, "HandshakeError");
+ * ```
+ */
+export class HandshakeError extends TendrilError {
+  static override readonly errorName: string = "HandshakeError";
+}
+
+/**
+ * Something was sent on a connection that is already closed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionClosedError } from "@tendril/tendril";
+ * assert.equal(new ConnectionClosedError("closed").name, "ConnectionClosedError");
+ * ```
+ */
+export class ConnectionClosedError extends TendrilError {
+  static override readonly errorName: string = "ConnectionClosedError";
+}
+
+const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
+  ([
+    TendrilError,
+    CancelledError,
+    KilledWorkerError,
+    DeadlockError,
+    LostDataError,
+    SerializationError,
+    ShippingError,
+    UnguardedEntryError,
+    TimeoutError,
+    ClientClosedError,
+    ProtocolError,
+    FrameError,
+    HandshakeError,
+    ConnectionClosedError,
+  ] as (typeof TendrilError)[]).map((cls) => [cls.errorName, cls]),
+);
+
+/**
+ * The Tendril error class whose instances are named `name`, if any: how the
+ * codec gives a decoded error its class back, so `instanceof` works on the
+ * other side of a wire.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KilledWorkerError, tendrilErrorClass } from "./errors.ts";
+ * assert.equal(tendrilErrorClass("KilledWorkerError"), KilledWorkerError);
+ * assert.equal(tendrilErrorClass("RangeError"), undefined);
+ * ```
+ */
+export function tendrilErrorClass(
+  name: string,
+): typeof TendrilError | undefined {
+  return FAMILY.get(name);
+}

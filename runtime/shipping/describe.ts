@@ -1,0 +1,203 @@
+// deno-lint-ignore-file ban-types -- functions of any shape are shipped; the API takes `Function`.
+/**
+ * How a function travels to a worker (DESIGN.md's "Shipping functions"). JS
+ * functions cannot be pickled, so a function travels either
+ *
+ * 1. by reference, `{ kind: "module", url, name }`, when it is exported from
+ *    an indexed module (see `module_index.ts`); the receiving side imports
+ *    the module; or
+ * 2. by source, `{ kind: "source", source, name }`, compiled on the receiving
+ *    side with a scope object (the in-task API) in view. Its free variables
+ *    are checked when it is described: one a worker cannot see is a
+ *    {@linkcode ShippingError} naming it.
+ *
+ * A function's id includes where it comes from: `m:URL#name` for a module
+ * export, a hash of its name and source otherwise.
+ *
+ * @module
+ */
+
+import { ShippingError } from "../errors.ts";
+import {
+  analysisOf,
+  isNativeSource,
+  label,
+  quoteList,
+  toSource,
+  WRAPPED,
+} from "./analysis.ts";
+import { WORKER_GLOBALS } from "./free_variables.ts";
+import { hashId } from "./hash.ts";
+import { entryExportLike, type Export, exportOf } from "./module_index.ts";
+
+/** How a function travels: a module export, or its source text. */
+export type FunctionRef =
+  | { kind: "module"; url: string; name: string; wrapped?: boolean }
+  | { kind: "source"; source: string; name: string; wrapped?: boolean };
+
+/** A shippable function: a stable short id (the cache key on both sides) and its ref. */
+export interface FunctionDescription {
+  /** `m:URL#name` for module exports, `s:HASH` for sources. */
+  id: string;
+  /** How it travels. */
+  ref: FunctionRef;
+}
+
+interface Entry {
+  desc: FunctionDescription;
+  /** Free variables that must be scope names; undefined when none. */
+  needs?: readonly string[];
+  /** The scope-name set `needs` was last checked against. */
+  scope?: ReadonlySet<string>;
+}
+
+const described = new WeakMap<Function, Entry>();
+
+/** Records that `fn` is described by `desc` (a loaded function describes as what it was loaded from). */
+export function rememberDescription(
+  fn: Function,
+  desc: FunctionDescription,
+): void {
+  described.set(fn, { desc });
+}
+
+function moduleEntry(exp: Export, wrapped: boolean): Entry {
+  const ref: FunctionRef = wrapped
+    ? { kind: "module", url: exp.url, name: exp.name, wrapped: true }
+    : { kind: "module", url: exp.url, name: exp.name };
+  return {
+    desc: { id: `m:${exp.url}#${exp.name}${wrapped ? "#w" : ""}`, ref },
+  };
+}
+
+function cannotSee(what: string, vars: readonly string[]): ShippingError {
+  const list = quoteList(vars);
+  return new ShippingError(
+    `${what} cannot be shipped by source: it uses ${list}, which a worker cannot see. ` +
+      `Export the function from its module (it is then shipped by reference) or pass ${list} as ` +
+      `${vars.length === 1 ? "an argument" : "arguments"}.`,
+    vars,
+  );
+}
+
+function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
+  const exp = exportOf(fn);
+  if (exp) return moduleEntry(exp, false);
+  const inner = (fn as unknown as Record<symbol, unknown>)[WRAPPED];
+  const wrapped = typeof inner === "function";
+  const target = wrapped ? inner as Function : fn;
+  if (wrapped) {
+    const innerExp = exportOf(target);
+    if (innerExp) return moduleEntry(innerExp, true);
+  }
+  const source = toSource(target);
+  const name = target.name;
+  const viaWrapper = wrapped ? entryExportLike(true, name, source) : undefined;
+  if (viaWrapper) return moduleEntry(viaWrapper, false);
+  const viaFunction = entryExportLike(false, name, source);
+  if (viaFunction) return moduleEntry(viaFunction, wrapped);
+  if (isNativeSource(source)) {
+    throw new ShippingError(
+      `function "${fn.name}" cannot be shipped: it is a native or bound function, whose source is not available. ` +
+        `Call it from a function exported from a module, or from an arrow function.`,
+    );
+  }
+  const a = analysisOf(source, name);
+  const needs: string[] = [];
+  const bad: string[] = [];
+  for (const v of a.free) {
+    if (v === name || WORKER_GLOBALS.has(v)) continue;
+    needs.push(v);
+    if (!scopeNames.has(v)) bad.push(v);
+  }
+  if (bad.length) throw cannotSee(label(name, source), bad);
+  const ref: FunctionRef = wrapped
+    ? { kind: "source", source, name, wrapped: true }
+    : { kind: "source", source, name };
+  const id = `s:${hashId(`${name}\0${wrapped ? "w" : ""}\0${source}`)}`;
+  return {
+    desc: { id, ref },
+    needs: needs.length ? needs : undefined,
+    scope: scopeNames,
+  };
+}
+
+/**
+ * Describes `fn` for shipping: by module reference if it (or, for a wrapper
+ * such as `delayed(f)`, the wrapper or `f`) is an export of an indexed
+ * module; else by source, after checking that every free variable is a
+ * global of a Web Worker, one of `scopeNames`, or the function's own name.
+ * Results are cached per function object (a repeat call is one WeakMap
+ * lookup). Index modules first (`indexMainModule`, `registerModule`): a
+ * function described before its module was indexed stays shipped by source.
+ *
+ * @throws {ShippingError} when the function captures a variable a worker cannot see, is native or bound, or does not parse.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeFunction } from "./describe.ts";
+ * const scope = new Set(["getClient"]);
+ * const desc = describeFunction((n: number) => n * Math.PI, scope);
+ * assert(desc.ref.kind === "source" && desc.id.startsWith("s:"));
+ * assert(describeFunction((n: number) => n * Math.PI, scope).id === desc.id);
+ * ```
+ */
+export function describeFunction(
+  fn: Function,
+  scopeNames: ReadonlySet<string>,
+): FunctionDescription {
+  const hit = described.get(fn);
+  if (hit && (hit.needs === undefined || hit.scope === scopeNames)) {
+    return hit.desc;
+  }
+  if (typeof fn !== "function") {
+    throw new TypeError(`describeFunction: not a function: ${String(fn)}`);
+  }
+  if (hit) {
+    const bad = hit.needs!.filter((v) => !scopeNames.has(v));
+    if (bad.length) {
+      throw cannotSee(label(hit.desc.ref.name, toSource(fn)), bad);
+    }
+    hit.scope = scopeNames;
+    return hit.desc;
+  }
+  const entry = describeFresh(fn, scopeNames);
+  described.set(fn, entry);
+  return entry.desc;
+}
+
+/**
+ * Whether `fn` is a named function whose free variables are all Web Worker
+ * globals, `scopeNames` or its own name, so that
+ * `compileWithScope(fn.toString(), scope, fn.name, wrap)` recompiles it
+ * faithfully (used by `delayed` to route recursive calls through its wrapper).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canRebindSelf } from "./describe.ts";
+ * const fib = (n: number): number => n < 2 ? n : fib(n - 1) + fib(n - 2);
+ * assert(canRebindSelf(fib, new Set()));
+ * const k = 2;
+ * assert(!canRebindSelf((n: number) => n * k, new Set()));
+ * ```
+ */
+export function canRebindSelf(
+  fn: Function,
+  scopeNames: ReadonlySet<string>,
+): boolean {
+  if (typeof fn !== "function" || !fn.name) return false;
+  const source = toSource(fn);
+  if (isNativeSource(source)) return false;
+  let free: string[];
+  let form: string;
+  try {
+    ({ free, form } = analysisOf(source, fn.name));
+  } catch {
+    return false;
+  }
+  return form !== "class" &&
+    free.every((v) =>
+      v === fn.name || WORKER_GLOBALS.has(v) || scopeNames.has(v)
+    );
+}

@@ -1,0 +1,121 @@
+// deno-lint-ignore-file ban-types -- loaded functions have any shape.
+/**
+ * Turning a {@linkcode FunctionDescription} back into a function on the
+ * receiving side: import the module, or compile the source.
+ *
+ * @module
+ */
+
+import { ShippingError } from "../errors.ts";
+import { compileFunction, type Wrapper } from "./compile.ts";
+import { type FunctionDescription, rememberDescription } from "./describe.ts";
+import {
+  importForShipping,
+  indexNamespace,
+  mainCopyUrl,
+  mainModuleUrl,
+  rememberExport,
+} from "./module_index.ts";
+
+const moduleLoads = new Map<string, Promise<Function>>();
+const sourceLoads = new WeakMap<object, Map<string, Promise<Function>>>();
+
+async function loadModuleRef(
+  desc: FunctionDescription & { ref: { kind: "module" } },
+  wrap: Wrapper | undefined,
+): Promise<Function> {
+  const { url, name, wrapped } = desc.ref;
+  // In the client's own isolate, the entry script is only ever imported as its second instance.
+  const target = url === mainModuleUrl() ? mainCopyUrl(url) : url;
+  let ns: Record<string, unknown>;
+  try {
+    ns = await importForShipping(target);
+  } catch (e) {
+    throw new ShippingError(
+      `cannot import ${url} to load function "${name}": ${
+        (e as Error)?.message ?? e
+      }`,
+    );
+  }
+  // Index the whole module: functions it exports that tasks submit from
+  // here then ship by reference too.
+  indexNamespace(url, ns);
+  const value = ns[name];
+  if (typeof value !== "function") {
+    throw new ShippingError(
+      `module ${url} has no exported function "${name}" (${
+        value === undefined ? "missing" : typeof value
+      }).`,
+    );
+  }
+  rememberExport(value, { url, name });
+  const fn = wrapped && wrap
+    ? wrap(value as (...args: never[]) => unknown)
+    : value;
+  rememberDescription(fn, desc);
+  return fn;
+}
+
+/**
+ * Turns a description back into a function: imports the module (kind
+ * `"module"`; the entry script runs with `import.meta.main` false) or
+ * compiles the source with `scope` in view (kind `"source"`; the function
+ * sees itself under its name). For a ref with `wrapped: true`, returns
+ * `options.wrap(fn)`, and recursive calls by the function's name go
+ * through that wrapper. Cached by id (per scope object for sources); the
+ * result is registered, so `describeFunction(result)` gives `desc` back.
+ *
+ * @throws {ShippingError} (as a rejection) if the export is missing or not callable, or the source uses a name neither `scope` nor the globals have.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeFunction, type FunctionDescription, loadFunction } from "./mod.ts";
+ * // As a client would send it: `double` is a name of the task scope.
+ * const desc: FunctionDescription = {
+ *   id: "s:example",
+ *   ref: { kind: "source", source: "(x) => double(x) + 1", name: "plusOne" },
+ * };
+ * const fn = await loadFunction(desc, { double: (x: number) => 2 * x }) as (x: number) => number;
+ * assert(fn(4) === 9 && fn.name === "plusOne");
+ * assert(describeFunction(fn, new Set(["double"])).id === "s:example");
+ * ```
+ */
+export function loadFunction(
+  desc: FunctionDescription,
+  scope: Record<string, unknown>,
+  options: { wrap?: Wrapper } = {},
+): Promise<Function> {
+  const { ref } = desc;
+  let cache: Map<string, Promise<Function>>;
+  if (ref.kind === "module" && !ref.wrapped) {
+    cache = moduleLoads;
+  } else {
+    cache = sourceLoads.get(scope) ?? new Map();
+    sourceLoads.set(scope, cache);
+  }
+  let loading = cache.get(desc.id);
+  if (loading) return loading;
+  loading = ref.kind === "module"
+    ? loadModuleRef(
+      desc as FunctionDescription & { ref: { kind: "module" } },
+      options.wrap,
+    )
+    : new Promise<Function>((resolve) => {
+      const wrapSelf = ref.wrapped ? options.wrap : undefined;
+      const fn = compileFunction(
+        ref.source,
+        scope,
+        ref.name || undefined,
+        wrapSelf,
+        ref.name,
+        true,
+      );
+      rememberDescription(fn, desc);
+      resolve(fn);
+    });
+  cache.set(desc.id, loading);
+  loading.catch(() => {
+    if (cache.get(desc.id) === loading) cache.delete(desc.id);
+  });
+  return loading;
+}

@@ -1,0 +1,24 @@
+/**
+ * Function shipping: describing a function on the sending side, loading it
+ * on the receiving side, and the index of module exports in between. Loaded
+ * on demand (see `lazy.ts`): its source analysis costs ~25 ms to import.
+ *
+ * @module
+ */
+
+export { analysisOf, label, quoteList } from "./analysis.ts";
+export { compileFunction, compileWithScope, type Wrapper } from "./compile.ts";
+export {
+  canRebindSelf,
+  describeFunction,
+  type FunctionDescription,
+  type FunctionRef,
+} from "./describe.ts";
+export { freeVariables } from "./free_variables.ts";
+export { pureKey } from "./hash.ts";
+export { loadFunction } from "./load.ts";
+export {
+  assertNotShippingImport,
+  indexMainModule,
+  registerModule,
+} from "./module_index.ts";

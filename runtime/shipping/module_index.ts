@@ -1,0 +1,291 @@
+// deno-lint-ignore-file ban-types -- functions of any shape are indexed.
+/**
+ * Which module exports which function: the index that lets a function ship
+ * by reference (module URL and export name) instead of by source.
+ *
+ * Functions are found by object identity in the namespaces of indexed
+ * modules: those passed to {@linkcode registerModule}, and every local module
+ * the entry script imports statically (they finished evaluating before the
+ * entry script's body ran, so importing them again gives the very same
+ * instances). The entry script itself is the one exception: it may still be
+ * running its top-level `await`, so importing it would wait forever. A
+ * second instance of it is imported instead (URL with `?tendril-index`,
+ * `import.meta.main` false, exactly as a worker imports it) and its exports
+ * are matched by name and source text, but only for functions that no other
+ * indexed module exports: a function with the same name and source in
+ * another module is that module's (issue: a sibling's `scale` once shipped as
+ * the entry script's).
+ *
+ * @module
+ */
+
+import { resolve as resolvePath } from "node:path";
+import { pathToFileURL } from "node:url";
+import { UnguardedEntryError } from "../errors.ts";
+import { toSource, WRAPPED } from "./analysis.ts";
+
+/** A module export: where a function ships from. */
+export interface Export {
+  /** The module's URL. */
+  url: string;
+  /** The export's name. */
+  name: string;
+}
+
+const exportsByFunction = new WeakMap<Function, Export>();
+/** Entry-script exports found in its second instance, by `sourceKey`. */
+const entryBySource = new Map<string, Export>();
+const registered = new Map<string, Promise<void>>();
+
+const sourceKey = (wrapper: boolean, name: string, source: string) =>
+  `${wrapper ? "w" : "f"}\0${name}\0${source}`;
+
+/**
+ * The export `fn` is (by identity), if any.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportOf } from "./module_index.ts";
+ * assert.equal(exportOf(() => 1), undefined);
+ * ```
+ */
+export function exportOf(fn: Function): Export | undefined {
+  return exportsByFunction.get(fn);
+}
+
+/**
+ * The entry-script export whose name and source equal `fn`'s (`wrapper`:
+ * matched as the inside of an exported wrapper), if the entry script was
+ * indexed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryExportLike } from "./module_index.ts";
+ * assert.equal(entryExportLike(false, "f", "() => 1"), undefined);
+ * ```
+ */
+export function entryExportLike(
+  wrapper: boolean,
+  name: string,
+  source: string,
+): Export | undefined {
+  if (entryBySource.size === 0) return undefined;
+  return entryBySource.get(sourceKey(wrapper, name, source));
+}
+
+/** Records `fn` as the export `exp` (the first name wins, except over "default"). */
+export function rememberExport(fn: Function, exp: Export): void {
+  const known = exportsByFunction.get(fn);
+  if (!known || (known.name === "default" && exp.name !== "default")) {
+    exportsByFunction.set(fn, exp);
+  }
+}
+
+/** Indexes every exported function of the namespace `ns` of module `url`. */
+export function indexNamespace(url: string, ns: Record<string, unknown>): void {
+  for (const name of Object.keys(ns)) {
+    let value: unknown;
+    try {
+      value = ns[name];
+    } catch {
+      continue; // an export still in its temporal dead zone
+    }
+    if (typeof value === "function") rememberExport(value, { url, name });
+  }
+}
+
+/** Imports in flight that look for (or load) task functions. */
+let shippingImports = 0;
+
+/** Imports `url` for shipping (see {@linkcode assertNotShippingImport}). */
+export async function importForShipping(
+  url: string,
+): Promise<Record<string, unknown>> {
+  shippingImports++;
+  try {
+    return await import(url);
+  } finally {
+    shippingImports--;
+  }
+}
+
+/**
+ * Throws {@linkcode UnguardedEntryError} when called while a module is being
+ * imported to ship functions: the entry script (imported again on the client
+ * and on every worker) must not start clusters or clients at import.
+ *
+ * @example
+ * ```ts
+ * import { assertNotShippingImport } from "./module_index.ts";
+ * assertNotShippingImport("LocalCluster.start()"); // fine at top level
+ * ```
+ */
+export function assertNotShippingImport(what: string): void {
+  if (shippingImports === 0) return;
+  throw new UnguardedEntryError(
+    `${what} ran while Tendril imported the entry script to find its task ` +
+      "functions (clients and workers import it again, with import.meta.main " +
+      "false): guard the script's main block with `if (import.meta.main) { ... }`.",
+  );
+}
+
+/** The entry script's URL, when there is one (not inside a Web Worker). */
+export function mainModuleUrl(): string | undefined {
+  try {
+    return Deno.mainModule || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL of the entry script's second instance (importing the first could wait for its top-level await forever). */
+export function mainCopyUrl(url: string): string {
+  return `${url}${url.includes("?") ? "&" : "?"}tendril-index`;
+}
+
+function normalizeUrl(url: string | URL): string {
+  if (url instanceof URL) return url.href;
+  if (/^[a-zA-Z][a-zA-Z\d+.-]+:/.test(url)) return new URL(url).href;
+  return pathToFileURL(resolvePath(url)).href;
+}
+
+// `import ... from "x"`, `export ... from "x"`, `import "x"`; not `import type`.
+const STATIC_IMPORT =
+  /^\s*(?:import|export)\s+(?!type\b)(?:[^;()=]*?\sfrom\s*)?["']([^"']+)["']/gm;
+
+/** Local modules `url` imports statically, resolved. */
+async function staticImports(url: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(new URL(url));
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (
+    const m of text.replace(/\/\*[\s\S]*?\*\//g, "").matchAll(STATIC_IMPORT)
+  ) {
+    const spec = m[1];
+    // Only value imports: a braced list of nothing but types is elided at run time.
+    if (/^\s*import\s*\{\s*(?:type\s+[\w$]+\s*,?\s*)+\}/.test(m[0])) continue;
+    let target: string;
+    try {
+      target = spec.startsWith(".") || spec.startsWith("/")
+        ? new URL(spec, url).href
+        : import.meta.resolve(spec);
+    } catch {
+      continue;
+    }
+    if (target.startsWith("file:")) out.push(target);
+  }
+  return out;
+}
+
+/**
+ * Indexes the modules the entry script imports, transitively (local files
+ * only). They are already evaluated: importing them again returns the same
+ * instances, so their functions are known by identity.
+ */
+async function indexEntryImports(entry: string): Promise<void> {
+  const seen = new Set<string>([entry]);
+  const todo = await staticImports(entry);
+  while (todo.length > 0) {
+    const url = todo.pop()!;
+    if (seen.has(url)) continue;
+    seen.add(url);
+    try {
+      indexNamespace(url, await importForShipping(url));
+    } catch (e) {
+      if (e instanceof UnguardedEntryError) throw e;
+      continue; // not importable here: its functions ship by source
+    }
+    todo.push(...await staticImports(url));
+  }
+}
+
+let mainIndexing: Promise<void> | undefined;
+
+/**
+ * Indexes the entry script (`Deno.mainModule`) and the local modules it
+ * imports, once, so their exported functions ship by reference. Needs read
+ * permission for them. A no-op when there is no entry script (inside a
+ * Worker) or it cannot be imported; safe to call many times (one shared
+ * promise).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { indexMainModule } from "./module_index.ts";
+ * const once = indexMainModule();
+ * assert.equal(indexMainModule(), once);
+ * await once;
+ * ```
+ */
+export function indexMainModule(): Promise<void> {
+  return mainIndexing ??= (async () => {
+    const url = mainModuleUrl();
+    if (!url) return;
+    await indexEntryImports(url);
+    let ns: Record<string, unknown>;
+    try {
+      ns = await importForShipping(mainCopyUrl(url));
+    } catch (e) {
+      if (e instanceof UnguardedEntryError) throw e;
+      return;
+    }
+    for (const name of Object.keys(ns)) {
+      let value: unknown;
+      try {
+        value = ns[name];
+      } catch {
+        continue;
+      }
+      if (typeof value !== "function") continue;
+      const inner = (value as unknown as Record<symbol, unknown>)[WRAPPED];
+      const key = typeof inner === "function"
+        ? sourceKey(true, inner.name, toSource(inner))
+        : sourceKey(false, value.name, toSource(value));
+      const known = entryBySource.get(key);
+      if (!known || (known.name === "default" && name !== "default")) {
+        entryBySource.set(key, { url, name });
+      }
+    }
+  })();
+}
+
+/**
+ * Imports a module and indexes its exported functions (and exported
+ * callable wrappers), so they ship by reference. A URL or a file path
+ * (relative paths resolve against the working directory); pass
+ * `import.meta.url` to register the calling module. Registering the entry
+ * script is {@linkcode indexMainModule}. Do not register a module whose
+ * top-level `await` is still running: importing it waits for it.
+ *
+ * @throws the import's error if the module cannot be imported.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportOf, registerModule } from "./module_index.ts";
+ * import { freeVariables } from "./free_variables.ts";
+ * await registerModule(new URL("./free_variables.ts", import.meta.url));
+ * assert.equal(exportOf(freeVariables)?.name, "freeVariables");
+ * ```
+ */
+export function registerModule(url: string | URL): Promise<void> {
+  let href: string;
+  try {
+    href = normalizeUrl(url);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (href === mainModuleUrl()) return indexMainModule();
+  let done = registered.get(href);
+  if (!done) {
+    done = importForShipping(href).then((ns) => indexNamespace(href, ns));
+    registered.set(href, done);
+    done.catch(() => registered.delete(href));
+  }
+  return done;
+}

@@ -1,0 +1,279 @@
+/**
+ * Dialling and listening: {@linkcode connect} opens a
+ * {@linkcode TcpConnection} to an address, {@linkcode listen} accepts them.
+ * TLS clients use `Deno.connect` + `setNoDelay` + `Deno.startTls`; TLS
+ * servers use `node:tls`, whose sockets can disable Nagle, unlike
+ * `Deno.listenTls`.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import { formatAddress, parseAddress } from "./address.ts";
+import {
+  type ByteStream,
+  message,
+  READ_CHUNK,
+  TcpConnection,
+  type TcpConnectionOptions,
+} from "./connection.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions extends TcpConnectionOptions {
+  /** PEM CA certificates trusted for `tls://` addresses (besides the system's). */
+  caCerts?: string[];
+}
+
+/**
+ * Opens a connection to `tcp://host:port` or `tls://host:port`.
+ *
+ * @throws when the address is bad or the peer cannot be reached.
+ */
+export async function connect<In, Out>(
+  address: string,
+  options: ConnectOptions = {},
+): Promise<TcpConnection<In, Out>> {
+  const { scheme, hostname, port } = parseAddress(address);
+  const tcp = await Deno.connect({ hostname, port });
+  tcp.setNoDelay(true);
+  const local = tcp.localAddr.hostname;
+  let stream: ByteStream = tcp;
+  if (scheme === "tls") {
+    try {
+      const conn = await Deno.startTls(tcp, {
+        hostname,
+        caCerts: options.caCerts,
+      });
+      await conn.handshake();
+      stream = conn;
+    } catch (e) {
+      try {
+        tcp.close();
+      } catch {
+        // startTls took it over
+      }
+      throw new Error(`TLS handshake with ${address} failed: ${message(e)}`);
+    }
+  }
+  const peer = formatAddress(scheme, hostname, port);
+  const conn = new TcpConnection<In, Out>(stream, peer, options);
+  conn.localHostname = local;
+  return conn;
+}
+
+/** Options of {@linkcode listen}. */
+export interface ListenOptions extends TcpConnectionOptions {
+  /** Interface to bind (default 127.0.0.1). */
+  hostname?: string;
+  /** Port (0: any free port). */
+  port: number;
+  /** PEM certificate chain and key: listen for `tls://` instead of `tcp://`. */
+  tls?: { cert: string; key: string };
+}
+
+/** A listening socket handing out {@linkcode TcpConnection}s. */
+export interface FrameListener {
+  /** `tcp://host:port` or `tls://host:port`, with the port actually bound. */
+  readonly address: string;
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting (open connections stay open). */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on `options.hostname:options.port` and calls `onConnection` with
+ * every accepted connection (already set to `TCP_NODELAY`).
+ */
+export async function listen<In, Out>(
+  options: ListenOptions,
+  onConnection: (conn: TcpConnection<In, Out>) => void,
+): Promise<FrameListener> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  return options.tls
+    ? await listenTls(hostname, options, options.tls, onConnection)
+    : listenTcp(hostname, options, onConnection);
+}
+
+function listenTcp<In, Out>(
+  hostname: string,
+  options: ListenOptions,
+  onConnection: (conn: TcpConnection<In, Out>) => void,
+): FrameListener {
+  const listener = Deno.listen({ hostname, port: options.port });
+  const bound = listener.addr as Deno.NetAddr;
+  const loop = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource) return; // closed
+        console.error(`tendril: accept failed: ${message(e)}`);
+        continue;
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch {
+        // the peer is already gone; the read loop will notice
+      }
+      const remote = conn.remoteAddr;
+      onConnection(
+        new TcpConnection<In, Out>(
+          conn,
+          formatAddress("tcp", remote.hostname, remote.port).slice(6),
+          options,
+        ),
+      );
+    }
+  })();
+  let closed: Promise<void> | undefined;
+  return {
+    address: formatAddress("tcp", bound.hostname, bound.port),
+    hostname: bound.hostname,
+    port: bound.port,
+    close: () =>
+      closed ??= (async () => {
+        try {
+          listener.close();
+        } catch {
+          // already closed
+        }
+        await loop;
+      })(),
+  };
+}
+
+async function listenTls<In, Out>(
+  hostname: string,
+  options: ListenOptions,
+  pem: { cert: string; key: string },
+  onConnection: (conn: TcpConnection<In, Out>) => void,
+): Promise<FrameListener> {
+  const server = tls.createServer({ cert: pem.cert, key: pem.key });
+  const sockets = new Set<tls.TLSSocket>();
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    const peer = formatAddress(
+      "tls",
+      socket.remoteAddress ?? "?",
+      socket.remotePort ?? 0,
+    ).slice(6);
+    onConnection(
+      new TcpConnection<In, Out>(new NodeSocketStream(socket), peer, options),
+    );
+  });
+  server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
+    const who = socket.remoteAddress
+      ? `${socket.remoteAddress}:${socket.remotePort}`
+      : "a peer";
+    console.error(`tendril: TLS handshake with ${who} failed: ${e.message}`);
+    socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as { address: string; port: number };
+  let closed: Promise<void> | undefined;
+  return {
+    address: formatAddress("tls", bound.address, bound.port),
+    hostname: bound.address,
+    port: bound.port,
+    close: () =>
+      closed ??= new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A pull-based {@linkcode ByteStream} over a node socket (for `node:tls`). */
+class NodeSocketStream implements ByteStream {
+  readonly #socket: tls.TLSSocket;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    const wake = () => {
+      const w = this.#wake;
+      this.#wake = null;
+      w?.();
+    };
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      if (this.#buffered > 4 * READ_CHUNK) socket.pause();
+      wake();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      wake();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      wake();
+    });
+    socket.on("error", (e: Error) => {
+      this.#error = e;
+      wake();
+    });
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    let n = 0;
+    while (n < p.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      const take = Math.min(chunk.length, p.length - n);
+      p.set(chunk.subarray(0, take), n);
+      n += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    this.#buffered -= n;
+    if (this.#socket.isPaused() && this.#buffered < READ_CHUNK) {
+      this.#socket.resume();
+    }
+    return n;
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#socket.destroyed) {
+        return reject(this.#error ?? new Error("socket closed"));
+      }
+      this.#socket.write(
+        p,
+        (e?: Error | null) => e ? reject(e) : resolve(p.length),
+      );
+    });
+  }
+
+  closeWrite(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#socket.destroyed || this.#socket.writableEnded) {
+        return resolve();
+      }
+      this.#socket.end(() => resolve());
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+    this.#ended = true;
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+}
