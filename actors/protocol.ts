@@ -1,17 +1,39 @@
 /**
- * The messages scheduler, workers and clients exchange. Every transport moves
- * these plain objects (structured clone on Web Workers, msgpack on TCP), and
- * every state machine consumes and produces only these: one definition of the
- * protocol, shared by all sides.
+ * The messages scheduler, workers and clients exchange: one definition of
+ * the protocol, shared by all sides. Every transport moves these plain
+ * objects (structured clone on Web Workers, msgpack on TCP), and every state
+ * machine consumes and produces only these. Messages from the network are
+ * checked by the tables at the end of this file, which the compiler keeps in
+ * step with the types (see `runtime/wire/checks.ts`).
+ *
+ * Every message about one run of a task carries `run`, the id the scheduler
+ * gave that run: a late message about an earlier run of the same key (one
+ * that was cancelled, stolen or rerun) is told apart and ignored.
  *
  * @module
  */
 
-import type { FunctionRef } from "../runtime/shipping/describe.ts";
 import type { Packed } from "../runtime/codec/packed.ts";
+import { ProtocolError } from "../runtime/errors.ts";
+import {
+  bool,
+  type Check,
+  dict,
+  list,
+  map,
+  messageChecker,
+  type MessageTable,
+  nat,
+  num,
+  optional,
+  packed,
+  record,
+  str,
+} from "../runtime/wire/checks.ts";
+import type { FunctionRef } from "../runtime/shipping/describe.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Task priority, compared field by field: higher `user` first, then deeper
@@ -28,6 +50,14 @@ const clamp = (x: number, lo: number, hi: number) =>
  * numbers instead of tuples. Exact for user priorities in [-511, 512],
  * depths up to 1023 and 2^32 sequence numbers (beyond, values clamp: deeper
  * tasks rank as depth 1023, sequence numbers wrap).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { priorityRank } from "./protocol.ts";
+ * assert.ok(priorityRank([1, 0, 9]) < priorityRank([0, 0, 1]), "user priority first");
+ * assert.ok(priorityRank([0, 2, 9]) < priorityRank([0, 1, 1]), "then deeper first");
+ * ```
  */
 export function priorityRank(p: Priority): number {
   const user = 512 - clamp(p[0], -511, 512);
@@ -69,12 +99,34 @@ export interface DepLocation {
   who?: string[];
 }
 
+/**
+ * A value could not be fetched from any of the holders the sender was told
+ * of. From a worker, `task` and `run` name the task that needed it (the
+ * worker dropped that run); from a client they are absent.
+ */
+export interface MissingData {
+  op: "missing-data";
+  /** The key whose value could not be fetched. */
+  key: string;
+  /** The task that needed it (workers only). */
+  task?: string;
+  /** That task's run (workers only). */
+  run?: number;
+  /** Holders that answered without the value. */
+  notHeld: string[];
+  /** Holders that could not be reached. */
+  unreachable: string[];
+  /** Why, in words (the last failure of each holder). */
+  reason: string;
+}
+
 /** Client -> scheduler. `owner` is the task key for in-task clients. */
 export type ClientToScheduler =
   | { op: "submit"; tasks: TaskSpec[] }
   | { op: "want"; keys: string[]; owner?: string }
   | { op: "release"; keys: string[]; owner?: string }
-  | { op: "cancel"; keys: string[] };
+  | { op: "cancel"; keys: string[] }
+  | MissingData;
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -88,23 +140,27 @@ export type WorkerToScheduler =
   | {
     op: "task-finished";
     key: string;
+    run: number;
     value?: Packed;
     nbytes: number;
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
   }
-  | { op: "task-erred"; key: string; error: Packed }
-  | { op: "seceded"; key: string }
-  | { op: "rejoined"; key: string }
-  | { op: "blocked"; key: string; on: string[] }
-  | { op: "unblocked"; key: string }
-  | { op: "missing-data"; key: string; dep: string; from: string };
+  | { op: "task-erred"; key: string; run: number; error: Packed }
+  /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
+  | { op: "task-stopped"; key: string; run: number }
+  | { op: "seceded"; key: string; run: number }
+  | { op: "rejoined"; key: string; run: number }
+  | { op: "blocked"; key: string; run: number; on: string[] }
+  | { op: "unblocked"; key: string; run: number }
+  | MissingData;
 
 /** Scheduler -> worker. */
 export type SchedulerToWorker =
   | {
     op: "compute";
     key: string;
+    run: number;
     fn: string;
     fnRef?: FunctionRef;
     args: Packed;
@@ -113,10 +169,12 @@ export type SchedulerToWorker =
     /** The task's priority as {@linkcode priorityRank} gives it. */
     rank: number;
   }
-  | { op: "cancel-compute"; key: string; reason: string }
+  | { op: "cancel-compute"; key: string; run: number; reason: string }
+  /** Take the run back if it has not started (answered by task-stopped). */
+  | { op: "steal"; key: string; run: number }
   | { op: "free"; keys: string[] };
 
-/** Anything -> worker data server, and its answer. */
+/** Anything -> worker data server. */
 export type DataRequest = { op: "get-data"; id: number; keys: string[] };
 /** Answer to a {@linkcode DataRequest}; `missing` lists keys not held. */
 export type DataResponse = {
@@ -125,8 +183,10 @@ export type DataResponse = {
   values: Record<string, Packed>;
   missing: string[];
 };
+/** Both directions of a data connection. */
+export type DataMessage = DataRequest | DataResponse;
 
-/** First message of a worker: who it is (the scheduler answers nothing). */
+/** First message of an in-process worker: who it is (the scheduler answers nothing). */
 export type RegisterWorker = {
   op: "register-worker";
   id: string;
@@ -135,7 +195,142 @@ export type RegisterWorker = {
   version: number;
 };
 
+/** A worker's liveness signal (consumed by the server, never by the state machine). */
+export type Heartbeat = { op: "heartbeat" };
+
 /** Every message the scheduler may receive. */
 export type ToScheduler = ClientToScheduler | WorkerToScheduler;
 /** Every message a worker connection to the scheduler may receive. */
 export type ToWorkerConnection = SchedulerToWorker | SchedulerToClient;
+
+// ---- checks of messages from the network --------------------------------------
+
+const key = str();
+const keys = list(key);
+
+const fnRef: Check<FunctionRef> = (v, at) => {
+  const m = map(v, at);
+  if (m.kind === "module") str(1 << 16)(m.url, `${at}.url`);
+  else if (m.kind === "source") str(1 << 24)(m.source, `${at}.source`);
+  else {
+    throw new ProtocolError(
+      `field ${at}.kind must be "module" or "source", got ${
+        JSON.stringify(m.kind)
+      }`,
+    );
+  }
+  str()(m.name, `${at}.name`);
+  optional(bool)(m.wrapped, `${at}.wrapped`);
+  return m as unknown as FunctionRef;
+};
+
+const taskSpec: Check<TaskSpec> = record<TaskSpec>({
+  key,
+  fn: key,
+  fnRef: optional(fnRef),
+  args: packed,
+  deps: optional(keys),
+  parent: optional(key),
+  priority: optional(num),
+  retries: optional(nat),
+  workers: optional(keys),
+  allowOtherWorkers: optional(bool),
+});
+
+const missingData: MessageTable<MissingData>["missing-data"] = {
+  key,
+  task: optional(key),
+  run: optional(nat),
+  notHeld: keys,
+  unreachable: keys,
+  reason: str(1 << 16),
+};
+
+const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
+  submit: { tasks: list(taskSpec) },
+  want: { keys, owner: optional(key) },
+  release: { keys, owner: optional(key) },
+  cancel: { keys },
+  "missing-data": missingData,
+};
+
+const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
+  ...CLIENT_TABLE,
+  "task-finished": {
+    key,
+    run: nat,
+    value: optional(packed),
+    nbytes: nat,
+    refs: optional(keys),
+  },
+  "task-erred": { key, run: nat, error: packed },
+  "task-stopped": { key, run: nat },
+  seceded: { key, run: nat },
+  rejoined: { key, run: nat },
+  blocked: { key, run: nat, on: keys },
+  unblocked: { key, run: nat },
+  heartbeat: {},
+};
+
+const DATA_TABLE: MessageTable<DataMessage> = {
+  "get-data": { id: nat, keys },
+  data: { id: nat, values: dict(packed), missing: keys },
+};
+
+/** Who sent a message: decides which operations are allowed. */
+export type PeerRole = "client" | "worker";
+
+const checkToScheduler = messageChecker(TO_SCHEDULER_TABLE);
+const CLIENT_OPS: ReadonlySet<string> = new Set(Object.keys(CLIENT_TABLE));
+
+/**
+ * Checks one message sent to the scheduler by a peer of `role` (a worker
+ * may also send its in-task client's operations, and heartbeats).
+ *
+ * @throws {ProtocolError} naming the operation and field.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateToScheduler } from "./protocol.ts";
+ * validateToScheduler({ op: "want", keys: ["a"] }, "client");
+ * assert.throws(() => validateToScheduler({ op: "want", keys: [1] }, "client"), /field keys\[0\] must be a string/);
+ * assert.throws(() => validateToScheduler({ op: "launch-missiles" }, "client"), /unknown operation "launch-missiles"/);
+ * assert.throws(() => validateToScheduler({ op: "seceded", key: "a", run: 1 }, "client"), /"seceded" is for workers, not clients/);
+ * ```
+ */
+export function validateToScheduler(
+  msg: unknown,
+  role: PeerRole,
+): asserts msg is ToScheduler | Heartbeat {
+  if (role === "client") {
+    const op = (msg as { op?: unknown } | null)?.op;
+    if (
+      typeof op === "string" && !CLIENT_OPS.has(op) && op in TO_SCHEDULER_TABLE
+    ) {
+      throw new ProtocolError(
+        `operation ${JSON.stringify(op)} is for workers, not clients`,
+      );
+    }
+  }
+  checkToScheduler(msg);
+}
+
+/**
+ * Checks one message on a worker's data connection: a request for values,
+ * or the answer to one.
+ *
+ * @throws {ProtocolError} naming the operation and field.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateDataMessage } from "./protocol.ts";
+ * validateDataMessage({ op: "get-data", id: 1, keys: ["x"] });
+ * assert.throws(() => validateDataMessage({ op: "get-data", id: "1", keys: [] }), /field id/);
+ * ```
+ */
+export const validateDataMessage: (
+  msg: unknown,
+) => asserts msg is DataMessage = messageChecker(
+  DATA_TABLE,
+  " on a data connection",
+);

@@ -138,24 +138,42 @@ export class DeadlockError extends TendrilError {
 /**
  * A value could not be had: its holders died or could not be reached, and
  * it cannot be recomputed (or fetching it kept failing). `key` is the value
- * that was lost.
+ * that was lost; `notHeld` and `unreachable` name the holders that were
+ * asked (when a fetch failed).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { LostDataError } from "@tendril/tendril";
- * const e = new LostDataError("big-2", "the holder is unreachable");
+ * const e = new LostDataError("big-2", "the holder is unreachable", {
+ *   unreachable: ["tcp://10.0.0.7:4100"],
+ * });
  * assert.equal(e.key, "big-2");
+ * assert.deepEqual(e.unreachable, ["tcp://10.0.0.7:4100"]);
+ * assert.deepEqual(e.notHeld, []);
  * ```
  */
 export class LostDataError extends TendrilError {
   static override readonly errorName: string = "LostDataError";
   /** The key whose value was lost. */
   readonly key: string;
+  /** Holders that answered without the value. */
+  readonly notHeld: readonly string[];
+  /** Holders that could not be reached. */
+  readonly unreachable: readonly string[];
   /** Builds the error for `key`. */
-  constructor(key: string, message: string, options?: TendrilErrorOptions) {
+  constructor(
+    key: string,
+    message: string,
+    options: TendrilErrorOptions & {
+      notHeld?: readonly string[];
+      unreachable?: readonly string[];
+    } = {},
+  ) {
     super(message, options);
     this.key = key;
+    this.notHeld = options.notHeld ?? [];
+    this.unreachable = options.unreachable ?? [];
   }
 }
 

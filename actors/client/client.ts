@@ -2,7 +2,8 @@
  * The Client: submit functions, map over data, gather results, wait for and
  * cancel futures. The same class serves users (connected to a cluster) and
  * tasks (the worker's one shared client, through `getClient()`), where every
- * await secedes automatically unless told not to.
+ * await secedes automatically unless told not to. Its bookkeeping is the
+ * state machine in `state.ts`; this class adds futures, promises and I/O.
  *
  * @module
  */
@@ -13,12 +14,22 @@ import {
   toBytes,
   unpack,
 } from "../../runtime/codec/packed.ts";
-import { ClientState, type KeyRecord } from "./state.ts";
-import { CancelledError, DeadlockError } from "../../runtime/errors.ts";
-import { Future, type FutureHost } from "./future.ts";
-import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
-import type { SchedulerToClient, TaskSpec } from "../protocol.ts";
+import {
+  CancelledError,
+  ClientClosedError,
+  DeadlockError,
+  LostDataError,
+  TendrilError,
+  TimeoutError,
+} from "../../runtime/errors.ts";
+import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
+import { validateFromEnv } from "../../runtime/validate_env.ts";
+import type { TaskSpec } from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
+import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
+import { Future, type FutureHost } from "./future.ts";
+import { type ClientEvent, ClientState, type KeyRecord } from "./state.ts";
+import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
 import type {
   AwaitOptions,
   ClientHost,
@@ -26,8 +37,6 @@ import type {
   Fn,
   SubmitOptions,
 } from "./types.ts";
-import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
-import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
 
 /** Result of {@linkcode Client.wait}. */
 export interface WaitResult<T> {
@@ -36,6 +45,9 @@ export interface WaitResult<T> {
   /** Futures still pending. */
   notDone: Future<T>[];
 }
+
+/** Fetch failures of one value a client sits out before giving up. */
+const MAX_FETCH_FAILURES = 3;
 
 const scopeNames: ReadonlySet<string> = new Set(TASK_SCOPE_NAMES);
 
@@ -47,21 +59,22 @@ const openClients: Client[] = [];
 /**
  * A connection to a cluster that submits tasks and collects results.
  *
- * @example
+ * @example Map, then reduce with futures as arguments
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Client, LocalCluster } from "@tendril/tendril";
  * const inc = (x: number) => x + 1;
  * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
  * await using client = await Client.connect(cluster);
  * const futures = client.map(inc, [1, 2, 3]);
  * const total = client.submit((xs: number[]) => xs.reduce((a, b) => a + b), futures);
- * console.assert((await total.result()) === 9);
- * console.assert((await client.gather({ a: futures[0] })).a === 2);
+ * assert.equal(await total.result(), 9);
+ * assert.deepEqual(await client.gather({ a: futures[0] }), { a: 2 });
  * ```
  */
 export class Client implements FutureHost, AsyncDisposable {
-  /** @internal */
-  readonly state: ClientState = new ClientState();
+  /** @internal the state machine. */
+  readonly state: ClientState = new ClientState(validateFromEnv());
   /** @internal */
   readonly host: ClientHost;
   /** @internal defaults applied by `with()`. */
@@ -75,6 +88,8 @@ export class Client implements FutureHost, AsyncDisposable {
   private readonly sentFns = new Set<string>();
   /** Keys each running task holds here, dropped when it ends. */
   private readonly taskKeys = new Map<string, string[]>();
+  /** Callbacks waiting for a key to leave "pending", by key. */
+  private readonly waiters = new Map<string, (() => void)[]>();
   /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
   private readonly finalizer: FinalizationRegistry<[string, string]>;
@@ -88,15 +103,15 @@ export class Client implements FutureHost, AsyncDisposable {
     this.prefix = `${host.id}.${++clientCounter}`;
     this.finalizer = new FinalizationRegistry(([key, owner]) => {
       if (this.live.closed) return;
-      this.state.drop(key, owner);
+      this.run({ type: "drop", key, owner });
       this.flushSoon();
     });
-    host.listen((msg) => this.receive(msg));
+    host.listen((msg) => this.run({ type: "message", msg }));
   }
 
   /**
    * Connects to a cluster: a `LocalCluster`, or an address such as
-   * `"tcp://127.0.0.1:8786"`. The newest client becomes the one
+   * `"tcp://127.0.0.1:8786"`. The newest client still open is the one
    * `getClient()` returns outside tasks.
    */
   static async connect(target: ClusterLike | string): Promise<Client> {
@@ -130,13 +145,15 @@ export class Client implements FutureHost, AsyncDisposable {
   /**
    * A view of this client whose submissions use `options`.
    *
-   * @example
+   * @example Explicit keys and retries
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Client, LocalCluster } from "@tendril/tendril";
    * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
    * await using client = await Client.connect(cluster);
    * const f = client.with({ key: "answer", retries: 2 }).submit(() => 42);
-   * console.assert(f.key === "answer" && (await f.result()) === 42);
+   * assert.equal(f.key, "answer");
+   * assert.equal(await f.result(), 42);
    * ```
    */
   with(options: SubmitOptions): Client {
@@ -145,7 +162,13 @@ export class Client implements FutureHost, AsyncDisposable {
     return view;
   }
 
-  /** Runs `fn(...args)` on the cluster; futures in `args` become their values. */
+  /**
+   * Runs `fn(...args)` on the cluster; futures in `args` become their values.
+   *
+   * @throws {ShippingError} when `fn` cannot travel to a worker.
+   * @throws {SerializationError} when an argument cannot travel.
+   * @throws {ClientClosedError} when the client is closed.
+   */
   submit<F extends Fn>(
     fn: F,
     ...args: SubmitArgs<Parameters<F>>
@@ -179,7 +202,7 @@ export class Client implements FutureHost, AsyncDisposable {
     args: unknown[],
     key: string | undefined,
   ): Future<unknown> {
-    if (this.live.closed) throw new Error("this client is closed");
+    if (this.live.closed) throw new ClientClosedError("submit()");
     const opts = this.defaults;
     const name = fn.name || "task";
     const deps: string[] = [];
@@ -191,6 +214,12 @@ export class Client implements FutureHost, AsyncDisposable {
     } else {
       key ??= `${name}-${this.prefix}-${++this.live.counter}`;
       bytes = pack(args, onKey, () => `arguments of task ${key}`);
+    }
+    if (deps.includes(key)) {
+      throw new TendrilError(
+        `task ${key} cannot depend on itself: an argument is a future with ` +
+          `the same key. Give the new task another key.`,
+      );
     }
     const ctx = currentTask();
     const owner = ctx ? ctx.key : "";
@@ -209,9 +238,9 @@ export class Client implements FutureHost, AsyncDisposable {
         : opts.workers;
       spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
     }
-    const record = this.state.submit(spec, owner);
+    this.run({ type: "submit", spec, owner });
     this.flushSoon();
-    return this.futureOf(record, owner);
+    return this.futureOf(this.state.record(key)!, owner);
   }
 
   /** @internal a Future object holding `record` for `owner`. */
@@ -239,12 +268,26 @@ export class Client implements FutureHost, AsyncDisposable {
     for (const f of found) {
       // Most values are here already (inline or local): no await for them.
       const now = this.valueNow(f.record);
-      values.set(f, now ? now.value : await this.resultOf(f.record));
+      values.set(f, now ? now.value : await this.resultOf(f.record, options));
     }
     return replaceFutures(futures, values) as Gathered<T>;
   }
 
-  /** Waits until all (or the first, with `returnWhen`) futures are done. */
+  /**
+   * Waits until all (or the first, with `returnWhen`) futures are done.
+   *
+   * @throws {TimeoutError} (as a rejection) when `timeout` ms pass first.
+   * @example A timed wait
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster, TimeoutError } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const never = client.submit(() => new Promise<number>(() => {}));
+   * await assert.rejects(client.wait([never], { timeout: 10 }), TimeoutError);
+   * await never.cancel();
+   * ```
+   */
   async wait<T>(
     futures: Future<T>[],
     options: AwaitOptions & {
@@ -258,14 +301,11 @@ export class Client implements FutureHost, AsyncDisposable {
       ? Promise.race(records.map((r) => this.settle([r], options)))
       : all;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = options.timeout === undefined
+    const ms = options.timeout;
+    const timeout = ms === undefined
       ? null
       : new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(new Error(`wait() timed out after ${options.timeout} ms`)),
-          options.timeout,
-        );
+        timer = setTimeout(() => reject(new TimeoutError("wait()", ms)), ms);
       });
     try {
       await (timeout ? Promise.race([first, timeout]) : first);
@@ -306,14 +346,17 @@ export class Client implements FutureHost, AsyncDisposable {
     await this.cancelKeys(list.map((f) => f.key));
   }
 
-  /** Disconnects; the scheduler releases everything this client held. */
+  /**
+   * Disconnects; the scheduler releases everything this client held, and
+   * waits still pending reject with {@linkcode ClientClosedError}.
+   */
   async close(): Promise<void> {
     if (this.live.closed || this.inWorker) return;
     this.live.closed = true;
     this.flush();
     const i = openClients.lastIndexOf(this);
     if (i >= 0) openClients.splice(i, 1);
-    for (const record of this.state.keys.values()) this.wake(record);
+    for (const key of [...this.waiters.keys()]) this.wake(key);
     await this.host.close();
   }
 
@@ -326,13 +369,35 @@ export class Client implements FutureHost, AsyncDisposable {
 
   /** @internal */
   async resultOf(record: KeyRecord, options?: AwaitOptions): Promise<unknown> {
-    if (record.status === "pending") await this.settle([record], options);
-    const now = this.valueNow(record);
-    if (now) return now.value;
-    const bytes = await this.host.fetch(record.key, record.who ?? []);
-    const value = this.decodeValue(bytes);
-    record.decoded = { value };
-    return value;
+    for (;;) {
+      if (record.status === "pending") await this.settle([record], options);
+      const now = this.valueNow(record);
+      if (now) return now.value;
+      try {
+        const bytes = await this.host.fetch(record.key, record.who ?? []);
+        const value = this.decodeValue(bytes);
+        record.decoded = { value };
+        record.fetchFailures = 0;
+        return value;
+      } catch (e) {
+        // Its holders are gone or unreachable: ask the scheduler where the
+        // value is now (it may be recomputing it) and wait, a few times.
+        if (
+          !(e instanceof LostDataError) ||
+          record.fetchFailures >= MAX_FETCH_FAILURES ||
+          this.live.closed
+        ) throw e;
+        if (record.status !== "finished") continue;
+        this.run({
+          type: "fetch-failed",
+          key: record.key,
+          notHeld: e.notHeld,
+          unreachable: e.unreachable,
+          reason: e.message,
+        });
+        this.flush();
+      }
+    }
   }
 
   /**
@@ -354,17 +419,17 @@ export class Client implements FutureHost, AsyncDisposable {
       case "cancelled":
         throw new CancelledError(record.key, record.reason);
       default:
-        throw new Error(`client closed while waiting for ${record.key}`);
+        throw new ClientClosedError(`waiting for ${record.key}`);
     }
   }
 
   /** @internal decodes bytes, turning key references into held futures. */
   decodeValue(bytes: Packed): unknown {
     const owner = currentTask()?.key ?? "";
-    return unpack(
-      bytes,
-      (key) => this.futureOf(this.state.hold(key, owner), owner),
-    );
+    return unpack(bytes, (key) => {
+      this.run({ type: "hold", key, owner });
+      return this.futureOf(this.state.record(key)!, owner);
+    });
   }
 
   /** @internal */
@@ -375,9 +440,9 @@ export class Client implements FutureHost, AsyncDisposable {
 
   /** @internal */
   async cancelKeys(keys: string[]): Promise<void> {
-    this.state.cancel(keys);
+    this.run({ type: "cancel", keys });
     this.flush();
-    const records = keys.map((k) => this.state.keys.get(k)).filter((r) =>
+    const records = keys.map((k) => this.state.record(k)).filter((r) =>
       r !== undefined
     );
     await this.settle(records, { secede: false, blocking: false });
@@ -386,7 +451,7 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal */
   dropHolder(record: KeyRecord, owner: string, token: object): void {
     if (owner === "") this.finalizer.unregister(token);
-    this.state.drop(record.key, owner);
+    this.run({ type: "drop", key: record.key, owner });
     this.flushSoon();
   }
 
@@ -422,8 +487,8 @@ export class Client implements FutureHost, AsyncDisposable {
       }
       return;
     }
-    const key = ctx.key;
-    this.host.send({ op: "blocked", key, on: pending.map((r) => r.key) });
+    const { key, run } = ctx;
+    this.host.send({ op: "blocked", key, run, on: pending.map((r) => r.key) });
     try {
       await new Promise<void>((resolve, reject) => {
         this.blockedWaits.set(key, reject);
@@ -431,22 +496,24 @@ export class Client implements FutureHost, AsyncDisposable {
       });
     } finally {
       this.blockedWaits.delete(key);
-      this.host.send({ op: "unblocked", key });
+      this.host.send({ op: "unblocked", key, run });
     }
   }
 
-  /** Calls `fn` once the key leaves "pending". */
+  /** Calls `fn` once the record leaves "pending". */
   private whenSettled(record: KeyRecord, fn: () => void): void {
     if (record.status !== "pending" || this.live.closed) return fn();
-    (record.waiters ??= []).push(fn);
+    const list = this.waiters.get(record.key);
+    if (list) list.push(fn);
+    else this.waiters.set(record.key, [fn]);
   }
 
   /** Runs the key's waiters. */
-  private wake(record: KeyRecord): void {
-    const waiters = record.waiters;
-    if (!waiters) return;
-    record.waiters = null;
-    for (const fn of waiters) fn();
+  private wake(key: string): void {
+    const list = this.waiters.get(key);
+    if (!list) return;
+    this.waiters.delete(key);
+    for (const fn of list) fn();
   }
 
   /** @internal a task ended: its futures are released by the scheduler. */
@@ -454,18 +521,26 @@ export class Client implements FutureHost, AsyncDisposable {
     const keys = this.taskKeys.get(task);
     if (!keys) return;
     this.taskKeys.delete(task);
-    this.state.endTask(task, keys);
+    this.run({ type: "task-ended", task, keys });
   }
 
-  /** Applies a scheduler message. */
-  private receive(msg: SchedulerToClient): void {
-    if (msg.op === "deadlock") {
-      const error = new DeadlockError(msg.message);
-      for (const key of msg.keys) this.blockedWaits.get(key)?.(error);
-      return;
+  /** Hands an event to the state machine and carries out its effects. */
+  private run(event: ClientEvent): void {
+    for (const effect of this.state.handle(event)) {
+      switch (effect.type) {
+        case "send":
+          this.host.send(effect.msg);
+          break;
+        case "settled":
+          this.wake(effect.key);
+          break;
+        case "deadlock": {
+          const error = new DeadlockError(effect.message, effect.keys);
+          for (const key of effect.keys) this.blockedWaits.get(key)?.(error);
+          break;
+        }
+      }
     }
-    const record = this.state.handle(msg);
-    if (record) this.wake(record);
   }
 
   /** Flushes queued messages at the end of this microtask. */
@@ -478,7 +553,7 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal sends queued messages now. */
   flush(): void {
     this.live.flushing = false;
-    for (const msg of this.state.drain()) this.host.send(msg);
+    this.run({ type: "flush" });
   }
 }
 

@@ -25,7 +25,7 @@ import type {
   SchedulerToClient,
   WorkerToScheduler,
 } from "../protocol.ts";
-import { validateDataMessage } from "../validate.ts";
+import { validateDataMessage } from "../protocol.ts";
 
 /** Options of {@linkcode connectRemote}. */
 export interface RemoteOptions {

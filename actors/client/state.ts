@@ -1,8 +1,13 @@
 /**
- * The client as a pure state machine: what it knows of each key it holds
- * futures on (status, inline value, where the value lives, error), how many
- * holders each key has, and the messages that keep the scheduler's
- * reference counts right. The `Client` class wraps it with promises and I/O.
+ * The client as a pure state machine with one entry point:
+ * {@linkcode ClientState.handle} takes an event (a submission, a future
+ * gained or dropped, a task ending, a cancel, a failed fetch, a scheduler
+ * message, a flush) and returns the effects (messages to send, keys that
+ * settled, deadlocks to report). It knows what it holds of each key (status,
+ * inline value, where the value lives, error), how many holders each key
+ * has, and keeps the scheduler's reference counts right. Outgoing messages
+ * are batched until a `flush` event: consecutive submissions become one
+ * `submit`, consecutive wants or releases of one owner one message.
  *
  * @module
  */
@@ -17,7 +22,7 @@ import type {
 /** A future's status, as in Dask. */
 export type FutureStatus = "pending" | "finished" | "error" | "cancelled";
 
-/** Everything the client knows of one key. */
+/** Everything the client knows of one key (read it; only the machine writes it). */
 export class KeyRecord {
   /** Where the key is. */
   status: FutureStatus = "pending";
@@ -31,6 +36,8 @@ export class KeyRecord {
   reason: string | undefined;
   /** Decoded value, cached once fetched or decoded. */
   decoded: { value: unknown } | undefined;
+  /** Failed fetches since the value was last had. */
+  fetchFailures = 0;
   /**
    * Holders per owner ("" = the client itself, else a task key): the first
    * owner inline (the common case: one per key), others in `more`.
@@ -38,8 +45,6 @@ export class KeyRecord {
   private owner: string | undefined;
   private count = 0;
   private more: Map<string, number> | null = null;
-  /** Callbacks waiting for the key to leave "pending". */
-  waiters: (() => void)[] | null = null;
   /** A record for `key`, pending. */
   constructor(readonly key: string) {}
 
@@ -84,31 +89,118 @@ export class KeyRecord {
   }
 }
 
-/** The client's bookkeeping and its outgoing messages. */
+/** Everything that can happen to a client. */
+export type ClientEvent =
+  /** Submit a task held by `owner` ("" for the client itself, else a task key). */
+  | { type: "submit"; spec: TaskSpec; owner: string }
+  /** `owner` gains a holder of `key` (a future object, or a task's use of it). */
+  | { type: "hold"; key: string; owner: string }
+  /** `owner` loses a holder of `key`; its last one releases the key. */
+  | { type: "drop"; key: string; owner: string }
+  /** Task `task` ended: the scheduler releases its futures by itself. */
+  | { type: "task-ended"; task: string; keys: Iterable<string> }
+  /** Ask the scheduler to cancel keys. */
+  | { type: "cancel"; keys: string[] }
+  /** Fetching `key`'s value from its holders failed. */
+  | {
+    type: "fetch-failed";
+    key: string;
+    notHeld: readonly string[];
+    unreachable: readonly string[];
+    reason: string;
+  }
+  /** A message from the scheduler. */
+  | { type: "message"; msg: SchedulerToClient }
+  /** Send what is queued. */
+  | { type: "flush" };
+
+/** What the shell must do. */
+export type ClientEffect =
+  | { type: "send"; msg: ClientToScheduler }
+  /** `key` left pending (or went back to it): wake whoever waits on it. */
+  | { type: "settled"; key: string }
+  /** Waits of these tasks can never end. */
+  | { type: "deadlock"; keys: string[]; message: string };
+
+const NONE: ClientEffect[] = [];
+
+/** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
+  /** Every key held here. */
   readonly keys: Map<string, KeyRecord> = new Map();
   private out: ClientToScheduler[] = [];
   private submitting: TaskSpec[] | null = null;
+  private effects: ClientEffect[] = NONE;
 
-  /** Messages produced since the last drain, in order. */
-  drain(): ClientToScheduler[] {
-    const out = this.out;
-    this.out = [];
-    this.submitting = null;
+  /** A client machine; `validate` checks invariants after each event. */
+  constructor(private readonly validating = false) {}
+
+  /**
+   * Handles one event; returns what to do about it. Messages to the
+   * scheduler are held back until a `flush` event.
+   *
+   * @example Submissions batch until a flush
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ClientState } from "./state.ts";
+   * const c = new ClientState(true);
+   * c.handle({ type: "submit", spec: { key: "a", fn: "f", args: "\x90" }, owner: "" });
+   * c.handle({ type: "submit", spec: { key: "b", fn: "f", args: "\x90" }, owner: "" });
+   * const [sent] = c.handle({ type: "flush" });
+   * assert.ok(sent.type === "send" && sent.msg.op === "submit");
+   * assert.equal(sent.msg.tasks.length, 2);
+   * const [settled] = c.handle({ type: "message", msg: { op: "key-done", key: "a", value: "\x01" } });
+   * assert.deepEqual(settled, { type: "settled", key: "a" });
+   * assert.equal(c.keys.get("a")!.status, "finished");
+   * ```
+   */
+  handle(event: ClientEvent): ClientEffect[] {
+    switch (event.type) {
+      case "submit":
+        this.submit(event.spec, event.owner);
+        break;
+      case "hold":
+        this.hold(event.key, event.owner);
+        break;
+      case "drop":
+        this.drop(event.key, event.owner);
+        break;
+      case "task-ended":
+        for (const key of event.keys) {
+          const record = this.keys.get(key);
+          if (!record || !record.removeHolder(event.task, true)) continue;
+          if (!record.held) this.keys.delete(key);
+        }
+        break;
+      case "cancel":
+        this.message({ op: "cancel", keys: event.keys });
+        break;
+      case "fetch-failed":
+        this.fetchFailed(event);
+        break;
+      case "message":
+        this.receive(event.msg);
+        break;
+      case "flush":
+        for (const msg of this.out) this.effect({ type: "send", msg });
+        this.out = [];
+        this.submitting = null;
+        break;
+    }
+    if (this.validating) this.validate();
+    const out = this.effects;
+    this.effects = NONE;
     return out;
   }
 
-  /**
-   * Submits a task held by `owner` ("" for the client itself). Returns
-   * false when the key was already held here (an identical pure submit):
-   * it then only gains a holder.
-   */
-  submit(spec: TaskSpec, owner: string): KeyRecord {
+  /** The record of `key`, if held here. */
+  record(key: string): KeyRecord | undefined {
+    return this.keys.get(key);
+  }
+
+  private submit(spec: TaskSpec, owner: string): void {
     const existing = this.keys.get(spec.key);
-    if (existing) {
-      this.hold(existing.key, owner);
-      return existing;
-    }
+    if (existing) return this.hold(existing.key, owner);
     const record = new KeyRecord(spec.key);
     this.keys.set(spec.key, record);
     record.addHolder(owner);
@@ -117,50 +209,50 @@ export class ClientState {
       this.submitting = [spec];
       this.out.push({ op: "submit", tasks: this.submitting });
     }
-    return record;
   }
 
-  /** Adds a holder of `key` (a future object, or one task's use of it). */
-  hold(key: string, owner: string): KeyRecord {
+  private hold(key: string, owner: string): void {
     let record = this.keys.get(key);
     if (!record) {
       record = new KeyRecord(key);
       this.keys.set(key, record);
     }
     if (record.addHolder(owner)) this.keyMessage("want", key, owner);
-    return record;
   }
 
-  /** Removes a holder; the last one of an owner releases the key. */
-  drop(key: string, owner: string): void {
+  private drop(key: string, owner: string): void {
     const record = this.keys.get(key);
     if (!record || !record.heldBy(owner) || !record.removeHolder(owner)) return;
     this.keyMessage("release", key, owner);
     if (!record.held) this.keys.delete(key);
   }
 
-  /**
-   * A task ended: the scheduler releases what it owned by itself, so only
-   * local records go, without messages.
-   */
-  endTask(task: string, keys: Iterable<string>): void {
-    for (const key of keys) {
-      const record = this.keys.get(key);
-      if (!record || !record.removeHolder(task, true)) continue;
-      if (!record.held) this.keys.delete(key);
+  /** The value could not be fetched: ask the scheduler where it is now, and wait. */
+  private fetchFailed(event: Extract<ClientEvent, { type: "fetch-failed" }>) {
+    const record = this.keys.get(event.key);
+    if (!record || record.status !== "finished") return;
+    record.fetchFailures++;
+    record.status = "pending";
+    record.who = undefined;
+    this.message({
+      op: "missing-data",
+      key: event.key,
+      notHeld: [...event.notHeld],
+      unreachable: [...event.unreachable],
+      reason: event.reason,
+    });
+  }
+
+  private receive(msg: SchedulerToClient): void {
+    if (msg.op === "deadlock") {
+      return this.effect({
+        type: "deadlock",
+        keys: msg.keys,
+        message: msg.message,
+      });
     }
-  }
-
-  /** Asks the scheduler to cancel keys. */
-  cancel(keys: string[]): void {
-    this.message({ op: "cancel", keys });
-  }
-
-  /** Applies a scheduler message; returns the record that changed. */
-  handle(msg: SchedulerToClient): KeyRecord | undefined {
-    if (msg.op === "deadlock") return undefined;
     const record = this.keys.get(msg.key);
-    if (!record) return undefined;
+    if (!record) return;
     switch (msg.op) {
       case "key-done":
         record.status = "finished";
@@ -177,7 +269,12 @@ export class ClientState {
         record.reason = msg.reason;
         break;
     }
-    return record;
+    this.effect({ type: "settled", key: msg.key });
+  }
+
+  private effect(effect: ClientEffect): void {
+    if (this.effects === NONE) this.effects = [];
+    this.effects.push(effect);
   }
 
   private message(msg: ClientToScheduler): void {
@@ -188,14 +285,42 @@ export class ClientState {
   /** A want or release of one key, merged into the previous one when alike. */
   private keyMessage(op: "want" | "release", key: string, owner: string): void {
     const last = this.out[this.out.length - 1];
-    const field = ownerField(owner);
+    const field = owner === "" ? undefined : owner;
     if (last && last.op === op && last.owner === field) {
       return void last.keys.push(key);
     }
     this.message({ op, keys: [key], owner: field });
   }
-}
 
-function ownerField(owner: string): string | undefined {
-  return owner === "" ? undefined : owner;
+  /**
+   * Checks every invariant: each record is filed under its key and held; a
+   * finished record has its value or a place to fetch it; an erred one its
+   * error; a pending one neither.
+   *
+   * @throws {Error} naming the first broken invariant.
+   */
+  validate(): void {
+    for (const [key, r] of this.keys) {
+      const fail = (what: string) => {
+        throw new Error(
+          `client invariant broken: ${key} (${r.status}) ${what}`,
+        );
+      };
+      if (r.key !== key) fail("is filed under another key");
+      if (!r.held) fail("is held by nobody");
+      switch (r.status) {
+        case "finished":
+          if (r.value === undefined && !r.who && !r.decoded) {
+            fail("has no value and no holder");
+          }
+          break;
+        case "error":
+          if (r.error === undefined) fail("has no error");
+          break;
+        case "pending":
+          if (r.who !== undefined) fail("has holders");
+          break;
+      }
+    }
+  }
 }

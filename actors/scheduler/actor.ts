@@ -1,14 +1,23 @@
 /**
  * The scheduler actor: a thin shell around {@linkcode SchedulerState} that
- * feeds it batches from connections and sends what it produces. A message
- * the state machine rejects closes only the connection it came from.
+ * turns connections' batches, joins and closes into events and carries out
+ * the effects. A message that breaks the protocol closes only the connection
+ * it came from; an internal error is logged as such and never blamed on (or
+ * closes) the peer whose message revealed it.
  *
  * @module
  */
 
+import { ProtocolError } from "../../runtime/errors.ts";
+import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import type { ToScheduler, ToWorkerConnection } from "../protocol.ts";
-import { type SchedulerOptions, SchedulerState } from "./state.ts";
+import {
+  type SchedulerEffect,
+  type SchedulerEvent,
+  type SchedulerOptions,
+  SchedulerState,
+} from "./state.ts";
 
 /** A connection as the scheduler sees it. */
 export type SchedulerConnection = Connection<ToScheduler, ToWorkerConnection>;
@@ -18,19 +27,28 @@ export type SchedulerConnection = Connection<ToScheduler, ToWorkerConnection>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { localPair } from "../../runtime/wire/local.ts";
  * import { Scheduler } from "./actor.ts";
- * const scheduler = new Scheduler();
- * console.assert(scheduler.state.tasks.size === 0);
+ * const scheduler = new Scheduler({ validate: true });
+ * const [mine, theirs] = localPair("c1", "scheduler");
+ * scheduler.addClient("c1", theirs as never);
+ * assert.deepEqual(scheduler.peers, ["c1"]);
+ * mine.close();
+ * assert.deepEqual(scheduler.peers, []);
  * ```
  */
 export class Scheduler {
   /** The state machine (read it for stats and tests). */
   readonly state: SchedulerState;
   private readonly conns = new Map<string, SchedulerConnection>();
-  private flushing = false;
 
-  constructor(options?: SchedulerOptions) {
-    this.state = new SchedulerState(options);
+  /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
+  constructor(options: SchedulerOptions = {}) {
+    this.state = new SchedulerState({
+      ...options,
+      validate: options.validate ?? validateFromEnv(),
+    });
   }
 
   /** Adds a worker reachable over `conn` (which also carries its in-task client). */
@@ -40,15 +58,14 @@ export class Scheduler {
     address: string,
     conn: SchedulerConnection,
   ): void {
-    this.attach(id, conn, () => this.state.removeWorker(id));
-    this.state.addWorker(id, slots, address);
-    this.flush();
+    this.attach(id, conn, { type: "worker-left", id });
+    this.run({ type: "worker-joined", id, slots, address });
   }
 
   /** Adds a client reachable over `conn`. */
   addClient(id: string, conn: SchedulerConnection): void {
-    this.attach(id, conn, () => this.state.removeClient(id));
-    this.state.addClient(id);
+    this.attach(id, conn, { type: "client-left", id });
+    this.run({ type: "client-joined", id });
   }
 
   /** Connected peer ids. */
@@ -59,7 +76,7 @@ export class Scheduler {
   private attach(
     id: string,
     conn: SchedulerConnection,
-    remove: () => void,
+    left: SchedulerEvent,
   ): void {
     if (this.conns.has(id)) {
       throw new Error(`peer id ${id} is already connected`);
@@ -68,8 +85,7 @@ export class Scheduler {
     conn.onClose(() => {
       if (this.conns.get(id) !== conn) return;
       this.conns.delete(id);
-      remove();
-      this.flush();
+      this.run(left);
     });
     conn.onMessages((batch) => this.receive(id, conn, batch));
   }
@@ -80,31 +96,41 @@ export class Scheduler {
     batch: ToScheduler[],
   ): void {
     for (const msg of batch) {
+      let effects: SchedulerEffect[];
       try {
-        this.state.handle(id, msg);
+        effects = this.state.handle({ type: "message", from: id, msg });
       } catch (e) {
-        const reason = e instanceof Error ? e : new Error(String(e));
-        console.error(
-          `tendril: closing connection to ${conn.peer}: ${reason.message}`,
-        );
-        conn.close(reason);
-        break;
+        if (e instanceof ProtocolError) {
+          console.error(
+            `tendril: closing connection to ${conn.peer}: ${e.message}`,
+          );
+          conn.close(e);
+          return;
+        }
+        internalError(`a ${JSON.stringify(msg?.op)} message from ${id}`, e);
+        continue;
       }
+      this.apply(effects);
     }
-    this.flush();
   }
 
-  /** Sends what the state machine produced. */
-  flush(): void {
-    if (this.flushing) return;
-    this.flushing = true;
+  /** Handles an event that no peer sent (joins and leaves). */
+  private run(event: SchedulerEvent): void {
     try {
-      for (const { to, msg } of this.state.drain()) {
-        const conn = this.conns.get(to);
-        if (conn && !conn.closed) conn.send(msg);
+      this.apply(this.state.handle(event));
+    } catch (e) {
+      internalError(`${event.type} of ${"id" in event ? event.id : "?"}`, e);
+    }
+  }
+
+  private apply(effects: SchedulerEffect[]): void {
+    for (const effect of effects) {
+      if (effect.type === "log") {
+        console.error(`tendril: ${effect.message}`);
+        continue;
       }
-    } finally {
-      this.flushing = false;
+      const conn = this.conns.get(effect.to);
+      if (conn && !conn.closed) conn.send(effect.msg);
     }
   }
 
@@ -113,4 +139,11 @@ export class Scheduler {
     for (const conn of [...this.conns.values()]) conn.close();
     this.conns.clear();
   }
+}
+
+function internalError(what: string, e: unknown): void {
+  console.error(
+    `tendril: internal error in the scheduler while handling ${what} ` +
+      `(a bug; the peer is not at fault): ${(e as Error)?.stack ?? e}`,
+  );
 }

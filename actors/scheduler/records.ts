@@ -1,8 +1,8 @@
 /**
- * The scheduler's records: one {@linkcode TaskState} per key, one
- * {@linkcode WorkerState} per worker, one {@linkcode Owner} per holder of
- * futures. Plain data with the invariants documented on each field; all the
- * transitions live in `scheduler_state.ts`.
+ * The scheduler's records: one {@linkcode TaskRecord} per key, one
+ * {@linkcode WorkerRecord} per worker, one {@linkcode Owner} per holder of
+ * futures. Plain data; the invariants tying them together are checked by
+ * `invariants.ts` and kept by the transitions in `transitions.ts`.
  *
  * @module
  */
@@ -10,14 +10,37 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import { type Priority, priorityRank, type TaskSpec } from "../protocol.ts";
 
-/** Where a task is in its life on the scheduler. */
+/**
+ * Where a task is in its life on the scheduler.
+ *
+ * - `released`: in the graph without a value and not computing, kept because
+ *   a dependent may need it recomputed (its lineage).
+ * - `waiting`: needed; some dependency is not in memory yet.
+ * - `queued`: runnable, but no worker has room: in the scheduler's heap.
+ * - `processing`: sent to a worker (queued there, fetching or running).
+ * - `memory`: finished; its value is held by workers (inline here when small).
+ * - `erred`: failed; its error is kept for whoever asks.
+ * - `forgotten`: dropped from the graph (nobody wants it, no dependent).
+ */
 export type TaskStatus =
-  | "waiting" // some dependency is not in memory yet
-  | "queued" // runnable, no worker has room: in the scheduler's heap
-  | "processing" // sent to a worker
-  | "memory" // finished; held by workers (and inline here when small)
+  | "released"
+  | "waiting"
+  | "queued"
+  | "processing"
+  | "memory"
   | "erred"
-  | "forgotten"; // nobody wants it: dropped from the graph
+  | "forgotten";
+
+/** The statuses of a task that will need its dependencies' values. */
+export const ACTIVE: Readonly<Record<TaskStatus, boolean>> = {
+  released: false,
+  waiting: true,
+  queued: true,
+  processing: true,
+  memory: false,
+  erred: false,
+  forgotten: false,
+};
 
 /**
  * Something that wants keys: a client (task undefined) or one task running on
@@ -27,7 +50,8 @@ export type TaskStatus =
  */
 export class Owner {
   /** Keys this owner wants. */
-  readonly keys: Set<TaskState> = new Set();
+  readonly keys: Set<TaskRecord> = new Set();
+  /** An owner `id` of peer `client`, for the task `task` when there is one. */
   constructor(
     readonly id: string,
     /** Peer id of the client to notify. */
@@ -37,7 +61,7 @@ export class Owner {
   ) {}
 }
 
-const NO_DEPS: readonly TaskState[] = [];
+const NO_DEPS: readonly TaskRecord[] = [];
 
 /** Adds `item` to a small list unless present; returns the list. */
 export function addTo<T>(list: T[] | null, item: T): T[] {
@@ -56,13 +80,15 @@ export function removeFrom<T>(list: T[] | null, item: T): boolean {
 }
 
 /** One key in the graph. */
-export class TaskState {
-  status: TaskStatus = "waiting";
-  /** Dependencies (deduplicated). */
-  deps: readonly TaskState[] = NO_DEPS;
-  /** Dependents that have not finished yet: they keep this task alive. */
-  dependents: Set<TaskState> | null = null;
-  /** Number of dependencies not yet in memory. */
+export class TaskRecord {
+  status: TaskStatus = "released";
+  /** Dependencies (deduplicated); fixed at submission. */
+  deps: readonly TaskRecord[] = NO_DEPS;
+  /** Every dependent in the graph: they keep this record (its lineage). */
+  dependents: Set<TaskRecord> | null = null;
+  /** Dependents in an active status: they keep this task's value. */
+  activeDependents = 0;
+  /** While waiting: the dependencies not in memory. */
   waitingOn = 0;
   /**
    * Owners that hold a future on this key. Arrays, not Sets, here and in
@@ -71,11 +97,16 @@ export class TaskState {
    */
   wantedBy: Owner[] | null = null;
   /** The worker running it while processing. */
-  processingOn: WorkerState | null = null;
+  processingOn: WorkerRecord | null = null;
+  /** The id of its current run while processing (echoed by the worker). */
+  run = 0;
+  /** While processing: a steal request is out for it. */
+  stealing = false;
   /** Workers holding the value while in memory. */
-  whoHas: WorkerState[] | null = null;
+  whoHas: WorkerRecord[] | null = null;
   /** Codec bytes of a small result, kept so nobody has to fetch it. */
   value: Packed | null = null;
+  /** Encoded size of its value. */
   nbytes = 0;
   /** Codec bytes of the error while erred. */
   error: Packed | null = null;
@@ -85,15 +116,23 @@ export class TaskState {
   blockedOn: string[] | null = null;
   /** Times a worker died while running it. */
   suspicious = 0;
+  /** Times a worker could not fetch one of its dependencies from a live holder. */
+  fetchFailures = 0;
+  /** Reruns left after the function throws. */
   retries: number;
   /** Owners of futures this task created (one per client it used). */
   owners: Set<Owner> | null = null;
   /** Owners kept alive because the result references their keys. */
   kept: Owner[] | null = null;
+  /** The task's key. */
   readonly key: string;
+  /** Function id. */
   readonly fn: string;
+  /** Codec bytes of the arguments. */
   readonly args: Packed;
+  /** Worker ids or addresses it may run on, if restricted. */
   readonly restrictions: ReadonlySet<string> | null;
+  /** With restrictions: a preference only. */
   readonly loose: boolean;
   /** Its priority as one number (smaller runs first). */
   readonly rank: number;
@@ -112,35 +151,52 @@ export class TaskState {
     this.loose = spec.allowOtherWorkers ?? false;
   }
 
-  /** Still needed by a future or by an unfinished dependent. */
-  get needed(): boolean {
-    return (this.wantedBy !== null && this.wantedBy.length > 0) ||
-      (this.dependents !== null && this.dependents.size > 0);
+  /** Some owner holds a future on it. */
+  get wanted(): boolean {
+    return this.wantedBy !== null && this.wantedBy.length > 0;
   }
 
-  /** Finished one way or another. */
-  get terminal(): boolean {
-    return this.status === "memory" || this.status === "erred" ||
-      this.status === "forgotten";
+  /** Its value is needed: wanted, or an active dependent will read it. */
+  get needed(): boolean {
+    return this.activeDependents > 0 || this.wanted;
   }
 }
 
+/** A run the scheduler cancelled or stole that has not stopped on its worker yet. */
+export interface StoppingRun {
+  /** The task's key. */
+  readonly key: string;
+  /** Whether it counts against the worker's slots (it had not seceded). */
+  holdsSlot: boolean;
+}
+
 /** One worker as the scheduler sees it. */
-export class WorkerState {
+export class WorkerRecord {
   /** Tasks sent to it and not finished. */
-  readonly processing: Set<TaskState> = new Set();
-  /** Processing tasks that have not seceded: they count against `slots`. */
+  readonly processing: Set<TaskRecord> = new Set();
+  /**
+   * Its load: processing tasks that have not seceded, plus stopping runs
+   * that hold a slot. Counts against `slots * saturation`.
+   */
   executing = 0;
   /** Keys whose values it holds. */
-  readonly hasWhat: Set<TaskState> = new Set();
+  readonly hasWhat: Set<TaskRecord> = new Set();
   /** Processing tasks blocked in an await that opted out of secession. */
-  readonly blocked: Set<TaskState> = new Set();
+  readonly blocked: Set<TaskRecord> = new Set();
+  /** Runs cancelled or stolen here that have not reported stopping, by run id. */
+  readonly stopping: Map<number, StoppingRun> = new Map();
   /** Function ids already sent to it. */
   readonly fnsSent: Set<string> = new Set();
+  /** A worker `id` with `slots` slots, serving data at `address`. */
   constructor(
     readonly id: string,
     readonly slots: number,
     /** Where peers and clients fetch its data. */
     readonly address: string,
   ) {}
+
+  /** Every slot is held by a task blocked without secession: nothing new can start. */
+  get fullyBlocked(): boolean {
+    return this.blocked.size >= this.slots;
+  }
 }

@@ -22,7 +22,7 @@ import {
 } from "../../runtime/wire/handshake.ts";
 import { Scheduler, type SchedulerConnection } from "./actor.ts";
 import type { SchedulerOptions } from "./state.ts";
-import { type PeerRole, validateToScheduler } from "../validate.ts";
+import { type PeerRole, validateToScheduler } from "../protocol.ts";
 
 /** Default scheduler port (Dask's). */
 export const DEFAULT_PORT = 8786;

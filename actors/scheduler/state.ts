@@ -1,31 +1,42 @@
 /**
- * The scheduler as a pure state machine: events in (messages from clients and
- * workers, workers and clients joining and leaving), messages out (drained
- * from {@linkcode SchedulerState.drain}). No I/O, no timers, no promises, so
- * every transition is testable without a transport.
+ * The scheduler as a pure state machine with one entry point:
+ * {@linkcode SchedulerState.handle} takes an event (a message from a client
+ * or a worker, a worker or client joining or leaving) and returns the effects
+ * to carry out (messages to send, lines to log). No I/O, no timers, no
+ * promises: every transition is testable without a transport. Events are
+ * translated here into recommendations; the transitions themselves live in
+ * `transitions.ts`, the invariants in `invariants.ts`.
  *
  * @module
  */
 
-import TinyQueue from "tinyqueue";
-import { pack, type Packed } from "../../runtime/codec/packed.ts";
-import type { FunctionRef } from "../../runtime/shipping/describe.ts";
-import { findDeadlock } from "./deadlock.ts";
-import { KilledWorkerError, LostDataError } from "../../runtime/errors.ts";
-import { allowed, pickWorker } from "./placement.ts";
+import { pack } from "../../runtime/codec/packed.ts";
+import {
+  KilledWorkerError,
+  LostDataError,
+  ProtocolError,
+  TendrilError,
+} from "../../runtime/errors.ts";
 import type {
-  SchedulerToClient,
-  SchedulerToWorker,
+  MissingData,
   TaskSpec,
   ToScheduler,
+  WorkerToScheduler,
 } from "../protocol.ts";
-import { addTo, Owner, removeFrom, TaskState, WorkerState } from "./records.ts";
+import { findDeadlock } from "./deadlock.ts";
+import { checkInvariants } from "./invariants.ts";
+import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
+import { ownerId, type SchedulerEffect, TaskGraph } from "./transitions.ts";
 
-/** A message the scheduler wants delivered to peer `to`. */
-export interface Outgoing {
-  to: string;
-  msg: SchedulerToWorker | SchedulerToClient;
-}
+export type { SchedulerEffect };
+
+/** Everything that can happen to a scheduler. */
+export type SchedulerEvent =
+  | { type: "worker-joined"; id: string; slots: number; address: string }
+  | { type: "worker-left"; id: string }
+  | { type: "client-joined"; id: string }
+  | { type: "client-left"; id: string }
+  | { type: "message"; from: string; msg: ToScheduler };
 
 /** Tuning of a {@linkcode SchedulerState}. */
 export interface SchedulerOptions {
@@ -35,43 +46,96 @@ export interface SchedulerOptions {
    * the rest waits, by priority, in the scheduler's queue.
    */
   saturation?: number;
-  /** Worker deaths a task may witness before it errs with KilledWorkerError. */
+  /**
+   * Worker deaths a task may witness, and fetch failures from live holders
+   * it may suffer, before it errs (KilledWorkerError, LostDataError).
+   */
   allowedFailures?: number;
+  /** Check every invariant after every event (slow: for tests and debugging). */
+  validate?: boolean;
 }
 
-const byPriority = (a: TaskState, b: TaskState) => a.rank - b.rank;
+type Msg<Op extends WorkerToScheduler["op"]> = Extract<
+  WorkerToScheduler,
+  { op: Op }
+>;
 
-/** The scheduler's whole state and its transitions. */
-export class SchedulerState {
-  readonly tasks: Map<string, TaskState> = new Map();
-  readonly workers: Map<string, WorkerState> = new Map();
-  /** Owners by id; a client's owners are found through `clientOwners`. */
-  readonly owners: Map<string, Owner> = new Map();
-  readonly clientOwners: Map<string, Set<Owner>> = new Map();
-  readonly fns: Map<string, FunctionRef> = new Map();
-  private readonly queue: TinyQueue<TaskState> = new TinyQueue([], byPriority);
-  private outbox: Outgoing[] = [];
-  private pendingFree = new Map<WorkerState, string[]>();
-  private deadlockSuspected = false;
-  private seq = 0;
-  private readonly saturation: number;
+/** The scheduler's whole state, its one entry point and its invariants. */
+export class SchedulerState extends TaskGraph {
   private readonly allowedFailures: number;
+  private readonly validating: boolean;
 
+  /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
-    this.saturation = options.saturation ?? 64;
+    super(options.saturation ?? 64);
     this.allowedFailures = options.allowedFailures ?? 3;
+    this.validating = options.validate ?? false;
   }
 
-  /** Messages produced since the last drain, in order. */
-  drain(): Outgoing[] {
-    if (this.deadlockSuspected) this.checkDeadlock();
-    for (const [w, keys] of this.pendingFree) {
-      this.outbox.push({ to: w.id, msg: { op: "free", keys } });
+  /**
+   * Handles one event; returns what to do about it, in order.
+   *
+   * @throws {ProtocolError} for a message no peer may send (before any change).
+   * @example A task's life: submitted, computed, reported, released
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SchedulerState } from "./state.ts";
+   * const s = new SchedulerState({ validate: true });
+   * s.handle({ type: "worker-joined", id: "w1", slots: 1, address: "inproc://w1" });
+   * s.handle({ type: "client-joined", id: "c" });
+   * const fnRef = { kind: "source" as const, source: "() => 1", name: "one" };
+   * const [compute] = s.handle({
+   *   type: "message",
+   *   from: "c",
+   *   msg: { op: "submit", tasks: [{ key: "one-1", fn: "s:one", fnRef, args: "\x90" }] },
+   * });
+   * assert.deepEqual(compute.type === "send" && compute.to, "w1");
+   * const [done] = s.handle({
+   *   type: "message",
+   *   from: "w1",
+   *   msg: { op: "task-finished", key: "one-1", run: 1, value: "\x01", nbytes: 1 },
+   * });
+   * assert.equal(done.type === "send" && done.msg.op, "key-done");
+   * s.handle({ type: "message", from: "c", msg: { op: "release", keys: ["one-1"] } });
+   * assert.equal(s.tasks.size, 0);
+   * ```
+   */
+  handle(event: SchedulerEvent): SchedulerEffect[] {
+    switch (event.type) {
+      case "message":
+        this.message(event.from, event.msg);
+        break;
+      case "worker-joined":
+        this.workerJoined(event.id, event.slots, event.address);
+        break;
+      case "worker-left":
+        this.workerLeft(event.id);
+        break;
+      case "client-joined":
+        if (!this.clientOwners.has(event.id)) {
+          this.clientOwners.set(event.id, new Set());
+        }
+        break;
+      case "client-left":
+        this.clientLeft(event.id);
+        break;
     }
-    this.pendingFree.clear();
-    const out = this.outbox;
-    this.outbox = [];
+    this.drainWork();
+    if (this.deadlockSuspected) this.checkDeadlock();
+    this.flushFrees();
+    if (this.validating) this.validate();
+    const out = this.effects;
+    this.effects = [];
     return out;
+  }
+
+  /**
+   * Checks every invariant of the graph.
+   *
+   * @throws {Error} naming the first broken invariant.
+   */
+  validate(): void {
+    checkInvariants(this);
   }
 
   /** Number of keys whose values are held (memory), for tests and stats. */
@@ -83,59 +147,55 @@ export class SchedulerState {
 
   // ---- membership ---------------------------------------------------------
 
-  /** A client connected (workers' in-task clients use the worker's id). */
-  addClient(id: string): void {
+  private workerJoined(id: string, slots: number, address: string): void {
+    if (this.workers.has(id)) {
+      return this.log("warn", `worker ${id} joined twice; ignored`);
+    }
+    const w = new WorkerRecord(id, slots, address);
+    this.workers.set(id, w);
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
+    this.fill(w);
   }
 
   /** A client left: everything it wanted is released. */
-  removeClient(id: string): void {
+  private clientLeft(id: string): void {
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
     for (const owner of owners) this.dropOwner(owner);
   }
 
-  /** A worker joined with `slots` slots, serving data at `address`. */
-  addWorker(id: string, slots: number, address: string): void {
-    const w = new WorkerState(id, slots, address);
-    this.workers.set(id, w);
-    this.addClient(id);
-    this.fill(w);
-  }
-
   /**
-   * A worker left or died: its processing tasks are rescheduled (or err with
-   * KilledWorkerError after too many deaths), values only it held are
-   * recomputed from their lineage when still needed.
+   * A worker left or died: values only it held are recomputed when still
+   * needed; its processing tasks are rescheduled (or err with
+   * KilledWorkerError after too many deaths).
    */
-  removeWorker(id: string): void {
+  private workerLeft(id: string): void {
     const w = this.workers.get(id);
     if (!w) return;
     this.workers.delete(id);
-    this.pendingFree.delete(w);
-    this.removeClient(id);
-    for (const ts of [...w.processing]) {
-      this.unassign(ts);
-      this.releaseOwned(ts);
-      if (++ts.suspicious > this.allowedFailures) {
-        this.fail(ts, pack(new KilledWorkerError(ts.key, ts.suspicious)));
-      } else {
-        this.makeReady(ts);
-      }
-    }
+    this.forgetFrees(w);
+    this.clientLeft(id);
     for (const ts of w.hasWhat) {
       removeFrom(ts.whoHas, w);
       if (ts.whoHas!.length > 0 || ts.value !== null) continue;
-      this.lost(ts);
+      this.recommend(ts, ts.needed ? "waiting" : "released");
     }
-    if (this.workers.size > 0) this.deadlockSuspected = true;
+    w.hasWhat.clear();
+    for (const ts of [...w.processing]) {
+      this.releaseOwned(ts);
+      if (++ts.suspicious > this.allowedFailures) {
+        this.unassign(ts, false);
+        this.fail(ts, pack(new KilledWorkerError(ts.key, ts.suspicious)));
+      } else this.recommend(ts, "waiting");
+    }
+    w.stopping.clear();
+    this.deadlockSuspected = true;
   }
 
   // ---- messages -----------------------------------------------------------
 
-  /** Handles one message from peer `from` (a client or a worker). */
-  handle(from: string, msg: ToScheduler): void {
+  private message(from: string, msg: ToScheduler): void {
     switch (msg.op) {
       case "submit":
         for (const spec of msg.tasks) this.submit(from, spec);
@@ -147,25 +207,42 @@ export class SchedulerState {
       case "cancel":
         for (const key of msg.keys) {
           const ts = this.tasks.get(key);
-          if (ts) this.cancel(ts, "cancelled");
+          if (ts) this.recommend(ts, "cancelled", "cancelled");
         }
         return;
-      case "task-finished":
-        return this.finished(from, msg.key, msg.value, msg.nbytes, msg.refs);
-      case "task-erred":
-        return this.erred(from, msg.key, msg.error);
-      case "seceded":
-        return this.secede(from, msg.key);
-      case "rejoined":
-        return this.rejoin(from, msg.key);
-      case "blocked":
-        return this.block(from, msg.key, msg.on);
-      case "unblocked":
-        return this.unblock(from, msg.key);
       case "missing-data":
-        return this.missing(from, msg.key, msg.dep, msg.from);
+        return this.missingData(from, msg);
       default:
-        throw new TypeError(
+        return this.fromWorker(from, msg);
+    }
+  }
+
+  private fromWorker(from: string, msg: WorkerToScheduler): void {
+    const w = this.workers.get(from);
+    if (!w) {
+      throw new ProtocolError(
+        `operation ${
+          JSON.stringify(msg.op)
+        } is for workers, and ${from} is not one`,
+      );
+    }
+    switch (msg.op) {
+      case "task-finished":
+        return this.finished(w, msg);
+      case "task-erred":
+        return this.erred(w, msg);
+      case "task-stopped":
+        return this.stopped(w, msg);
+      case "seceded":
+        return this.seceded(w, msg);
+      case "rejoined":
+        return this.rejoined(w, msg);
+      case "blocked":
+        return this.blocked(w, msg);
+      case "unblocked":
+        return this.unblocked(w, msg);
+      default:
+        throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,
         );
     }
@@ -181,37 +258,57 @@ export class SchedulerState {
     if (existing) {
       this.addWant(existing, owner);
       this.report(existing, client);
-      return;
+      return this.settle(existing);
+    }
+    const deps = spec.deps?.length ? [...new Set(spec.deps)] : [];
+    const refusal = this.refusal(spec, deps);
+    if (refusal) {
+      return this.send(client, {
+        op: "key-erred",
+        key: spec.key,
+        error: pack(refusal),
+      });
     }
     const parent = spec.parent ? this.tasks.get(spec.parent) : undefined;
     const depth = parent ? parent.depth + 1 : 0;
-    const ts = new TaskState(spec, [spec.priority ?? 0, depth, this.seq++]);
+    const ts = new TaskRecord(spec, [spec.priority ?? 0, depth, this.seq++]);
     this.tasks.set(ts.key, ts);
     this.addWant(ts, owner);
-    let erredDep: TaskState | undefined;
-    const deps: TaskState[] = [];
-    if (spec.deps?.length) ts.deps = deps;
-    for (const key of spec.deps?.length ? new Set(spec.deps) : []) {
-      const dep = this.tasks.get(key);
-      if (!dep) {
-        this.fail(
-          ts,
-          pack(
-            new LostDataError(
-              key,
-              `task ${ts.key} depends on ${key}, which the scheduler no longer has`,
-            ),
-          ),
-        );
-        return;
-      }
-      deps.push(dep);
-      (dep.dependents ??= new Set()).add(ts);
-      if (dep.status === "erred") erredDep = dep;
-      else if (dep.status !== "memory") ts.waitingOn++;
+    if (deps.length > 0) {
+      ts.deps = deps.map((k) => {
+        const d = this.tasks.get(k)!;
+        (d.dependents ??= new Set()).add(ts);
+        return d;
+      });
     }
-    if (erredDep) this.fail(ts, erredDep.error!);
-    else if (ts.waitingOn === 0) this.makeReady(ts);
+    this.recommend(ts, "waiting");
+  }
+
+  /** Why a new task cannot be accepted, if it cannot. */
+  private refusal(spec: TaskSpec, deps: string[]): Error | undefined {
+    if (!this.fns.has(spec.fn)) {
+      return new ProtocolError(
+        `task ${spec.key} uses function ${spec.fn}, which the scheduler was ` +
+          `never sent (a client sends fnRef with a function's first task)`,
+      );
+    }
+    if (deps.includes(spec.key)) {
+      return new TendrilError(
+        `task ${spec.key} cannot depend on itself: one of its arguments is a ` +
+          `future with its own key (a key may not be reused for a task that ` +
+          `takes the old future as an argument)`,
+      );
+    }
+    for (const k of deps) {
+      if (!this.tasks.has(k)) {
+        return new LostDataError(
+          k,
+          `task ${spec.key} depends on ${k}, which the scheduler does not ` +
+            `have (it was released, or never submitted)`,
+        );
+      }
+    }
+    return undefined;
   }
 
   private want(client: string, task: string | undefined, keys: string[]) {
@@ -223,18 +320,16 @@ export class SchedulerState {
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (!ts) {
-        this.outbox.push({
-          to: client,
-          msg: {
-            op: "key-cancelled",
-            key,
-            reason: "forgotten by the scheduler",
-          },
+        this.send(client, {
+          op: "key-cancelled",
+          key,
+          reason: "forgotten by the scheduler",
         });
         continue;
       }
       this.addWant(ts, owner);
       this.report(ts, client);
+      this.settle(ts);
     }
   }
 
@@ -245,318 +340,209 @@ export class SchedulerState {
       const ts = this.tasks.get(key);
       if (!ts || !removeFrom(ts.wantedBy, owner)) continue;
       owner.keys.delete(ts);
-      if (!ts.needed) this.forget(ts);
+      this.settle(ts);
     }
   }
 
-  private finished(
-    from: string,
-    key: string,
-    value: Packed | undefined,
-    nbytes: number,
-    refs: string[] | undefined,
-  ): void {
-    const w = this.workers.get(from);
+  /** The run `run` on `w` was being stopped and has ended: its slot is free. */
+  private runEnded(w: WorkerRecord, run: number): boolean {
+    const stopping = w.stopping.get(run);
+    if (!stopping) return false;
+    w.stopping.delete(run);
+    if (stopping.holdsSlot) w.executing--;
+    this.fill(w);
+    return true;
+  }
+
+  /** The task processing on `w` as run `run`, if it still is. */
+  private current(w: WorkerRecord, key: string, run: number) {
     const ts = this.tasks.get(key);
-    if (!w) return;
-    if (!ts || ts.processingOn !== w) {
-      // A late result for a task that was cancelled or moved: drop the copy.
-      if (!ts?.whoHas?.includes(w)) this.free(w, key);
+    return ts && ts.processingOn === w && ts.run === run ? ts : undefined;
+  }
+
+  private finished(w: WorkerRecord, msg: Msg<"task-finished">): void {
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts) {
+      this.runEnded(w, msg.run);
+      // A late result of a run that was cancelled or moved: drop the copy.
+      const held = this.tasks.get(msg.key)?.whoHas?.includes(w);
+      if (!held) this.free(w, msg.key);
       return;
     }
-    this.unassign(ts);
-    ts.status = "memory";
-    ts.value = value ?? null;
-    ts.nbytes = nbytes;
+    this.unassign(ts, false);
+    ts.value = msg.value ?? null;
+    ts.nbytes = msg.nbytes;
     ts.whoHas = addTo(ts.whoHas, w);
+    ts.fetchFailures = 0;
     w.hasWhat.add(ts);
-    this.releaseOwned(ts, refs);
+    this.setStatus(ts, "memory");
+    this.releaseOwned(ts, msg.refs);
     if (ts.wantedBy) {
-      const msg: SchedulerToClient = value
-        ? { op: "key-done", key, value }
-        : { op: "key-done", key, who: [w.address] };
-      this.notify(ts, msg);
+      this.notify(
+        ts,
+        msg.value !== undefined
+          ? { op: "key-done", key: ts.key, value: msg.value }
+          : { op: "key-done", key: ts.key, who: [w.address] },
+      );
     }
     if (ts.dependents) {
-      for (const d of ts.dependents) {
-        if (d.status === "waiting" && --d.waitingOn === 0) this.makeReady(d);
+      for (const x of ts.dependents) {
+        if (x.status === "waiting" && --x.waitingOn === 0) {
+          this.recommend(x, "ready");
+        }
       }
     }
-    this.detachFromDeps(ts);
-    if (!ts.needed) this.forget(ts);
+    this.settle(ts);
     this.fill(w);
   }
 
-  private erred(from: string, key: string, error: Packed): void {
-    const w = this.workers.get(from);
-    const ts = this.tasks.get(key);
-    if (!w || !ts || ts.processingOn !== w) return;
-    this.unassign(ts);
-    this.releaseOwned(ts);
+  private erred(w: WorkerRecord, msg: Msg<"task-erred">): void {
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts) return void this.runEnded(w, msg.run);
     if (ts.retries > 0) {
       ts.retries--;
-      this.makeReady(ts);
+      this.releaseOwned(ts);
+      this.recommend(ts, "waiting");
     } else {
-      this.fail(ts, error);
+      this.unassign(ts, false);
+      this.fail(ts, msg.error);
     }
     this.fill(w);
   }
 
-  private secede(from: string, key: string): void {
-    const ts = this.tasks.get(key);
-    const w = ts?.processingOn;
-    if (!ts || !w || w.id !== from || ts.seceded) return;
+  /** A run ended without a result: a cancelled one returned, or an unstarted one was dropped. */
+  private stopped(w: WorkerRecord, msg: Msg<"task-stopped">): void {
+    if (this.runEnded(w, msg.run)) return;
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts) return;
+    // The worker gave back a run that had not started (a steal): place it again.
+    this.recommend(ts, "waiting");
+    this.deadlockSuspected = true;
+  }
+
+  private seceded(w: WorkerRecord, msg: Msg<"seceded">): void {
+    const stopping = w.stopping.get(msg.run);
+    if (stopping) {
+      if (stopping.holdsSlot) {
+        stopping.holdsSlot = false;
+        w.executing--;
+        this.fill(w);
+      }
+      return;
+    }
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts || ts.seceded) return;
     ts.seceded = true;
     w.executing--;
     if (w.blocked.delete(ts)) ts.blockedOn = null;
     this.fill(w);
   }
 
-  private rejoin(from: string, key: string): void {
-    const ts = this.tasks.get(key);
-    const w = ts?.processingOn;
-    if (!ts || !w || w.id !== from || !ts.seceded) return;
+  private rejoined(w: WorkerRecord, msg: Msg<"rejoined">): void {
+    const stopping = w.stopping.get(msg.run);
+    if (stopping) {
+      if (!stopping.holdsSlot) {
+        stopping.holdsSlot = true;
+        w.executing++;
+      }
+      return;
+    }
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts || !ts.seceded) return;
     ts.seceded = false;
     w.executing++;
   }
 
-  private block(from: string, key: string, on: string[]): void {
-    const ts = this.tasks.get(key);
-    const w = ts?.processingOn;
-    if (!ts || !w || w.id !== from || ts.seceded) return;
-    ts.blockedOn = on;
+  private blocked(w: WorkerRecord, msg: Msg<"blocked">): void {
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts || ts.seceded) return;
+    ts.blockedOn = msg.on;
     w.blocked.add(ts);
+    if (w.fullyBlocked) this.stealFrom(w);
     this.deadlockSuspected = true;
   }
 
-  private unblock(from: string, key: string): void {
-    const ts = this.tasks.get(key);
-    const w = ts?.processingOn;
-    if (!ts || !w || w.id !== from) return;
+  private unblocked(w: WorkerRecord, msg: Msg<"unblocked">): void {
+    const ts = this.current(w, msg.key, msg.run);
+    if (!ts) return;
     ts.blockedOn = null;
-    w.blocked.delete(ts);
+    if (w.blocked.delete(ts)) this.fill(w);
   }
 
-  /** A worker could not fetch `dep` from `from`: forget that copy, retry. */
-  private missing(worker: string, key: string, depKey: string, from: string) {
-    const ts = this.tasks.get(key);
-    const dep = this.tasks.get(depKey);
-    if (!ts || ts.processingOn?.id !== worker) return;
-    if (dep) {
-      for (const w of dep.whoHas ?? []) {
-        if (w.address === from) {
-          removeFrom(dep.whoHas, w);
-          w.hasWhat.delete(dep);
-        }
-      }
-    }
-    this.unassign(ts);
-    if (!dep || dep.status !== "memory") {
-      this.fail(
-        ts,
-        pack(
-          new LostDataError(depKey, `dependency ${depKey} of ${key} is gone`),
-        ),
-      );
-      return;
-    }
-    if (dep.whoHas!.length === 0 && dep.value === null) {
-      ts.status = "waiting";
-      ts.waitingOn = 1;
-      this.lost(dep);
-    } else {
-      this.makeReady(ts);
-    }
-  }
-
-  // ---- transitions --------------------------------------------------------
-
-  /** Runnable: send it to a worker with room, or queue it. */
-  private makeReady(ts: TaskState): void {
-    const w = pickWorker(ts, this.workers.values(), this.saturation);
-    if (w) this.assign(ts, w);
-    else {
-      ts.status = "queued";
-      this.queue.push(ts);
-    }
-  }
-
-  private assign(ts: TaskState, w: WorkerState): void {
-    ts.status = "processing";
-    ts.processingOn = w;
-    w.processing.add(ts);
-    w.executing++;
-    const msg: SchedulerToWorker & { op: "compute" } = {
-      op: "compute",
-      key: ts.key,
-      fn: ts.fn,
-      args: ts.args,
-      rank: ts.rank,
-    };
-    if (ts.deps.length > 0) msg.deps = [];
-    for (const d of ts.deps) {
-      const deps = msg.deps!;
-      if (d.value !== null) deps.push({ key: d.key, value: d.value });
-      else deps.push({ key: d.key, who: d.whoHas!.map((h) => h.address) });
-    }
-    if (!w.fnsSent.has(ts.fn)) {
-      w.fnsSent.add(ts.fn);
-      msg.fnRef = this.fns.get(ts.fn);
-    }
-    this.outbox.push({ to: w.id, msg });
-  }
-
-  private unassign(ts: TaskState): void {
-    const w = ts.processingOn;
-    if (!w) return;
-    w.processing.delete(ts);
-    if (!ts.seceded) w.executing--;
-    w.blocked.delete(ts);
-    ts.processingOn = null;
-    ts.seceded = false;
-    ts.blockedOn = null;
-  }
-
-  /** Gives worker `w` queued work up to its capacity, by priority. */
-  private fill(w: WorkerState): void {
-    if (this.queue.length === 0) return;
-    let skipped: TaskState[] | undefined;
-    while (w.executing < w.slots * this.saturation && this.queue.length > 0) {
-      const ts = this.queue.pop()!;
-      if (ts.status !== "queued") continue;
-      if (ts.restrictions && !ts.loose && !allowed(ts, w)) {
-        (skipped ??= []).push(ts);
-        continue;
-      }
-      this.assign(ts, w);
-    }
-    if (skipped) { for (const ts of skipped) this.queue.push(ts); }
-  }
-
-  private fail(ts: TaskState, error: Packed): void {
-    this.unassign(ts);
-    ts.status = "erred";
-    ts.error = error;
-    this.releaseOwned(ts);
-    this.notify(ts, { op: "key-erred", key: ts.key, error });
-    if (ts.dependents) {
-      for (const d of [...ts.dependents]) if (!d.terminal) this.fail(d, error);
-    }
-    this.detachFromDeps(ts);
-    if (!ts.needed) this.forget(ts);
-  }
-
-  /** Forcefully cancels a task and everything depending on it. */
-  private cancel(ts: TaskState, reason: string): void {
-    if (ts.status === "forgotten") return;
-    this.notify(ts, { op: "key-cancelled", key: ts.key, reason });
-    for (const owner of ts.wantedBy ?? []) owner.keys.delete(ts);
-    ts.wantedBy = null;
-    if (ts.dependents) {
-      for (const d of [...ts.dependents]) {
-        this.cancel(d, `cancelled with ${ts.key}`);
-      }
-    }
-    this.forget(ts);
-  }
-
-  /** Drops a task nobody needs, cascading to its deps and its children. */
-  private forget(ts: TaskState): void {
-    if (ts.status === "forgotten") return;
-    const w = ts.processingOn;
-    if (w) {
-      this.unassign(ts);
-      this.outbox.push({
-        to: w.id,
-        msg: { op: "cancel-compute", key: ts.key, reason: "released" },
-      });
-      this.fill(w);
-    }
-    ts.status = "forgotten";
-    this.tasks.delete(ts.key);
-    if (ts.whoHas) {
-      for (const h of ts.whoHas) {
-        h.hasWhat.delete(ts);
-        this.free(h, ts.key);
-      }
-      ts.whoHas = null;
-    }
-    ts.value = null;
-    this.releaseOwned(ts);
-    if (ts.kept) { for (const owner of ts.kept) this.dropOwner(owner); }
-    ts.kept = null;
-    this.detachFromDeps(ts);
-  }
-
-  /** A value was lost with its worker: recompute it, or err if impossible. */
-  private lost(ts: TaskState): void {
-    ts.whoHas = null;
-    if (!ts.needed) return this.forget(ts);
-    if (ts.deps.some((d) => d.status === "forgotten")) {
-      return this.fail(
-        ts,
-        pack(
-          new LostDataError(
-            ts.key,
-            `the value of ${ts.key} was lost with its worker and its dependencies are gone`,
-          ),
-        ),
-      );
-    }
-    for (const d of ts.dependents ?? []) {
-      if (d.status === "waiting") d.waitingOn++;
-    }
-    ts.status = "waiting";
-    ts.waitingOn = 0;
-    for (const d of ts.deps) {
-      (d.dependents ??= new Set()).add(ts);
-      if (d.status !== "memory") ts.waitingOn++;
-    }
-    if (ts.waitingOn === 0) this.makeReady(ts);
-  }
-
-  /** `ts` no longer needs its dependencies. */
-  private detachFromDeps(ts: TaskState): void {
-    for (const dep of ts.deps) {
-      if (dep.dependents?.delete(ts) && !dep.needed) this.forget(dep);
+  /**
+   * Every slot of `w` is held by a blocked task: its runs that have not
+   * started cannot start there. Ask for them back, to run elsewhere.
+   */
+  private stealFrom(w: WorkerRecord): void {
+    for (const ts of w.processing) {
+      if (ts.seceded || ts.blockedOn || ts.stealing) continue;
+      ts.stealing = true;
+      this.send(w.id, { op: "steal", key: ts.key, run: ts.run });
     }
   }
 
   /**
-   * Releases the futures a task created, keeping those whose keys its result
-   * references (they live as long as the task's own key).
+   * A value could not be fetched from any holder the sender knew of. Holders
+   * that answered without it lose it; the task that needed it (from a
+   * worker) is placed again once the value is back, or errs after too many
+   * failures against holders that are alive but unreachable; a client is
+   * told where the value is now.
    */
-  private releaseOwned(ts: TaskState, keep?: string[]): void {
-    const owners = ts.owners;
-    if (!owners) return;
-    ts.owners = null;
-    const kept = keep && keep.length > 0 ? new Set(keep) : null;
-    for (const owner of owners) {
-      if (!kept) {
-        this.dropOwner(owner);
-        continue;
+  private missingData(from: string, msg: MissingData): void {
+    const dep = this.tasks.get(msg.key);
+    const w = this.workers.get(from);
+    if (w && msg.task !== undefined && msg.run !== undefined) {
+      if (this.runEnded(w, msg.run)) return this.dropReplicas(dep, msg.notHeld);
+      const ts = this.current(w, msg.task, msg.run);
+      this.dropReplicas(dep, msg.notHeld);
+      if (!ts) return;
+      const live = msg.unreachable.filter((a) => this.workerAt(a));
+      if (live.length > 0 && dep?.status === "memory") {
+        ts.fetchFailures++;
+        const what = `task ${ts.key} could not fetch its dependency ` +
+          `${msg.key} from ${live.join(", ")} (${msg.reason})`;
+        if (ts.fetchFailures > this.allowedFailures) {
+          this.log(
+            "error",
+            `${what}; giving up after ${ts.fetchFailures} tries`,
+          );
+          this.unassign(ts, false);
+          return this.fail(
+            ts,
+            pack(
+              new LostDataError(
+                msg.key,
+                `${what}; tried ${ts.fetchFailures} times. Is the holder's ` +
+                  `advertised address reachable from ${w.id}?`,
+              ),
+            ),
+          );
+        }
+        this.log("warn", `${what}; trying again`);
       }
-      // Release what the result does not reference; keep the owner for the rest.
-      for (const k of [...owner.keys]) {
-        if (kept.has(k.key)) continue;
-        owner.keys.delete(k);
-        removeFrom(k.wantedBy, owner);
-        if (!k.needed) this.forget(k);
-      }
-      if (owner.keys.size > 0) (ts.kept ??= []).push(owner);
-      else this.dropOwner(owner);
+      return this.recommend(ts, "waiting");
+    }
+    this.dropReplicas(dep, msg.notHeld);
+    if (dep && this.clientOwners.has(from)) this.report(dep, from);
+  }
+
+  /** Holders that said they do not have `ts`'s value lose it (recomputed if needed). */
+  private dropReplicas(ts: TaskRecord | undefined, notHeld: string[]): void {
+    if (!ts?.whoHas || notHeld.length === 0) return;
+    for (const address of notHeld) {
+      const h = ts.whoHas.find((x) => x.address === address);
+      if (!h) continue;
+      removeFrom(ts.whoHas, h);
+      h.hasWhat.delete(ts);
+    }
+    if (ts.whoHas.length === 0 && ts.value === null) {
+      this.recommend(ts, ts.needed ? "waiting" : "released");
     }
   }
 
-  private dropOwner(owner: Owner): void {
-    this.owners.delete(owner.id);
-    this.clientOwners.get(owner.client)?.delete(owner);
-    const keys = [...owner.keys];
-    owner.keys.clear();
-    for (const ts of keys) {
-      removeFrom(ts.wantedBy, owner);
-      if (!ts.needed) this.forget(ts);
-    }
+  private workerAt(address: string): WorkerRecord | undefined {
+    for (const w of this.workers.values()) if (w.address === address) return w;
+    return undefined;
   }
 
   /**
@@ -570,75 +556,12 @@ export class SchedulerState {
   }
 
   private refuseOrphan(client: string, key: string, task: string): void {
-    this.outbox.push({
-      to: client,
-      msg: {
-        op: "key-cancelled",
-        key,
-        reason:
-          `refused: the task ${task} that asked for it is no longer running there`,
-      },
+    this.send(client, {
+      op: "key-cancelled",
+      key,
+      reason:
+        `refused: the task ${task} that asked for it is no longer running there`,
     });
-  }
-
-  private owner(client: string, task: string | undefined): Owner {
-    const id = ownerId(client, task);
-    let owner = this.owners.get(id);
-    if (!owner) {
-      owner = new Owner(id, client, task);
-      this.owners.set(id, owner);
-      let set = this.clientOwners.get(client);
-      if (!set) this.clientOwners.set(client, set = new Set());
-      set.add(owner);
-      if (task !== undefined) {
-        const parent = this.tasks.get(task);
-        if (parent) (parent.owners ??= new Set()).add(owner);
-      }
-    }
-    return owner;
-  }
-
-  private addWant(ts: TaskState, owner: Owner): void {
-    ts.wantedBy = addTo(ts.wantedBy, owner);
-    owner.keys.add(ts);
-  }
-
-  /** Tells `client` the outcome of a task that already finished. */
-  private report(ts: TaskState, client: string): void {
-    if (ts.status === "memory") {
-      const msg: SchedulerToClient = ts.value
-        ? { op: "key-done", key: ts.key, value: ts.value }
-        : {
-          op: "key-done",
-          key: ts.key,
-          who: ts.whoHas!.map((w) => w.address),
-        };
-      this.outbox.push({ to: client, msg });
-    } else if (ts.status === "erred") {
-      this.outbox.push({
-        to: client,
-        msg: { op: "key-erred", key: ts.key, error: ts.error! },
-      });
-    }
-  }
-
-  /** Sends `msg` once to each distinct client holding futures on `ts`. */
-  private notify(ts: TaskState, msg: SchedulerToClient): void {
-    const owners = ts.wantedBy;
-    if (!owners || owners.length === 0) return;
-    if (owners.length === 1) {
-      this.outbox.push({ to: owners[0].client, msg });
-      return;
-    }
-    for (const client of new Set(owners.map((o) => o.client))) {
-      this.outbox.push({ to: client, msg });
-    }
-  }
-
-  private free(w: WorkerState, key: string): void {
-    const keys = this.pendingFree.get(w);
-    if (keys) keys.push(key);
-    else this.pendingFree.set(w, [key]);
   }
 
   /** Tells the tasks of a deadlock (see `deadlock.ts`) that they are stuck. */
@@ -646,18 +569,19 @@ export class SchedulerState {
     this.deadlockSuspected = false;
     const found = findDeadlock(this.workers.values(), this.tasks);
     if (!found) return;
+    const byWorker = new Map<WorkerRecord, string[]>();
     for (const b of found.stuck) {
       const w = b.processingOn!;
       w.blocked.delete(b);
       b.blockedOn = null;
-      this.outbox.push({
-        to: w.id,
-        msg: { op: "deadlock", keys: [b.key], message: found.message },
-      });
+      const keys = byWorker.get(w);
+      if (keys) keys.push(b.key);
+      else byWorker.set(w, [b.key]);
     }
+    for (const [w, keys] of byWorker) {
+      this.send(w.id, { op: "deadlock", keys, message: found.message });
+      this.fill(w);
+    }
+    this.log("error", found.message);
   }
-}
-
-function ownerId(client: string, task: string | undefined): string {
-  return task === undefined ? client : `${client}\u0000${task}`;
 }

@@ -1,380 +1,697 @@
 // The scheduler state machine, driven directly: no transport, no workers.
+// Every event runs with validate on (every invariant checked after it),
+// except in the 100,000-task chains, where that would be quadratic.
 import assert from "node:assert/strict";
-import {
-  pack as encode,
-  type Packed,
-  unpack as decode,
-} from "../../runtime/codec/packed.ts";
-import { type Outgoing, SchedulerState } from "./state.ts";
-import type { TaskSpec } from "../protocol.ts";
+import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
+import type { TaskSpec, ToScheduler } from "../protocol.ts";
+import { type SchedulerEffect, SchedulerState } from "./state.ts";
 
 const FN = "s:test";
 const fnRef = { kind: "source" as const, source: "(x) => x", name: "id" };
 
 function spec(key: string, extra: Partial<TaskSpec> = {}): TaskSpec {
-  return { key, fn: FN, fnRef, args: encode([1]), deps: [], ...extra };
+  return { key, fn: FN, fnRef, args: pack([1]), ...extra };
 }
 
-function setup(workers: [string, number][] = [["w1", 1]], saturation = 4) {
-  const s = new SchedulerState({ saturation });
-  for (const [id, slots] of workers) s.addWorker(id, slots, `inproc://${id}`);
-  s.addClient("c");
-  s.drain();
-  return s;
+type Sent = Record<string, unknown> & { op: string };
+
+/** A scheduler with helpers to drive it and read what it sent. */
+class Sim {
+  readonly s: SchedulerState;
+  out: SchedulerEffect[] = [];
+
+  constructor(
+    workers: [string, number][] = [["w1", 1]],
+    saturation = 4,
+    validate = true,
+  ) {
+    this.s = new SchedulerState({ saturation, validate });
+    for (const [id, slots] of workers) this.join(id, slots);
+    this.event({ type: "client-joined", id: "c" });
+    this.drain();
+  }
+
+  event(e: Parameters<SchedulerState["handle"]>[0]): SchedulerEffect[] {
+    const fx = this.s.handle(e);
+    this.out.push(...fx);
+    return fx;
+  }
+
+  msg(from: string, msg: ToScheduler): SchedulerEffect[] {
+    return this.event({ type: "message", from, msg });
+  }
+
+  join(id: string, slots = 1): void {
+    this.event({ type: "worker-joined", id, slots, address: `inproc://${id}` });
+  }
+
+  leave(id: string): void {
+    this.event({ type: "worker-left", id });
+  }
+
+  submit(...tasks: TaskSpec[]): void {
+    this.msg("c", { op: "submit", tasks });
+  }
+
+  drain(): SchedulerEffect[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  /** Messages with `op` (to `to`) since the last drain, without draining. */
+  sent(op: string, to?: string): Sent[] {
+    return this.out.flatMap((e) =>
+      e.type === "send" && e.msg.op === op && (to === undefined || e.to === to)
+        ? [e.msg as unknown as Sent]
+        : []
+    );
+  }
+
+  logs(): string[] {
+    return this.out.flatMap((e) => e.type === "log" ? [e.message] : []);
+  }
+
+  task(key: string) {
+    const ts = this.s.tasks.get(key);
+    assert.ok(ts, `task ${key} is in the graph`);
+    return ts;
+  }
+
+  on(key: string): string {
+    return this.task(key).processingOn!.id;
+  }
+
+  finish(key: string, value: unknown = 1, extra: { refs?: string[] } = {}) {
+    const ts = this.task(key);
+    const bytes = pack(value);
+    this.msg(ts.processingOn!.id, {
+      op: "task-finished",
+      key,
+      run: ts.run,
+      value: bytes,
+      nbytes: bytes.length,
+      ...extra,
+    });
+  }
+
+  /** Finishes with a value too big to inline: workers must fetch it. */
+  finishBig(key: string, nbytes = 1e6) {
+    const ts = this.task(key);
+    this.msg(ts.processingOn!.id, {
+      op: "task-finished",
+      key,
+      run: ts.run,
+      nbytes,
+    });
+  }
+
+  err(key: string, error: unknown = new RangeError("boom")) {
+    const ts = this.task(key);
+    this.msg(ts.processingOn!.id, {
+      op: "task-erred",
+      key,
+      run: ts.run,
+      error: pack(error),
+    });
+  }
+
+  worker(
+    op: "seceded" | "rejoined" | "unblocked" | "task-stopped",
+    key: string,
+  ) {
+    const ts = this.task(key);
+    this.msg(ts.processingOn!.id, { op, key, run: ts.run });
+  }
 }
 
-function ops(out: Outgoing[], op: string, to?: string) {
-  return out.filter((o) => o.msg.op === op && (to === undefined || o.to === to))
-    .map((o) => o.msg as never as Record<string, unknown>);
-}
+const errorOf = (m: Sent) => unpack(m.error as Packed) as Error;
 
-function finish(
-  s: SchedulerState,
-  worker: string,
-  key: string,
-  value: unknown = 1,
-) {
-  const bytes = encode(value);
-  s.handle(worker, {
-    op: "task-finished",
-    key,
-    value: bytes,
-    nbytes: bytes.length,
-  });
-}
+// ---- the life of tasks ---------------------------------------------------------
 
 Deno.test("scheduler: submit, compute, finish, notify, release forgets", () => {
-  const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("a")] });
-  let out = s.drain();
-  const [compute] = ops(out, "compute", "w1");
+  const t = new Sim();
+  t.submit(spec("a"));
+  const [compute] = t.sent("compute", "w1");
   assert.equal(compute.key, "a");
-  assert.deepEqual(
-    compute.fnRef,
-    fnRef,
-    "function definition sent the first time",
-  );
-  assert.equal(s.tasks.get("a")!.status, "processing");
-  finish(s, "w1", "a", 42);
-  out = s.drain();
-  const [done] = ops(out, "key-done", "c");
-  assert.equal(decode(done.value as Packed), 42);
-  assert.equal(s.heldKeys, 1);
-  s.handle("c", { op: "release", keys: ["a"] });
-  out = s.drain();
-  assert.deepEqual(ops(out, "free", "w1")[0].keys, ["a"]);
-  assert.equal(s.heldKeys, 0);
-  assert.equal(s.tasks.size, 0);
+  assert.deepEqual(compute.fnRef, fnRef, "definition sent the first time");
+  assert.equal(t.task("a").status, "processing");
+  t.drain();
+  t.finish("a", 42);
+  assert.equal(unpack(t.sent("key-done", "c")[0].value as Packed), 42);
+  assert.equal(t.s.heldKeys, 1);
+  t.drain();
+  t.msg("c", { op: "release", keys: ["a"] });
+  assert.deepEqual(t.sent("free", "w1")[0].keys, ["a"]);
+  assert.equal(t.s.tasks.size, 0);
 });
 
-Deno.test("scheduler: function definition is sent once per worker", () => {
-  const s = setup();
-  s.handle("c", {
-    op: "submit",
-    tasks: [spec("a"), { ...spec("b"), fnRef: undefined }],
-  });
-  const computes = ops(s.drain(), "compute");
+Deno.test("scheduler: a function definition is sent once per worker", () => {
+  const t = new Sim();
+  t.submit(spec("a"), { ...spec("b"), fnRef: undefined });
+  const computes = t.sent("compute");
   assert.equal(computes.length, 2);
   assert.ok(computes[0].fnRef);
   assert.equal(computes[1].fnRef, undefined);
 });
 
-Deno.test("scheduler: dependencies wait, then travel inline; deps are forgotten after use", () => {
-  const s = setup();
-  s.handle("c", {
-    op: "submit",
-    tasks: [spec("a"), spec("b", { deps: ["a", "a"] })],
-  });
-  s.handle("c", { op: "release", keys: ["a"] });
-  assert.equal(s.tasks.get("b")!.status, "waiting");
-  assert.equal(s.tasks.get("b")!.waitingOn, 1, "duplicate deps count once");
-  s.drain();
-  finish(s, "w1", "a", "A");
-  const out = s.drain();
-  const [compute] = ops(out, "compute", "w1");
+Deno.test("scheduler: dependencies wait, then travel inline; used values are released", () => {
+  const t = new Sim();
+  t.submit(spec("a"), spec("b", { deps: ["a", "a"] }));
+  t.msg("c", { op: "release", keys: ["a"] });
+  assert.equal(t.task("b").status, "waiting");
+  assert.equal(t.task("b").waitingOn, 1, "duplicate deps count once");
+  t.drain();
+  t.finish("a", "A");
+  const [compute] = t.sent("compute", "w1");
   assert.equal(compute.key, "b");
-  const deps = compute.deps as { key: string; value: Uint8Array }[];
-  assert.equal(deps[0].key, "a");
-  assert.equal(decode(deps[0].value), "A");
-  assert.equal(ops(out, "key-done", "c").length, 0, "nobody wants a any more");
-  finish(s, "w1", "b");
-  const after = s.drain();
-  assert.ok(!s.tasks.has("a"), "a forgotten once b finished");
-  assert.ok(
-    ops(after, "free", "w1").some((m) => (m.keys as string[]).includes("a")),
+  const deps = compute.deps as { key: string; value: Packed }[];
+  assert.equal(unpack(deps[0].value), "A");
+  assert.equal(t.sent("key-done", "c").length, 0, "nobody wants a any more");
+  t.drain();
+  t.finish("b");
+  assert.equal(
+    t.task("a").status,
+    "released",
+    "a's value goes, its lineage stays",
   );
+  assert.ok(
+    t.sent("free", "w1").some((m) => (m.keys as string[]).includes("a")),
+  );
+  t.msg("c", { op: "release", keys: ["b"] });
+  assert.equal(t.s.tasks.size, 0, "both forgotten once b is released");
 });
 
 Deno.test("scheduler: large values are located, not inlined", () => {
-  const s = setup([["w1", 1], ["w2", 1]]);
-  s.handle("c", { op: "submit", tasks: [spec("a")] });
-  const [first] = ops(s.drain(), "compute");
-  const holder = s.tasks.get("a")!.processingOn!.id;
-  s.handle(holder, { op: "task-finished", key: "a", nbytes: 1e6 });
-  const [done] = ops(s.drain(), "key-done", "c");
-  assert.equal(first.key, "a");
-  assert.deepEqual(done.who, [`inproc://${holder}`]);
-  s.handle("c", { op: "submit", tasks: [spec("b", { deps: ["a"] })] });
-  const [compute] = ops(s.drain(), "compute");
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a"));
+  const holder = t.on("a");
+  t.drain();
+  t.finishBig("a");
+  assert.deepEqual(t.sent("key-done", "c")[0].who, [`inproc://${holder}`]);
+  t.drain();
+  t.submit(spec("b", { deps: ["a"] }));
+  const [compute] = t.sent("compute");
   assert.deepEqual((compute.deps as { who: string[] }[])[0].who, [
     `inproc://${holder}`,
   ]);
 });
 
 Deno.test("scheduler: placement prefers the worker with fewest executing tasks", () => {
-  const s = setup([["w1", 1], ["w2", 1]]);
-  s.handle("c", {
-    op: "submit",
-    tasks: [spec("a"), spec("b"), spec("c"), spec("d")],
-  });
-  const computes = s.drain().filter((o) => o.msg.op === "compute");
-  assert.deepEqual(computes.map((o) => o.to).sort(), ["w1", "w1", "w2", "w2"]);
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a"), spec("b"), spec("c"), spec("d"));
+  const to = t.out.flatMap((e) =>
+    e.type === "send" && e.msg.op === "compute" ? [e.to] : []
+  );
+  assert.deepEqual(to.sort(), ["w1", "w1", "w2", "w2"]);
 });
 
 Deno.test("scheduler: queues beyond saturation, by priority then FIFO", () => {
-  const s = setup([["w1", 1]], 1);
-  s.handle("c", {
-    op: "submit",
-    tasks: [spec("a"), spec("low"), spec("high", { priority: 5 })],
-  });
-  assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["a"]);
-  assert.equal(s.tasks.get("low")!.status, "queued");
-  finish(s, "w1", "a");
-  assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["high"]);
-  finish(s, "w1", "high");
-  assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["low"]);
+  const t = new Sim([["w1", 1]], 1);
+  t.submit(spec("a"), spec("low"), spec("high", { priority: 5 }));
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["a"]);
+  assert.equal(t.task("low").status, "queued");
+  t.drain();
+  t.finish("a");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["high"]);
+  t.drain();
+  t.finish("high");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["low"]);
 });
 
 Deno.test("scheduler: tasks launched from a task run before unrelated queued work", () => {
-  const s = setup([["w1", 1]], 1);
-  s.handle("c", { op: "submit", tasks: [spec("parent"), spec("unrelated")] });
-  s.drain();
-  s.handle("w1", {
-    op: "submit",
-    tasks: [spec("child", { parent: "parent" })],
-  });
-  s.handle("w1", { op: "seceded", key: "parent" });
-  assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["child"]);
+  const t = new Sim([["w1", 1]], 1);
+  t.submit(spec("parent"), spec("unrelated"));
+  t.drain();
+  t.msg("w1", { op: "submit", tasks: [spec("child", { parent: "parent" })] });
+  t.worker("seceded", "parent");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["child"]);
 });
 
 Deno.test("scheduler: secede frees the slot's budget, rejoin takes it back", () => {
-  const s = setup([["w1", 1]], 1);
-  s.handle("c", { op: "submit", tasks: [spec("a"), spec("b")] });
-  s.drain();
-  const w = s.workers.get("w1")!;
+  const t = new Sim([["w1", 1]], 1);
+  t.submit(spec("a"), spec("b"));
+  t.drain();
+  const w = t.s.workers.get("w1")!;
   assert.equal(w.executing, 1);
-  s.handle("w1", { op: "seceded", key: "a" });
-  assert.deepEqual(ops(s.drain(), "compute").map((m) => m.key), ["b"]);
+  t.worker("seceded", "a");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["b"]);
   assert.equal(w.executing, 1, "a is long-running, b executes");
-  s.handle("w1", { op: "seceded", key: "a" });
+  t.worker("seceded", "a");
   assert.equal(w.executing, 1, "seceding twice is harmless");
-  s.handle("w1", { op: "rejoined", key: "a" });
+  t.worker("rejoined", "a");
   assert.equal(w.executing, 2);
-  finish(s, "w1", "a");
+  t.finish("a");
   assert.equal(w.executing, 1);
 });
 
 Deno.test("scheduler: a finished task releases the futures it created", () => {
-  const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("p")] });
-  s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
-  s.drain();
-  finish(s, "w1", "kid");
-  const toParentClient = ops(s.drain(), "key-done", "w1");
+  const t = new Sim();
+  t.submit(spec("p"));
+  t.msg("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
+  t.drain();
+  t.finish("kid");
   assert.equal(
-    toParentClient[0].key,
+    t.sent("key-done", "w1")[0].key,
     "kid",
-    "the worker's client hears about its child",
+    "the worker's client hears",
   );
-  finish(s, "w1", "p");
-  const out = s.drain();
-  assert.ok(!s.tasks.has("kid"), "child forgotten with its parent");
+  t.drain();
+  t.finish("p");
+  assert.ok(!t.s.tasks.has("kid"), "child forgotten with its parent");
   assert.ok(
-    ops(out, "free", "w1").some((m) => (m.keys as string[]).includes("kid")),
+    t.sent("free", "w1").some((m) => (m.keys as string[]).includes("kid")),
   );
-  assert.equal(s.heldKeys, 1, "only p remains, wanted by the client");
+  assert.equal(t.s.heldKeys, 1, "only p remains, wanted by the client");
 });
 
 Deno.test("scheduler: result references keep the referenced futures alive", () => {
-  const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("p")] });
-  s.handle("w1", {
+  const t = new Sim();
+  t.submit(spec("p"));
+  t.msg("w1", {
     op: "submit",
     tasks: [spec("kid", { parent: "p" }), spec("other", { parent: "p" })],
   });
-  s.drain();
-  finish(s, "w1", "kid");
-  finish(s, "w1", "other");
-  s.handle("w1", {
-    op: "task-finished",
-    key: "p",
-    value: encode(0),
-    nbytes: 1,
-    refs: ["kid"],
-  });
-  s.drain();
-  assert.ok(s.tasks.has("kid"));
-  assert.ok(!s.tasks.has("other"));
-  s.handle("c", { op: "release", keys: ["p"] });
-  s.drain();
-  assert.equal(s.tasks.size, 0);
+  t.finish("kid");
+  t.finish("other");
+  t.finish("p", 0, { refs: ["kid"] });
+  assert.ok(t.s.tasks.has("kid"));
+  assert.ok(!t.s.tasks.has("other"));
+  t.msg("c", { op: "release", keys: ["p"] });
+  assert.equal(t.s.tasks.size, 0);
 });
 
-Deno.test("scheduler: cancelling a parent cancels its children and their children", () => {
-  const s = setup([["w1", 4]]);
-  s.handle("c", {
-    op: "submit",
-    tasks: [spec("p"), spec("dep-on-p", { deps: ["p"] })],
-  });
-  s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
-  s.handle("w1", {
-    op: "submit",
-    tasks: [spec("grandkid", { parent: "kid" })],
-  });
-  s.drain();
-  s.handle("c", { op: "cancel", keys: ["p"] });
-  const out = s.drain();
-  const cancelled = ops(out, "key-cancelled", "c").map((m) => m.key).sort();
+Deno.test("scheduler: cancelling a parent cancels its dependents and children", () => {
+  const t = new Sim([["w1", 4]]);
+  t.submit(spec("p"), spec("dep-on-p", { deps: ["p"] }));
+  t.msg("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
+  t.msg("w1", { op: "submit", tasks: [spec("grandkid", { parent: "kid" })] });
+  t.drain();
+  t.msg("c", { op: "cancel", keys: ["p"] });
+  const cancelled = t.sent("key-cancelled", "c").map((m) => m.key).sort();
   assert.deepEqual(cancelled, ["dep-on-p", "p"]);
-  const aborted = ops(out, "cancel-compute", "w1").map((m) => m.key).sort();
-  assert.deepEqual(aborted, ["grandkid", "kid", "p"]);
-  assert.equal(s.tasks.size, 0);
-  assert.equal(s.workers.get("w1")!.executing, 0);
+  const stopped = t.sent("cancel-compute", "w1").map((m) => m.key).sort();
+  assert.deepEqual(stopped, ["grandkid", "kid", "p"]);
+  assert.equal(t.s.tasks.size, 0);
+  const w = t.s.workers.get("w1")!;
+  assert.equal(w.stopping.size, 3, "their slots stay busy until they stop");
+  for (const [run, s] of [...w.stopping]) {
+    t.msg("w1", { op: "task-stopped", key: s.key, run });
+  }
+  assert.equal(w.executing, 0);
 });
 
 Deno.test("scheduler: a shared child survives its parent's cancellation", () => {
-  const s = setup([["w1", 4]]);
-  s.handle("c", { op: "submit", tasks: [spec("p")] });
-  s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
-  s.handle("c", { op: "want", keys: ["kid"] });
-  s.drain();
-  s.handle("c", { op: "cancel", keys: ["p"] });
-  s.drain();
-  assert.equal(s.tasks.get("kid")?.status, "processing");
+  const t = new Sim([["w1", 4]]);
+  t.submit(spec("p"));
+  t.msg("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
+  t.msg("c", { op: "want", keys: ["kid"] });
+  t.msg("c", { op: "cancel", keys: ["p"] });
+  assert.equal(t.task("kid").status, "processing");
 });
 
 Deno.test("scheduler: retries rerun a failing task, then the error reaches clients and dependents", () => {
-  const s = setup();
-  const boom = encode(new RangeError("boom"));
-  s.handle("c", {
-    op: "submit",
-    tasks: [spec("a", { retries: 1 }), spec("b", { deps: ["a"] })],
-  });
-  s.drain();
-  s.handle("w1", { op: "task-erred", key: "a", error: boom });
-  assert.deepEqual(
-    ops(s.drain(), "compute").map((m) => m.key),
-    ["a"],
-    "retried",
-  );
-  s.handle("w1", { op: "task-erred", key: "a", error: boom });
-  const out = s.drain();
-  const erred = ops(out, "key-erred", "c").map((m) => m.key).sort();
-  assert.deepEqual(erred, ["a", "b"]);
-  const e = decode(ops(out, "key-erred", "c")[0].error as Packed) as Error;
-  assert.equal(e.name, "RangeError");
+  const t = new Sim();
+  t.submit(spec("a", { retries: 1 }), spec("b", { deps: ["a"] }));
+  t.drain();
+  t.err("a");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["a"], "retried");
+  t.drain();
+  t.err("a");
+  const erred = t.sent("key-erred", "c");
+  assert.deepEqual(erred.map((m) => m.key).sort(), ["a", "b"]);
+  assert.equal(errorOf(erred[0]).name, "RangeError");
 });
 
 Deno.test("scheduler: identical keys share one task", () => {
-  const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("same"), spec("same")] });
-  s.handle("w1", { op: "submit", tasks: [spec("same")] });
-  assert.equal(ops(s.drain(), "compute").length, 1);
-  assert.equal(
-    s.tasks.get("same")!.wantedBy!.length,
-    2,
-    "client and worker client",
+  const t = new Sim();
+  t.submit(spec("same"), spec("same"));
+  t.msg("w1", { op: "submit", tasks: [spec("same")] });
+  assert.equal(t.sent("compute").length, 1);
+  assert.equal(t.task("same").wantedBy!.length, 2, "client and worker client");
+});
+
+Deno.test("scheduler: a lost worker's tasks move; a task that keeps killing workers errs", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("killer"));
+  for (let i = 0; i < 3; i++) {
+    const on = t.on("killer");
+    t.leave(on);
+    t.join(on);
+    assert.equal(t.task("killer").status, "processing");
+  }
+  t.drain();
+  t.leave(t.on("killer"));
+  const [erred] = t.sent("key-erred", "c");
+  assert.equal(errorOf(erred).name, "KilledWorkerError");
+});
+
+Deno.test("scheduler: a value lost with its worker is recomputed when still wanted", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a"));
+  const on = t.on("a");
+  t.finishBig("a");
+  t.leave(on);
+  assert.equal(t.task("a").status, "processing");
+  assert.notEqual(t.on("a"), on);
+});
+
+Deno.test("scheduler: a task that no longer runs there cannot launch tasks", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("p", { workers: ["w1"] }));
+  t.msg("w1", {
+    op: "submit",
+    tasks: [spec("x", { parent: "p", workers: ["w2"] })],
+  });
+  assert.equal(t.on("x"), "w2");
+  t.drain();
+  t.leave("w1"); // p is rescheduled; its child x is released and stopped
+  assert.ok(t.sent("cancel-compute", "w2").some((m) => m.key === "x"));
+  assert.ok(!t.s.tasks.has("x"));
+  t.drain();
+  // x has not seen the cancel yet and launches a grandchild:
+  t.msg("w2", { op: "submit", tasks: [spec("orphan", { parent: "x" })] });
+  t.msg("w2", { op: "want", keys: ["p"], owner: "x" });
+  assert.ok(!t.s.tasks.has("orphan"), "no task without a live owner");
+  assert.deepEqual(t.sent("key-cancelled", "w2").map((m) => m.key), [
+    "orphan",
+    "p",
+  ]);
+  assert.equal(t.s.owners.size, 1, "only the client's own owner exists");
+});
+
+Deno.test("scheduler: a client that leaves releases what it wanted", () => {
+  const t = new Sim();
+  t.submit(spec("a"));
+  t.finish("a");
+  t.event({ type: "client-left", id: "c" });
+  assert.equal(t.s.tasks.size, 0);
+});
+
+Deno.test("scheduler: an unknown operation is refused with its name", () => {
+  const t = new Sim();
+  assert.throws(
+    () => t.msg("c", { op: "explode" } as never),
+    /"explode" is for workers, and c is not one/,
+  );
+  assert.throws(
+    () => t.msg("w1", { op: "explode" } as never),
+    /unknown operation "explode"/,
   );
 });
 
-Deno.test("scheduler: all slots blocked on queued work is diagnosed as a deadlock", () => {
-  const s = setup([["w1", 1]], 1);
-  s.handle("c", { op: "submit", tasks: [spec("p")] });
-  s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
-  assert.equal(s.tasks.get("kid")!.status, "queued");
-  s.handle("w1", { op: "blocked", key: "p", on: ["kid"] });
-  const [deadlock] = ops(s.drain(), "deadlock", "w1");
+// ---- symptoms of issue 8, each failed before --------------------------------
+
+Deno.test("scheduler: a chain of 100,000 tasks errs, cancels, releases and leaves without recursion", () => {
+  const n = 100_000;
+  const chain = () =>
+    Array.from(
+      { length: n },
+      (_, i) => spec(`t${i}`, i > 0 ? { deps: [`t${i - 1}`] } : {}),
+    );
+  // The root errs: every task of the chain errs with it.
+  let t = new Sim([["w1", 1]], 4, false);
+  t.submit(...chain());
+  t.drain();
+  t.err("t0");
+  assert.equal(t.sent("key-erred", "c").length, n);
+  t.s.validate();
+  // Cancelling the root cancels the chain and forgets it.
+  t = new Sim([["w1", 1]], 4, false);
+  t.submit(...chain());
+  t.msg("c", { op: "cancel", keys: ["t0"] });
+  assert.equal(t.s.tasks.size, 0);
+  t.s.validate();
+  // Releasing every future, then the client leaving, forgets the chain.
+  t = new Sim([["w1", 1]], 4, false);
+  t.submit(...chain());
+  t.msg("c", { op: "release", keys: chain().map((s) => s.key).slice(0, -1) });
+  t.s.validate();
+  assert.equal(
+    t.s.tasks.size,
+    n,
+    "the last one is still wanted: all are its lineage",
+  );
+  t.event({ type: "client-left", id: "c" });
+  assert.equal(t.s.tasks.size, 0);
+  t.s.validate();
+});
+
+Deno.test("scheduler: a fetch that failed from a live holder is retried, then errs naming the holder", () => {
+  const t = new Sim([["wB", 1], ["wC", 1]]);
+  t.submit(spec("make", { workers: ["wC"] }));
+  t.finishBig("make");
+  t.submit(spec("use", { deps: ["make"], workers: ["wB"] }));
+  for (let i = 1; i <= 3; i++) {
+    const ts = t.task("use");
+    assert.equal(ts.status, "processing", `placed again (attempt ${i})`);
+    t.drain();
+    t.msg("wB", {
+      op: "missing-data",
+      key: "make",
+      task: "use",
+      run: ts.run,
+      notHeld: [],
+      unreachable: ["inproc://wC"],
+      reason: "connection refused",
+    });
+    assert.match(
+      t.logs()[0],
+      /could not fetch its dependency make from inproc:\/\/wC/,
+    );
+  }
+  t.drain();
+  const ts = t.task("use");
+  t.msg("wB", {
+    op: "missing-data",
+    key: "make",
+    task: "use",
+    run: ts.run,
+    notHeld: [],
+    unreachable: ["inproc://wC"],
+    reason: "connection refused",
+  });
+  const [erred] = t.sent("key-erred", "c");
+  const e = errorOf(erred);
+  assert.equal(e.name, "LostDataError");
+  assert.match(
+    e.message,
+    /could not fetch its dependency make from inproc:\/\/wC \(connection refused\); tried 4 times/,
+  );
+  assert.equal(t.task("make").status, "memory", "the holder keeps the value");
+});
+
+Deno.test("scheduler: a fetch that failed because the holder died waits for the recompute", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("d", { workers: ["w2"], allowOtherWorkers: true }));
+  t.finishBig("d");
+  t.submit(spec("use", { deps: ["d"], workers: ["w1"] }));
+  const run = t.task("use").run;
+  t.leave("w2"); // d is recomputed on w1 ...
+  assert.equal(t.task("d").status, "processing");
+  t.drain();
+  // ... when w1's report of the failed fetch from w2 arrives.
+  t.msg("w1", {
+    op: "missing-data",
+    key: "d",
+    task: "use",
+    run,
+    notHeld: [],
+    unreachable: ["inproc://w2"],
+    reason: "connection reset",
+  });
+  assert.equal(t.sent("key-erred").length, 0, "no LostDataError");
+  assert.equal(t.task("use").status, "waiting");
+  assert.equal(t.task("use").waitingOn, 1, "waits on d once");
+  t.finishBig("d");
+  assert.equal(t.task("use").status, "processing");
+  t.finish("use", 7);
+  assert.equal(unpack(t.sent("key-done", "c").at(-1)!.value as Packed), 7);
+});
+
+Deno.test("scheduler: a holder that says it lacks the value loses it; the value is recomputed", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("d", { workers: ["w2"] }));
+  t.finishBig("d");
+  t.submit(spec("use", { deps: ["d"], workers: ["w1"] }));
+  t.msg("w1", {
+    op: "missing-data",
+    key: "d",
+    task: "use",
+    run: t.task("use").run,
+    notHeld: ["inproc://w2"],
+    unreachable: [],
+    reason: "w2 does not have it",
+  });
+  assert.equal(t.task("d").status, "processing", "recomputed on w2");
+  assert.equal(t.task("use").status, "waiting");
+});
+
+Deno.test("scheduler: a lost value is recomputed through its whole lineage", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 4);
+  t.submit(
+    spec("a", { workers: ["w1"] }),
+    spec("b", { deps: ["a"], workers: ["w1"] }),
+    spec("c", { deps: ["b"], workers: ["w1"] }),
+  );
+  t.msg("c", { op: "release", keys: ["a", "b"] });
+  t.finishBig("a");
+  t.finishBig("b");
+  t.finishBig("c");
+  assert.equal(t.task("a").status, "released");
+  assert.equal(t.task("b").status, "released");
+  t.msg("c", { op: "release", keys: [] });
+  // c restricted loosely from now on would not matter: w1 dies with c's value.
+  t.join("w3");
+  t.leave("w1");
+  assert.equal(t.task("c").status, "waiting");
+  assert.equal(t.task("b").status, "waiting");
+  assert.equal(
+    t.task("a").status,
+    "queued",
+    "only w1 may run it: it waits for w1",
+  );
+  t.join("w1");
+  t.finishBig("a");
+  t.finishBig("b");
+  t.finishBig("c");
+  assert.equal(t.task("c").status, "memory");
+  assert.equal(t.task("a").status, "released");
+});
+
+Deno.test("scheduler: a queued dependent is re-blocked when its dependency is lost", () => {
+  // Symptom 8: before, the queued task was assigned with a null holder list
+  // and the scheduler threw while handling the healthy worker's message.
+  const t = new Sim([["w1", 1], ["w2", 1]], 1);
+  t.submit(spec("p", { workers: ["w1"], allowOtherWorkers: true }));
+  t.finishBig("p", 16 * 1024);
+  t.submit(spec("busy", { workers: ["w2"] }));
+  t.submit(spec("q", { deps: ["p"], workers: ["w2"] }));
+  assert.equal(t.task("q").status, "queued");
+  t.leave("w1");
+  assert.equal(t.task("q").status, "waiting");
+  assert.equal(t.task("p").status, "queued", "p waits for room on w2");
+  t.finishBig("busy");
+  assert.equal(t.on("p"), "w2");
+  t.finishBig("p", 16 * 1024);
+  assert.equal(t.task("q").status, "processing");
+  const [compute] = t.sent("compute").filter((m) => m.key === "q");
+  assert.deepEqual((compute.deps as { who: string[] }[])[0].who, [
+    "inproc://w2",
+  ]);
+});
+
+Deno.test("scheduler: a cancelled run keeps its slot until its worker says it stopped", () => {
+  const t = new Sim([["w1", 1]], 1);
+  t.submit(spec("slow"));
+  const run = t.task("slow").run;
+  t.msg("c", { op: "cancel", keys: ["slow"] });
+  t.submit(spec("inc"));
+  assert.equal(t.task("inc").status, "queued", "the slot is still busy");
+  t.drain();
+  t.msg("w1", { op: "task-stopped", key: "slow", run });
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["inc"]);
+});
+
+Deno.test("scheduler: a client leaving while its tasks run does not free their slots early", () => {
+  const t = new Sim([["w1", 1]], 1);
+  t.submit(spec("long"));
+  const run = t.task("long").run;
+  t.event({ type: "client-joined", id: "c2" });
+  t.event({ type: "client-left", id: "c" });
+  t.msg("c2", { op: "submit", tasks: [spec("next")] });
+  assert.equal(t.task("next").status, "queued");
+  t.msg("w1", { op: "task-finished", key: "long", run, nbytes: 1 });
+  assert.equal(t.task("next").status, "processing");
+});
+
+Deno.test("scheduler: a late message about an earlier run is ignored", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a", { workers: ["w1"], retries: 1 }));
+  const first = t.task("a").run;
+  t.err("a"); // retried as a new run
+  assert.notEqual(t.task("a").run, first);
+  t.msg("w1", { op: "task-finished", key: "a", run: first, nbytes: 1 });
+  assert.equal(t.task("a").status, "processing", "the stale result is ignored");
+});
+
+Deno.test("scheduler: a task that would depend on itself is refused", () => {
+  const t = new Sim();
+  t.submit(spec("k", { deps: ["k"] }));
+  const [erred] = t.sent("key-erred", "c");
+  assert.match(errorOf(erred).message, /task k cannot depend on itself/);
+  assert.equal(t.s.tasks.size, 0);
+  t.msg("c", { op: "release", keys: ["k"] });
+});
+
+Deno.test("scheduler: a dependency the scheduler does not have is refused, naming it", () => {
+  const t = new Sim();
+  t.submit(spec("k", { deps: ["gone"] }));
+  const e = errorOf(t.sent("key-erred", "c")[0]);
+  assert.equal(e.name, "LostDataError");
+  assert.match(e.message, /depends on gone, which the scheduler does not have/);
+});
+
+Deno.test("scheduler: work queued behind a blocked slot is stolen for an idle worker", () => {
+  // Symptom 5: the parent keeps its slot on w1 and waits for kids; the
+  // second kid landed behind it on w1 while w2 was free.
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("p", { workers: ["w1"] }));
+  t.msg("w1", {
+    op: "submit",
+    tasks: [spec("a", { parent: "p" }), spec("b", { parent: "p" })],
+  });
+  assert.equal(t.on("a"), "w2");
+  assert.equal(t.on("b"), "w1", "queued behind its parent");
+  t.drain();
+  const p = t.task("p");
+  t.msg("w1", { op: "blocked", key: "p", run: p.run, on: ["a", "b"] });
+  assert.deepEqual(t.sent("steal", "w1").map((m) => m.key), ["b"]);
+  assert.equal(t.sent("deadlock").length, 0, "w2 can still run b");
+  t.worker("task-stopped", "b"); // w1 gives b back, unstarted
+  assert.equal(t.on("b"), "w2");
+});
+
+Deno.test("scheduler: waits that no slot can ever serve are a deadlock naming the tasks", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("p", { workers: ["w1"] }));
+  t.msg("w1", {
+    op: "submit",
+    tasks: [spec("kid", { parent: "p", workers: ["w1"] })],
+  });
+  const p = t.task("p");
+  t.msg("w1", { op: "blocked", key: "p", run: p.run, on: ["kid"] });
+  t.worker("task-stopped", "kid"); // stolen, but only w1 may run it
+  const [deadlock] = t.sent("deadlock", "w1");
   assert.deepEqual(deadlock.keys, ["p"]);
   assert.match(deadlock.message as string, /p waits for kid/);
 });
 
-Deno.test("scheduler: a blocked task is not a deadlock while a slot is free", () => {
-  const s = setup([["w1", 2]], 1);
-  s.handle("c", { op: "submit", tasks: [spec("p")] });
-  s.handle("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
-  s.handle("w1", { op: "blocked", key: "p", on: ["kid"] });
-  assert.equal(ops(s.drain(), "deadlock").length, 0);
+Deno.test("scheduler: a blocked task is not a deadlock while a slot can serve its wait", () => {
+  const t = new Sim([["w1", 2]], 1);
+  t.submit(spec("p"));
+  t.msg("w1", { op: "submit", tasks: [spec("kid", { parent: "p" })] });
+  const p = t.task("p");
+  t.msg("w1", { op: "blocked", key: "p", run: p.run, on: ["kid"] });
+  assert.equal(t.sent("deadlock").length, 0);
 });
 
-Deno.test("scheduler: a lost worker's tasks move; a task that keeps killing workers errs", () => {
-  const s = setup([["w1", 1], ["w2", 1]]);
-  s.handle("c", { op: "submit", tasks: [spec("killer")] });
-  s.drain();
-  for (let i = 0; i < 3; i++) {
-    const on = s.tasks.get("killer")!.processingOn!.id;
-    s.removeWorker(on);
-    s.addWorker(on, 1, `inproc://${on}`);
-    assert.equal(s.tasks.get("killer")!.status, "processing");
-  }
-  s.removeWorker(s.tasks.get("killer")!.processingOn!.id);
-  const [erred] = ops(s.drain(), "key-erred", "c");
-  assert.equal(
-    (decode(erred.error as Packed) as Error).name,
-    "KilledWorkerError",
-  );
-});
-
-Deno.test("scheduler: a value lost with its worker is recomputed when still wanted", () => {
-  const s = setup([["w1", 1], ["w2", 1]]);
-  s.handle("c", { op: "submit", tasks: [spec("a")] });
-  s.drain();
-  const on = s.tasks.get("a")!.processingOn!.id;
-  s.handle(on, { op: "task-finished", key: "a", nbytes: 1e6 });
-  s.drain();
-  s.removeWorker(on);
-  assert.equal(s.tasks.get("a")!.status, "processing");
-  assert.notEqual(s.tasks.get("a")!.processingOn!.id, on);
-});
-
-Deno.test("scheduler: a task that no longer runs there cannot launch tasks", () => {
-  const s = setup([["w1", 1], ["w2", 1]]);
-  s.handle("c", { op: "submit", tasks: [spec("p", { workers: ["w1"] })] });
-  s.handle("w1", {
-    op: "submit",
-    tasks: [spec("x", { parent: "p", workers: ["w2"] })],
+Deno.test("scheduler: a missing-data report from a client points it at the value's new place", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a", { workers: ["w1"], allowOtherWorkers: true }));
+  t.finishBig("a");
+  t.submit(spec("b", { deps: ["a"], workers: ["w2"] }));
+  t.finishBig("b"); // b's worker fetched a; it holds b
+  t.leave("w1");
+  t.drain();
+  t.msg("c", {
+    op: "missing-data",
+    key: "a",
+    notHeld: [],
+    unreachable: ["inproc://w1"],
+    reason: "connection reset",
   });
-  s.drain();
-  assert.equal(s.tasks.get("x")!.processingOn!.id, "w2");
-  s.removeWorker("w1"); // p is rescheduled; its child x is released and aborted
-  const out = s.drain();
-  assert.ok(ops(out, "cancel-compute", "w2").some((m) => m.key === "x"));
-  assert.ok(!s.tasks.has("x"));
-  // x has not seen the abort yet and launches a grandchild:
-  s.handle("w2", { op: "submit", tasks: [spec("orphan", { parent: "x" })] });
-  s.handle("w2", { op: "want", keys: ["p"], owner: "x" });
-  const refused = s.drain();
-  assert.ok(!s.tasks.has("orphan"), "no task without a live owner");
-  assert.deepEqual(ops(refused, "key-cancelled", "w2").map((m) => m.key), [
-    "orphan",
-    "p",
-  ]);
-  assert.equal(s.owners.size, 1, "only the client's own owner exists");
-});
-
-Deno.test("scheduler: a client that leaves releases what it wanted", () => {
-  const s = setup();
-  s.handle("c", { op: "submit", tasks: [spec("a")] });
-  s.drain();
-  finish(s, "w1", "a");
-  s.removeClient("c");
-  s.drain();
-  assert.equal(s.tasks.size, 0);
-});
-
-Deno.test("scheduler: an unknown operation is rejected with its name", () => {
-  const s = setup();
-  assert.throws(
-    () => s.handle("c", { op: "explode" } as never),
-    /unknown operation "explode"/,
-  );
+  assert.equal(t.sent("key-done", "c").length, 0, "a is being recomputed");
+  t.finishBig("a");
+  assert.deepEqual(t.sent("key-done", "c")[0].who, ["inproc://w2"]);
 });

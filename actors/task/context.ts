@@ -31,6 +31,8 @@ export interface WorkerRuntime {
 export interface TaskContext {
   /** The task's key. */
   readonly key: string;
+  /** The id the scheduler gave this run of the task. */
+  readonly run: number;
   /** The worker it runs on. */
   readonly worker: WorkerRuntime;
   /** Aborted when the task is cancelled. */
@@ -50,8 +52,12 @@ export class RunningTask implements TaskContext {
   private reason: unknown = undefined;
   private aborted = false;
 
-  /** The context of task `key` on `worker`. */
-  constructor(readonly key: string, readonly worker: WorkerRuntime) {}
+  /** The context of run `run` of task `key` on `worker`. */
+  constructor(
+    readonly key: string,
+    readonly run: number,
+    readonly worker: WorkerRuntime,
+  ) {}
 
   /** Aborted when the task is cancelled. */
   get signal(): AbortSignal {

@@ -2,33 +2,43 @@
  * The worker actor: a thin shell around {@linkcode WorkerState} that runs
  * task functions (in their AsyncLocalStorage context), fetches dependency
  * values from peers, serves its values, and hosts the worker's one shared
- * client. Transport-agnostic: it is handed a scheduler connection and a way
- * to reach peers by address.
+ * client. Everything it observes becomes an event for the state machine,
+ * handled one at a time in order; the effects come back as work to do.
+ * Transport-agnostic: it is handed a scheduler connection and a way to reach
+ * peers by address.
  *
  * @module
  */
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
-import type { FunctionDescription } from "../../runtime/shipping/describe.ts";
-import type { Connection } from "../../runtime/wire/transport.ts";
-import { loadShipping } from "../../runtime/shipping/lazy.ts";
-import { Client, type ClientHost } from "../client/client.ts";
-import { DataPeer, fetchFromHolders } from "./data_peer.ts";
 import { CancelledError } from "../../runtime/errors.ts";
+import { loadShipping } from "../../runtime/shipping/lazy.ts";
+import { validateFromEnv } from "../../runtime/validate_env.ts";
+import type { Connection } from "../../runtime/wire/transport.ts";
+import { Client } from "../client/client.ts";
+import type { ClientHost } from "../client/types.ts";
 import type {
   SchedulerToClient,
   ToScheduler,
   ToWorkerConnection,
 } from "../protocol.ts";
 import { runInTask, RunningTask, type WorkerRuntime } from "../task/context.ts";
-import { type WorkerEffect, WorkerState, type WorkerTask } from "./state.ts";
+import {
+  DataPeer,
+  fetchFromHolders,
+  requestFrom,
+  type RetryOptions,
+} from "./data_peer.ts";
+import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
 
 /** Results up to this many encoded bytes travel inline with task-finished. */
 export const INLINE_LIMIT = 8 * 1024;
 
 /** How a worker is wired to the world. */
 export interface WorkerOptions {
+  /** Its id. */
   id: string;
+  /** Tasks it runs at once. */
   slots: number;
   /** Its data address, as peers and clients reach it. */
   address: string;
@@ -36,44 +46,76 @@ export interface WorkerOptions {
   scheduler: Connection<ToWorkerConnection, ToScheduler>;
   /** Opens a data connection to a peer's address. */
   connect(address: string): Promise<Connection<unknown, unknown>>;
+  /** Retries of a peer that cannot be reached. */
+  retry?: RetryOptions;
+  /** Check the state machine's invariants after every event (default: `TENDRIL_VALIDATE=1`). */
+  validate?: boolean;
 }
 
 type Task = (...args: unknown[]) => unknown;
 
 /**
- * A worker: executes what the scheduler sends it.
+ * A worker: executes what the scheduler sends it. (Named `WorkerActor` so
+ * it does not shadow the global `Worker` of Web Workers.)
  *
  * @example
  * ```ts
- * import { Worker } from "./actor.ts";
- * console.assert(typeof Worker === "function");
+ * import assert from "node:assert/strict";
+ * import { localPair } from "../../runtime/wire/local.ts";
+ * import { WorkerActor } from "./actor.ts";
+ * const [toScheduler, fromWorker] = localPair("w1", "scheduler");
+ * const sent = new Promise((r) => fromWorker.onMessages(r));
+ * const worker = new WorkerActor({
+ *   id: "w1",
+ *   slots: 1,
+ *   address: "inproc://w1",
+ *   scheduler: toScheduler as never,
+ *   connect: () => Promise.reject(new Error("no peers")),
+ * });
+ * fromWorker.send({ op: "compute", key: "a", run: 1, fn: "f", args: "\x90", rank: 0 } as never);
+ * // `f` was never defined: the run errs, and the worker says so.
+ * assert.equal(((await sent) as { op: string }[])[0].op, "task-erred");
+ * worker.close();
+ * toScheduler.close();
  * ```
  */
-export class Worker implements WorkerRuntime {
+export class WorkerActor implements WorkerRuntime {
+  /** Its id. */
   readonly id: string;
+  /** Its slot budget. */
   readonly slots: number;
+  /** Its data address. */
   readonly address: string;
+  /** The worker's one shared client (what `getClient()` returns in its tasks). */
   readonly client: Client;
+  /** The state machine. */
   readonly core: WorkerState;
   private readonly scheduler: Connection<ToWorkerConnection, ToScheduler>;
   private readonly connect: (
     address: string,
   ) => Promise<Connection<unknown, unknown>>;
+  private readonly retry: RetryOptions | undefined;
   private readonly fns = new Map<string, Task>();
   private readonly loading = new Map<string, Promise<Task>>();
   private readonly running = new Map<string, RunningTask>();
   private readonly rejoins = new Map<string, () => void>();
   private readonly peers = new Map<string, Promise<DataPeer>>();
+  private readonly events: WorkerEvent[] = [];
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
-  private pumping = false;
+  private handling = false;
 
+  /** Wires a worker; it starts handling the scheduler's messages at once. */
   constructor(options: WorkerOptions) {
     this.id = options.id;
     this.slots = options.slots;
     this.address = options.address;
     this.scheduler = options.scheduler;
     this.connect = options.connect;
-    this.core = new WorkerState(options.slots);
+    this.retry = options.retry;
+    this.core = new WorkerState(
+      options.slots,
+      options.validate ?? validateFromEnv(),
+    );
     const host: ClientHost = {
       id: this.id,
       send: (msg) => this.scheduler.send(msg),
@@ -83,7 +125,20 @@ export class Worker implements WorkerRuntime {
     };
     this.client = new Client(host, true);
     this.client.localValue = (key) => this.core.data.get(key);
-    this.scheduler.onMessages((batch) => this.receive(batch));
+    this.scheduler.onMessages((batch) => {
+      for (const msg of batch) {
+        switch (msg.op) {
+          case "key-done":
+          case "key-erred":
+          case "key-cancelled":
+          case "deadlock":
+            this.clientHandler?.(msg);
+            break;
+          default:
+            this.post({ type: "message", msg });
+        }
+      }
+    });
   }
 
   /** Serves this worker's values to a peer or client on `conn`. */
@@ -100,45 +155,27 @@ export class Worker implements WorkerRuntime {
     return peer;
   }
 
-  private receive(batch: ToWorkerConnection[]): void {
-    for (const msg of batch) {
-      switch (msg.op) {
-        case "key-done":
-        case "key-erred":
-        case "key-cancelled":
-        case "deadlock":
-          this.clientHandler?.(msg);
-          break;
-        default:
-          this.core.handle(msg);
-      }
-    }
-    this.pump();
-  }
-
-  /** Applies the core's effects until it has none left. */
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
+  /** Hands an event to the state machine; events are handled one at a time, in order. */
+  private post(event: WorkerEvent): void {
+    this.events.push(event);
+    if (this.handling) return;
+    this.handling = true;
     try {
-      for (
-        let effects = this.core.drain();
-        effects.length > 0;
-        effects = this.core.drain()
-      ) {
-        for (const effect of effects) this.apply(effect);
+      for (let e = this.events.shift(); e; e = this.events.shift()) {
+        for (const effect of this.core.handle(e)) this.apply(effect);
       }
     } finally {
-      this.pumping = false;
+      this.handling = false;
     }
   }
 
   private apply(effect: WorkerEffect): void {
     switch (effect.type) {
       case "send":
-        return this.scheduler.send(effect.msg);
+        if (!this.scheduler.closed) this.scheduler.send(effect.msg);
+        return;
       case "execute":
-        return this.execute(effect.task);
+        return this.execute(effect);
       case "fetch":
         return void this.fetch(effect.from, effect.keys);
       case "abort":
@@ -151,105 +188,114 @@ export class Worker implements WorkerRuntime {
         return resolve?.();
       }
       case "decode": {
+        const { key, run, dep } = effect;
         let value: unknown;
         try {
           value = this.client.decodeValue(effect.bytes);
         } catch (e) {
-          return this.core.failed(effect.into.key, encodeError(e));
+          return this.post({
+            type: "decode-failed",
+            key,
+            run,
+            error: encodeError(e),
+          });
         }
-        return this.core.decoded(effect.into, effect.key, value);
+        return this.post({ type: "decoded", key, dep, value });
       }
     }
   }
 
   // ---- WorkerRuntime ------------------------------------------------------
 
+  /** Releases the slot of task `key` (see `secede()`). */
   secede(key: string): void {
-    this.core.secede(key);
-    this.pump();
+    this.post({ type: "secede", key });
   }
 
+  /** Resolves once task `key` holds a slot again (see `rejoin()`). */
   rejoin(key: string): Promise<void> {
     return new Promise((resolve) => {
       this.rejoins.set(key, resolve);
-      this.core.rejoin(key);
-      this.pump();
+      this.post({ type: "rejoin", key });
     });
   }
 
   // ---- execution ----------------------------------------------------------
 
-  private execute(task: WorkerTask): void {
-    const fn = this.fns.get(task.fn);
-    if (fn) return this.run(task, fn);
-    this.load(task.fn).then(
-      (fn) => this.run(task, fn),
-      (e) => this.settle(task, e, false),
+  private execute(run: Extract<WorkerEffect, { type: "execute" }>): void {
+    const fn = this.fns.get(run.fn);
+    if (fn) return this.call(run, fn);
+    this.load(run.fn).then(
+      (fn) => this.call(run, fn),
+      (e) => this.settle(run.key, run.run, e, false),
     );
   }
 
   private load(id: string): Promise<Task> {
     let loading = this.loading.get(id);
     if (!loading) {
-      const ref = this.core.fns.get(id);
+      const ref = this.core.functionRef(id);
       if (!ref) {
         return Promise.reject(
           new Error(`worker ${this.id} has no definition of function ${id}`),
         );
       }
-      const desc: FunctionDescription = { id, ref };
-      loading = loadTask(desc).then((task) => {
+      loading = loadTask(id, ref).then((task) => {
         this.fns.set(id, task);
         return task;
       });
       this.loading.set(id, loading);
+      loading.catch(() => this.loading.delete(id));
     }
     return loading;
   }
 
-  private run(task: WorkerTask, fn: Task): void {
-    const ctx = new RunningTask(task.key, this);
-    this.running.set(task.key, ctx);
-    const deps = task.depValues;
+  private call(run: Extract<WorkerEffect, { type: "execute" }>, fn: Task) {
+    const { key, deps } = run;
+    const ctx = new RunningTask(key, run.run, this);
+    this.running.set(key, ctx);
     let result: unknown;
     try {
-      const args = unpack(task.args, deps ? (key) => deps.get(key) : undefined);
+      const args = unpack(run.args, deps ? (k) => deps.get(k) : undefined);
       result = runInTask(ctx, () => fn(...(args as unknown[])));
     } catch (e) {
-      return this.settle(task, e, false);
+      return this.settle(key, run.run, e, false);
     }
     if (result instanceof Promise) {
       result.then(
-        (v) => this.settle(task, v, true),
-        (e) => this.settle(task, e, false),
+        (v) => this.settle(key, run.run, v, true),
+        (e) => this.settle(key, run.run, e, false),
       );
-    } else this.settle(task, result, true);
+    } else this.settle(key, run.run, result, true);
   }
 
-  private settle(task: WorkerTask, value: unknown, ok: boolean): void {
-    this.running.delete(task.key);
-    this.client.endTask(task.key);
+  private settle(key: string, run: number, value: unknown, ok: boolean): void {
+    if (this.running.get(key)?.run === run) this.running.delete(key);
+    this.client.endTask(key);
+    let event: WorkerEvent;
     if (ok) {
       let refs: string[] | undefined;
       try {
         const bytes = pack(
           value,
           (k) => void (refs ??= []).push(k),
-          () => `result of task ${task.key}`,
+          () => `result of task ${key}`,
         );
-        this.core.finished(
-          task.key,
+        event = {
+          type: "returned",
+          key,
+          run,
           value,
           bytes,
-          bytes.length <= INLINE_LIMIT,
+          inline: bytes.length <= INLINE_LIMIT,
           refs,
-        );
+        };
       } catch (e) {
-        this.core.failed(task.key, encodeError(e));
+        event = { type: "threw", key, run, error: encodeError(e) };
       }
-    } else this.core.failed(task.key, encodeError(value));
+    } else event = { type: "threw", key, run, error: encodeError(value) };
     this.client.flush();
-    this.pump();
+    this.post(event);
   }
 
   // ---- data ---------------------------------------------------------------
@@ -265,32 +311,45 @@ export class Worker implements WorkerRuntime {
         return this.serve(conn);
       });
       this.peers.set(address, peer);
-      peer.catch(() => this.peers.delete(address));
+      peer.catch(() => {
+        if (this.peers.get(address) === peer) this.peers.delete(address);
+      });
     }
     return peer;
   }
 
   private async fetch(from: string, keys: string[]): Promise<void> {
+    let event: WorkerEvent;
     try {
-      const reply = await (await this.peer(from)).get(keys);
-      const values = new Map<string, { value: unknown; bytes: Packed }>();
+      const reply = await requestFrom(
+        from,
+        keys,
+        (a) => this.peer(a),
+        this.retry,
+      );
+      const values = new Map<string, unknown>();
       for (const [key, bytes] of Object.entries(reply.values)) {
-        values.set(key, { value: this.client.decodeValue(bytes), bytes });
+        values.set(key, this.client.decodeValue(bytes));
       }
-      this.core.fetched(from, values, reply.missing);
-    } catch {
-      for (const key of keys) this.core.fetchFailed(from, key);
+      event = { type: "fetched", from, values, missing: reply.missing };
+    } catch (e) {
+      event = {
+        type: "fetch-failed",
+        from,
+        keys,
+        reason: (e as Error)?.message ?? String(e),
+      };
     }
-    this.pump();
+    this.post(event);
   }
 
   private fetchValue(key: string, who: string[]): Promise<Packed> {
     const local = this.core.data.get(key);
     if (local) return Promise.resolve(local.bytes);
-    return fetchFromHolders(key, who, (a) => this.peer(a));
+    return fetchFromHolders(key, who, (a) => this.peer(a), this.retry);
   }
 
-  /** Stops serving: closes peer connections. */
+  /** Stops serving: closes peer connections, aborts running tasks. */
   close(): void {
     for (const peer of this.peers.values()) {
       peer.then((p) => p.close(), () => {});
@@ -306,15 +365,17 @@ export class Worker implements WorkerRuntime {
  * Loads a task function. Function shipping and the task scope are imported
  * here, on first use, so a worker is ready before their import finishes.
  */
-async function loadTask(desc: FunctionDescription): Promise<Task> {
+async function loadTask(
+  id: string,
+  ref: NonNullable<ReturnType<WorkerState["functionRef"]>>,
+): Promise<Task> {
   const { loadFunction } = await loadShipping();
   const { taskScope, wrapTask } = await import("../task/delayed.ts");
-  return unwrapTask(await loadFunction(desc, taskScope(), { wrap: wrapTask }));
-}
-
-/** The callable a task runs: a delayed wrapper runs its wrapped function. */
-function unwrapTask(fn: unknown): Task {
-  const inner = (fn as { [k: symbol]: unknown })[Symbol.for("tendril.wrapped")];
+  const fn = await loadFunction({ id, ref }, taskScope(), { wrap: wrapTask });
+  // A delayed wrapper runs the function it wraps.
+  const inner = (fn as unknown as Record<symbol, unknown>)[
+    Symbol.for("tendril.wrapped")
+  ];
   return (typeof inner === "function" ? inner : fn) as Task;
 }
 

@@ -7,8 +7,9 @@
  */
 
 import type { Packed } from "../../runtime/codec/packed.ts";
+import { LostDataError } from "../../runtime/errors.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
-import type { DataRequest, DataResponse } from "../protocol.ts";
+import type { DataMessage, DataRequest, DataResponse } from "../protocol.ts";
 
 /** What a data server answers for the keys it is asked for. */
 export type DataServer = (keys: string[]) => DataResponse["values"];
@@ -18,8 +19,6 @@ export interface DataReply {
   values: Record<string, Packed>;
   missing: string[];
 }
-
-type DataMessage = DataRequest | DataResponse;
 
 /**
  * Requests and serves values over one connection.
@@ -110,19 +109,71 @@ export class DataPeer {
   }
 }
 
+/** How often, and after how long, a request to an unreachable peer is tried again. */
+export interface RetryOptions {
+  /** Tries after the first (default 3). */
+  retries?: number;
+  /** Milliseconds before the first retry, doubling after each (default 50). */
+  backoff?: number;
+}
+
 /**
- * Fetches one value from the first of its holders that has it, trying them
- * in order; the error names each holder and why it failed. `peerFor` opens
- * (or finds) the data connection to a holder's address.
+ * Asks the peer at `address` for `keys`, dialling it through `peerFor`.
+ * Connection failures are retried with backoff (a holder that just died is
+ * meanwhile noticed by the scheduler); an answer, even one without the
+ * values, is final.
  *
+ * @throws {Error} (as a rejection) naming why the peer could not be asked.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { requestFrom } from "./data_peer.ts";
+ * await assert.rejects(
+ *   requestFrom("inproc://nowhere", ["x"], () => undefined),
+ *   /no route to inproc:\/\/nowhere/,
+ * );
+ * ```
+ */
+export async function requestFrom(
+  address: string,
+  keys: string[],
+  peerFor: (address: string) => DataPeer | Promise<DataPeer> | undefined,
+  options: RetryOptions = {},
+): Promise<DataReply> {
+  const retries = options.retries ?? 3;
+  const backoff = options.backoff ?? 50;
+  for (let attempt = 0;; attempt++) {
+    let peer: DataPeer | undefined;
+    try {
+      peer = await peerFor(address);
+      if (peer) return await peer.get(keys);
+    } catch (e) {
+      if (attempt >= retries) throw e;
+      await new Promise((r) => setTimeout(r, backoff * 2 ** attempt));
+      continue;
+    }
+    throw new Error(`no route to ${address}`);
+  }
+}
+
+/**
+ * Fetches one value from the first of its holders that has it, trying them
+ * in order (see {@linkcode requestFrom} for retries). `peerFor` opens (or
+ * finds) the data connection to a holder's address.
+ *
+ * @throws {LostDataError} (as a rejection) naming each holder and why it failed.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { DataPeer, fetchFromHolders } from "./data_peer.ts";
+ * import { LostDataError } from "../../runtime/errors.ts";
  * import { localPair } from "../../runtime/wire/local.ts";
  * const [a, b] = localPair("a", "b");
- * const server = new DataPeer(b, () => ({ x: "v" }));
+ * const server = new DataPeer(b, (keys): Record<string, string> => keys.includes("x") ? { x: "v" } : {});
  * const client = new DataPeer(a);
- * console.assert(await fetchFromHolders("x", ["w1"], () => client) === "v");
+ * assert.equal(await fetchFromHolders("x", ["w1"], () => client), "v");
+ * await assert.rejects(fetchFromHolders("y", ["w1"], () => client), (e) =>
+ *   e instanceof LostDataError && e.notHeld[0] === "w1");
  * a.close();
  * server.close();
  * ```
@@ -131,23 +182,27 @@ export async function fetchFromHolders(
   key: string,
   who: readonly string[],
   peerFor: (address: string) => DataPeer | Promise<DataPeer> | undefined,
+  options?: RetryOptions,
 ): Promise<Packed> {
-  const errors: string[] = [];
+  const notHeld: string[] = [];
+  const unreachable: string[] = [];
+  const reasons: string[] = [];
   for (const address of who) {
+    let reply: DataReply;
     try {
-      const peer = await peerFor(address);
-      if (!peer) {
-        errors.push(`${address}: no route`);
-        continue;
-      }
-      const reply = await peer.get([key]);
-      if (reply.values[key] !== undefined) return reply.values[key];
-      errors.push(`${address} does not have it`);
+      reply = await requestFrom(address, [key], peerFor, options);
     } catch (e) {
-      errors.push(`${address}: ${(e as Error).message}`);
+      unreachable.push(address);
+      reasons.push(`${address}: ${(e as Error)?.message ?? e}`);
+      continue;
     }
+    if (reply.values[key] !== undefined) return reply.values[key];
+    notHeld.push(address);
+    reasons.push(`${address} does not have it`);
   }
-  throw new Error(
-    `could not fetch ${key} from ${errors.join("; ") || "anyone"}`,
+  throw new LostDataError(
+    key,
+    `could not fetch ${key}: ${reasons.join("; ") || "no holder is known"}`,
+    { notHeld, unreachable },
   );
 }

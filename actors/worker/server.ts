@@ -3,7 +3,7 @@
  * a worker with its id, slots and data address), listens on its own port for
  * data requests from peers and clients, dials peers lazily by address when a
  * task needs their values, and sends heartbeats. Everything else is the
- * transport-agnostic {@linkcode Worker} actor.
+ * transport-agnostic {@linkcode WorkerActor} actor.
  *
  * @module
  */
@@ -23,8 +23,8 @@ import {
 } from "../../runtime/wire/handshake.ts";
 import type { ToScheduler, ToWorkerConnection } from "../protocol.ts";
 import { loadShipping } from "../../runtime/shipping/lazy.ts";
-import { validateDataMessage } from "../validate.ts";
-import { Worker } from "./actor.ts";
+import { validateDataMessage } from "../protocol.ts";
+import { WorkerActor } from "./actor.ts";
 
 /** Default interval between a worker's heartbeats: 1 s. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 1000;
@@ -71,7 +71,7 @@ const validateData = (batch: unknown[]): unknown[] => {
 };
 
 /**
- * A worker process's networking around a {@linkcode Worker}.
+ * A worker process's networking around a {@linkcode WorkerActor}.
  *
  * @example
  * ```ts ignore
@@ -82,7 +82,7 @@ const validateData = (batch: unknown[]): unknown[] => {
  */
 export class WorkerServer implements AsyncDisposable {
   /** The worker actor. */
-  readonly worker: Worker;
+  readonly worker: WorkerActor;
   /** Its id. */
   readonly id: string;
   /** Its data address. */
@@ -96,7 +96,7 @@ export class WorkerServer implements AsyncDisposable {
   #closing: Promise<void> | undefined;
 
   private constructor(
-    worker: Worker,
+    worker: WorkerActor,
     scheduler: AnyConn,
     listener: FrameListener,
     conns: Set<AnyConn>,
@@ -146,7 +146,7 @@ export class WorkerServer implements AsyncDisposable {
 
     const scheduler = await connect<unknown, unknown>(options.scheduler, dial);
     const conns = new Set<AnyConn>();
-    const ref: { worker?: Worker } = {};
+    const ref: { worker?: WorkerActor } = {};
     const early: AnyConn[] = [];
     let listener: FrameListener;
     try {
@@ -210,7 +210,7 @@ export class WorkerServer implements AsyncDisposable {
       conn.intercept = validateData;
       return conn;
     };
-    const worker = ref.worker = new Worker({
+    const worker = ref.worker = new WorkerActor({
       id,
       slots,
       address,

@@ -1,8 +1,12 @@
 /**
- * The worker as a pure state machine: a slot budget, a priority ready queue,
- * rejoin waiters served ahead of it, dependencies to gather, results held in
- * memory. It decides; the actor shell (`worker.ts`) runs the functions,
- * fetches from peers and moves messages.
+ * The worker as a pure state machine with one entry point:
+ * {@linkcode WorkerState.handle} takes an event (a message from the
+ * scheduler, or what the shell observed: a dependency fetched or not, a
+ * function returned or threw, a task seceding or asking to rejoin) and
+ * returns the effects to carry out. It owns a slot budget, a priority ready
+ * queue with rejoining tasks served ahead of it, the dependencies being
+ * fetched and the results held here. It decides; the actor shell
+ * (`actor.ts`) runs functions, fetches from peers and moves messages.
  *
  * @module
  */
@@ -18,7 +22,9 @@ import type {
 
 /** A value the worker holds: the live value and its codec bytes. */
 export interface Stored {
+  /** The decoded value. */
   value: unknown;
+  /** Its codec bytes (what peers and clients are sent). */
   bytes: Packed;
 }
 
@@ -31,9 +37,10 @@ export type WorkerTaskStatus =
   | "rejoining" // waiting for a slot to come back
   | "cancelled"; // still running, but its result will be dropped
 
-/** One task assigned to this worker. */
-export interface WorkerTask {
+/** One run assigned to this worker. */
+interface WorkerTask {
   readonly key: string;
+  readonly run: number;
   readonly fn: string;
   readonly args: Packed;
   /** Its priority as one number (smaller runs first). */
@@ -41,62 +48,219 @@ export interface WorkerTask {
   status: WorkerTaskStatus;
   /** Dependency values, by key, once available (live values). */
   depValues: Map<string, unknown> | null;
-  /** Dependencies still being fetched. */
+  /** Dependencies not yet available. */
   missing: number;
-  /** Counts against `slots` (executing, not seceded). */
+  /** Counts against `slots`. */
   holdsSlot: boolean;
 }
+
+/** A dependency being fetched: who waits for it and which holders are left to try. */
+interface PendingFetch {
+  waiters: WorkerTask[];
+  holders: string[];
+  next: number;
+  notHeld: string[];
+  unreachable: string[];
+  reasons: string[];
+}
+
+/** Everything that can happen to a worker. */
+export type WorkerEvent =
+  | { type: "message"; msg: SchedulerToWorker }
+  /** An inline dependency value of task `key` was decoded. */
+  | { type: "decoded"; key: string; dep: string; value: unknown }
+  /** An inline dependency value of task `key` could not be decoded. */
+  | { type: "decode-failed"; key: string; run: number; error: Packed }
+  /** A peer answered a fetch: values it had (decoded), keys it did not. */
+  | {
+    type: "fetched";
+    from: string;
+    values: ReadonlyMap<string, unknown>;
+    missing: string[];
+  }
+  /** A fetch from a peer failed (after the shell's own retries). */
+  | { type: "fetch-failed"; from: string; keys: string[]; reason: string }
+  /** A task's function returned; `bytes` is its result encoded. */
+  | {
+    type: "returned";
+    key: string;
+    run: number;
+    value: unknown;
+    bytes: Packed;
+    inline: boolean;
+    refs?: string[];
+  }
+  /** A task's function threw (or its result could not be encoded). */
+  | { type: "threw"; key: string; run: number; error: Packed }
+  /** A running task gave its slot back. */
+  | { type: "secede"; key: string }
+  /** A seceded task wants a slot again (granted by a `rejoined` effect). */
+  | { type: "rejoin"; key: string };
 
 /** What the shell must do. */
 export type WorkerEffect =
   | { type: "send"; msg: WorkerToScheduler }
-  | { type: "execute"; task: WorkerTask }
+  | {
+    type: "execute";
+    key: string;
+    run: number;
+    fn: string;
+    args: Packed;
+    deps: ReadonlyMap<string, unknown> | null;
+  }
   | { type: "fetch"; from: string; keys: string[] }
+  | { type: "decode"; key: string; run: number; dep: string; bytes: Packed }
   | { type: "abort"; key: string; reason: string }
-  | { type: "rejoined"; key: string }
-  | { type: "decode"; key: string; bytes: Packed; into: WorkerTask };
+  | { type: "rejoined"; key: string };
+
+type ComputeMsg = Extract<SchedulerToWorker, { op: "compute" }>;
 
 const byPriority = (a: WorkerTask, b: WorkerTask) => a.rank - b.rank;
 const NO_DEPS: DepLocation[] = [];
 
-/** The worker's whole state and its transitions. */
+/** The worker's whole state, its one entry point and its invariants. */
 export class WorkerState {
-  /** Results and fetched values held here, by key. */
+  /** Results held here, by key. */
   readonly data: Map<string, Stored> = new Map();
-  readonly tasks: Map<string, WorkerTask> = new Map();
-  readonly fns: Map<string, FunctionRef> = new Map();
-  readonly ready: TinyQueue<WorkerTask> = new TinyQueue([], byPriority);
+  private readonly tasks = new Map<string, WorkerTask>();
+  private readonly fns = new Map<string, FunctionRef>();
+  private readonly ready = new TinyQueue<WorkerTask>([], byPriority);
   /** Seceded tasks waiting for a slot, served before the ready queue. */
-  readonly rejoining: string[] = [];
-  /** Tasks waiting for each key being fetched. */
-  private readonly fetching = new Map<string, WorkerTask[]>();
-  /** Tasks holding a slot. */
-  running = 0;
+  private readonly rejoining: string[] = [];
+  private readonly fetching = new Map<string, PendingFetch>();
+  /** Computes for keys whose previous (cancelled) run still runs. */
+  private readonly deferred = new Map<string, ComputeMsg>();
   private effects: WorkerEffect[] = [];
+  private running = 0;
 
-  constructor(readonly slots: number) {}
+  /** A worker with `slots` slots; `validate` checks invariants after each event. */
+  constructor(readonly slots: number, private readonly validating = false) {}
 
-  /** Effects produced since the last drain, in order. */
-  drain(): WorkerEffect[] {
+  /**
+   * Handles one event; returns what to do about it, in order.
+   *
+   * @example A task runs when a slot is free, and reports its result
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { WorkerState } from "./state.ts";
+   * const w = new WorkerState(1, true);
+   * const [run] = w.handle({
+   *   type: "message",
+   *   msg: { op: "compute", key: "a", run: 1, fn: "f", args: "\x90", rank: 0 },
+   * });
+   * assert.equal(run.type, "execute");
+   * const [sent] = w.handle({ type: "returned", key: "a", run: 1, value: 2, bytes: "\x02", inline: true });
+   * assert.deepEqual(sent, {
+   *   type: "send",
+   *   msg: { op: "task-finished", key: "a", run: 1, nbytes: 1, value: "\x02" },
+   * });
+   * ```
+   */
+  handle(event: WorkerEvent): WorkerEffect[] {
+    switch (event.type) {
+      case "message":
+        this.message(event.msg);
+        break;
+      case "decoded": {
+        const task = this.tasks.get(event.key);
+        if (task) this.deliver(task, event.dep, event.value);
+        break;
+      }
+      case "decode-failed":
+        this.decodeFailed(event.key, event.run, event.error);
+        break;
+      case "fetched":
+        for (const [key, value] of event.values) {
+          const f = this.fetching.get(key);
+          this.fetching.delete(key);
+          for (const task of f?.waiters ?? []) this.deliver(task, key, value);
+        }
+        for (const key of event.missing) {
+          this.fetchFailed(
+            key,
+            event.from,
+            true,
+            `${event.from} does not have it`,
+          );
+        }
+        break;
+      case "fetch-failed":
+        for (const key of event.keys) {
+          this.fetchFailed(key, event.from, false, event.reason);
+        }
+        break;
+      case "returned":
+        this.ended(event.key, event.run, (task) => {
+          this.data.set(task.key, { value: event.value, bytes: event.bytes });
+          const msg: WorkerToScheduler = {
+            op: "task-finished",
+            key: task.key,
+            run: task.run,
+            nbytes: event.bytes.length,
+          };
+          if (event.inline) msg.value = event.bytes;
+          if (event.refs && event.refs.length > 0) msg.refs = event.refs;
+          return msg;
+        });
+        break;
+      case "threw":
+        this.ended(event.key, event.run, (task) => ({
+          op: "task-erred",
+          key: task.key,
+          run: task.run,
+          error: event.error,
+        }));
+        break;
+      case "secede":
+        this.secede(event.key);
+        break;
+      case "rejoin":
+        this.rejoin(event.key);
+        break;
+    }
+    if (this.validating) this.validate();
     const out = this.effects;
     this.effects = [];
     return out;
   }
 
-  /** Handles one message from the scheduler. */
-  handle(msg: SchedulerToWorker): void {
+  /** The definition of function `id`, as the scheduler sent it. */
+  functionRef(id: string): FunctionRef | undefined {
+    return this.fns.get(id);
+  }
+
+  /** Keys currently held by this worker. */
+  get heldKeys(): number {
+    return this.data.size;
+  }
+
+  /** Tasks holding a slot now. */
+  get busySlots(): number {
+    return this.running;
+  }
+
+  /** The status of task `key` here, if it is here. */
+  statusOf(key: string): WorkerTaskStatus | undefined {
+    return this.tasks.get(key)?.status;
+  }
+
+  // ---- messages from the scheduler -----------------------------------------
+
+  private message(msg: SchedulerToWorker): void {
     switch (msg.op) {
       case "compute":
         if (msg.fnRef) this.fns.set(msg.fn, msg.fnRef);
-        return this.compute(
-          msg.key,
-          msg.fn,
-          msg.args,
-          msg.deps ?? NO_DEPS,
-          msg.rank,
-        );
+        if (this.tasks.get(msg.key)?.status === "cancelled") {
+          this.deferred.set(msg.key, msg); // after the old run stops
+        } else this.compute(msg);
+        return;
       case "cancel-compute":
-        return this.cancel(msg.key, msg.reason);
+        return this.cancel(msg.key, msg.run, msg.reason);
+      case "steal": {
+        const task = this.tasks.get(msg.key);
+        if (task?.run === msg.run && !started(task)) this.drop(task);
+        return;
+      }
       case "free":
         for (const key of msg.keys) this.data.delete(key);
         return;
@@ -107,84 +271,152 @@ export class WorkerState {
     }
   }
 
-  private compute(
-    key: string,
-    fn: string,
-    args: Packed,
-    deps: DepLocation[],
-    rank: number,
-  ): void {
+  private compute(msg: ComputeMsg): void {
+    const deps = msg.deps ?? NO_DEPS;
     const task: WorkerTask = {
-      key,
-      fn,
-      args,
-      rank,
+      key: msg.key,
+      run: msg.run,
+      fn: msg.fn,
+      args: msg.args,
+      rank: msg.rank,
       status: "fetching",
       depValues: deps.length > 0 ? new Map() : null,
       missing: 0,
       holdsSlot: false,
     };
-    this.tasks.set(key, task);
+    this.tasks.set(task.key, task);
     let toFetch: Map<string, string[]> | undefined;
     for (const dep of deps) {
       const held = this.data.get(dep.key);
-      if (held) task.depValues!.set(dep.key, held.value);
-      else if (dep.value) {
-        task.missing++;
+      if (held) {
+        task.depValues!.set(dep.key, held.value);
+        continue;
+      }
+      task.missing++;
+      if (dep.value !== undefined) {
         this.effects.push({
           type: "decode",
-          key: dep.key,
+          key: task.key,
+          run: task.run,
+          dep: dep.key,
           bytes: dep.value,
-          into: task,
         });
-      } else {
-        task.missing++;
-        const waiting = this.fetching.get(dep.key);
-        if (waiting) waiting.push(task);
-        else {
-          this.fetching.set(dep.key, [task]);
-          const from = dep.who![0];
-          toFetch ??= new Map();
-          const keys = toFetch.get(from);
-          if (keys) keys.push(dep.key);
-          else toFetch.set(from, [dep.key]);
-        }
+        continue;
       }
+      const pending = this.fetching.get(dep.key);
+      if (pending) {
+        pending.waiters.push(task);
+        continue;
+      }
+      const holders = dep.who ?? [];
+      this.fetching.set(dep.key, {
+        waiters: [task],
+        holders,
+        next: 1,
+        notHeld: [],
+        unreachable: [],
+        reasons: [],
+      });
+      if (holders.length === 0) {
+        this.fetchFailed(dep.key, "", true, "no holder was named");
+        continue;
+      }
+      toFetch ??= new Map();
+      const keys = toFetch.get(holders[0]);
+      if (keys) keys.push(dep.key);
+      else toFetch.set(holders[0], [dep.key]);
     }
     for (const [from, keys] of toFetch ?? []) {
       this.effects.push({ type: "fetch", from, keys });
     }
-    if (task.missing === 0) this.enqueue(task);
+    if (task.missing === 0 && this.tasks.get(task.key) === task) {
+      this.enqueue(task);
+    }
   }
 
-  /** A dependency value decoded from inline bytes. */
-  decoded(task: WorkerTask, key: string, value: unknown): void {
+  /** The scheduler no longer wants this run: drop it, or abort it and report when it stops. */
+  private cancel(key: string, run: number, reason: string): void {
+    const task = this.tasks.get(key);
+    if (!task || task.run !== run) {
+      const later = this.deferred.get(key);
+      if (later?.run === run) {
+        this.deferred.delete(key);
+        this.send({ op: "task-stopped", key, run });
+      }
+      return;
+    }
+    if (!started(task)) return this.drop(task);
+    if (task.status === "cancelled") return;
+    const wasRejoining = task.status === "rejoining";
+    task.status = "cancelled";
+    // A pending rejoin resolves (without a slot) so the function can see
+    // the abort and unwind.
+    if (wasRejoining) this.effects.push({ type: "rejoined", key });
+    this.effects.push({ type: "abort", key, reason });
+  }
+
+  /** Drops a run that has not started, telling the scheduler. */
+  private drop(task: WorkerTask): void {
+    this.tasks.delete(task.key);
+    this.send({ op: "task-stopped", key: task.key, run: task.run });
+    this.startDeferred(task.key);
+  }
+
+  // ---- dependencies ---------------------------------------------------------
+
+  private deliver(task: WorkerTask, key: string, value: unknown): void {
+    if (this.tasks.get(task.key) !== task || task.status !== "fetching") return;
+    if (task.depValues!.has(key)) return;
     task.depValues!.set(key, value);
-    if (--task.missing === 0 && task.status === "fetching") this.enqueue(task);
+    if (--task.missing === 0) this.enqueue(task);
   }
 
-  /** Values arrived from a peer (`missing` keys it did not have). */
-  fetched(from: string, values: Map<string, Stored>, missing: string[]): void {
-    for (const [key, stored] of values) {
-      const waiting = this.fetching.get(key);
-      this.fetching.delete(key);
-      for (const task of waiting ?? []) this.decoded(task, key, stored.value);
+  private decodeFailed(key: string, run: number, error: Packed): void {
+    const task = this.tasks.get(key);
+    if (!task || task.run !== run || task.status !== "fetching") return;
+    this.tasks.delete(key);
+    this.send({ op: "task-erred", key, run, error });
+    this.startDeferred(key);
+  }
+
+  /** `from` could not give `key`: try the next holder, or give up on its waiters. */
+  private fetchFailed(
+    key: string,
+    from: string,
+    notHeld: boolean,
+    reason: string,
+  ): void {
+    const f = this.fetching.get(key);
+    if (!f) return;
+    if (from) {
+      (notHeld ? f.notHeld : f.unreachable).push(from);
+      f.reasons.push(notHeld ? reason : `${from}: ${reason}`);
     }
-    for (const key of missing) this.fetchFailed(from, key);
-  }
-
-  /** A fetch failed: tell the scheduler, drop the waiting tasks. */
-  fetchFailed(from: string, key: string): void {
-    const waiting = this.fetching.get(key);
+    if (f.next < f.holders.length) {
+      const next = f.holders[f.next++];
+      this.effects.push({ type: "fetch", from: next, keys: [key] });
+      return;
+    }
     this.fetching.delete(key);
-    for (const task of waiting ?? []) {
-      if (task.status !== "fetching" || !this.tasks.delete(task.key)) continue;
-      this.effects.push({
-        type: "send",
-        msg: { op: "missing-data", key: task.key, dep: key, from },
+    for (const task of f.waiters) {
+      if (this.tasks.get(task.key) !== task || task.status !== "fetching") {
+        continue;
+      }
+      this.tasks.delete(task.key);
+      this.send({
+        op: "missing-data",
+        key,
+        task: task.key,
+        run: task.run,
+        notHeld: f.notHeld,
+        unreachable: f.unreachable,
+        reason: f.reasons.join("; "),
       });
+      this.startDeferred(task.key);
     }
   }
+
+  // ---- slots ----------------------------------------------------------------
 
   private enqueue(task: WorkerTask): void {
     task.status = "ready";
@@ -202,36 +434,40 @@ export class WorkerState {
         this.running++;
         task.status = "executing";
         task.holdsSlot = true;
-        this.effects.push({
-          type: "send",
-          msg: { op: "rejoined", key: rejoin },
-        });
+        this.send({ op: "rejoined", key: rejoin, run: task.run });
         this.effects.push({ type: "rejoined", key: rejoin });
         continue;
       }
       const task = this.ready.pop();
       if (!task) return;
-      if (task.status !== "ready") continue;
+      if (task.status !== "ready" || this.tasks.get(task.key) !== task) {
+        continue;
+      }
       this.running++;
       task.status = "executing";
       task.holdsSlot = true;
-      this.effects.push({ type: "execute", task });
+      this.effects.push({
+        type: "execute",
+        key: task.key,
+        run: task.run,
+        fn: task.fn,
+        args: task.args,
+        deps: task.depValues,
+      });
     }
   }
 
-  /** The task released its slot: it keeps running without one. */
-  secede(key: string): void {
+  private secede(key: string): void {
     const task = this.tasks.get(key);
     if (!task || task.status !== "executing") return;
     task.status = "long-running";
     task.holdsSlot = false;
     this.running--;
-    this.effects.push({ type: "send", msg: { op: "seceded", key } });
+    this.send({ op: "seceded", key, run: task.run });
     this.startReady();
   }
 
-  /** The seceded task wants a slot back; granted by a `rejoined` effect. */
-  rejoin(key: string): void {
+  private rejoin(key: string): void {
     const task = this.tasks.get(key);
     if (!task || task.status !== "long-running") {
       this.effects.push({ type: "rejoined", key });
@@ -242,62 +478,102 @@ export class WorkerState {
     this.startReady();
   }
 
-  /** The task's function returned; `bytes` is its encoded result. */
-  finished(
+  /** A run's function ended: free its slot, report (or, if cancelled, say it stopped). */
+  private ended(
     key: string,
-    value: unknown,
-    bytes: Packed,
-    inline: boolean,
-    refs?: string[],
+    run: number,
+    report: (task: WorkerTask) => WorkerToScheduler,
   ): void {
-    const task = this.release(key);
-    if (!task) return;
-    this.data.set(key, { value, bytes });
-    const msg: WorkerToScheduler = {
-      op: "task-finished",
-      key,
-      nbytes: bytes.length,
-    };
-    if (inline) msg.value = bytes;
-    if (refs && refs.length > 0) msg.refs = refs;
-    this.effects.push({ type: "send", msg });
-  }
-
-  /** The task's function threw (or its result could not be encoded). */
-  failed(key: string, error: Packed): void {
-    if (!this.release(key)) return;
-    this.effects.push({ type: "send", msg: { op: "task-erred", key, error } });
-  }
-
-  /** Frees the task's slot; undefined when its result must be dropped. */
-  private release(key: string): WorkerTask | undefined {
     const task = this.tasks.get(key);
-    if (!task) return undefined;
+    if (!task || task.run !== run) return;
     this.tasks.delete(key);
     if (task.holdsSlot) {
       task.holdsSlot = false;
       this.running--;
-      this.startReady();
     }
-    return task.status === "cancelled" ? undefined : task;
+    this.send(
+      task.status === "cancelled"
+        ? { op: "task-stopped", key, run }
+        : report(task),
+    );
+    this.startDeferred(key);
+    this.startReady();
   }
 
-  private cancel(key: string, reason: string): void {
-    const task = this.tasks.get(key);
-    if (!task) return;
-    const started = task.status !== "fetching" && task.status !== "ready";
-    const wasRejoining = task.status === "rejoining";
-    task.status = "cancelled";
-    // Not started: just forget it (the heap skips non-ready entries).
-    if (!started) return void this.tasks.delete(key);
-    // Started: it keeps its slot (if any) until the function returns; a
-    // pending rejoin resolves so the function can see the abort and unwind.
-    if (wasRejoining) this.effects.push({ type: "rejoined", key });
-    this.effects.push({ type: "abort", key, reason });
+  /** Starts a compute that waited for the previous run of its key to stop. */
+  private startDeferred(key: string): void {
+    const msg = this.deferred.get(key);
+    if (!msg || this.tasks.has(key)) return;
+    this.deferred.delete(key);
+    this.compute(msg);
   }
 
-  /** Keys currently held by this worker. */
-  get heldKeys(): number {
-    return this.data.size;
+  private send(msg: WorkerToScheduler): void {
+    this.effects.push({ type: "send", msg });
   }
+
+  // ---- invariants -----------------------------------------------------------
+
+  /**
+   * Checks every invariant: the slot count equals the runs holding slots and
+   * never exceeds the budget; no slot idles while work is ready; every task
+   * is where its status says (ready queue, rejoin list, a fetch's waiters).
+   *
+   * @throws {Error} naming the first broken invariant.
+   */
+  validate(): void {
+    const fail = (what: string) => {
+      throw new Error(`worker invariant broken: ${what}`);
+    };
+    let holding = 0;
+    const inHeap = new Set(
+      (this.ready as unknown as { data: WorkerTask[] }).data,
+    );
+    const waiting = new Set<WorkerTask>();
+    for (const f of this.fetching.values()) {
+      for (const t of f.waiters) waiting.add(t);
+    }
+    let runnable = false;
+    for (const [key, t] of this.tasks) {
+      if (t.key !== key) fail(`${key} is filed under another key`);
+      if (t.holdsSlot) holding++;
+      const slotted = t.status === "executing" ||
+        (t.status === "cancelled" && t.holdsSlot);
+      if (t.holdsSlot !== slotted) {
+        fail(`${key} (${t.status}) holdsSlot=${t.holdsSlot}`);
+      }
+      switch (t.status) {
+        case "fetching":
+          if (t.missing <= 0) fail(`${key} fetches nothing`);
+          break;
+        case "ready":
+          if (t.missing !== 0) fail(`${key} is ready with missing deps`);
+          if (!inHeap.has(t)) fail(`${key} is ready but not queued`);
+          runnable = true;
+          break;
+        case "rejoining":
+          if (!this.rejoining.includes(key)) fail(`${key} rejoins unlisted`);
+          runnable = true;
+          break;
+      }
+    }
+    if (holding !== this.running) {
+      fail(`${this.running} slots counted busy, ${holding} held`);
+    }
+    if (this.running > this.slots) {
+      fail(`${this.running} of ${this.slots} slots busy`);
+    }
+    if (runnable && this.running < this.slots) {
+      fail("a slot is free while a task is ready or rejoining");
+    }
+    for (const [key, msg] of this.deferred) {
+      if (this.tasks.get(key)?.status !== "cancelled") {
+        fail(`compute of ${key} (run ${msg.run}) waits for no cancelled run`);
+      }
+    }
+  }
+}
+
+function started(task: WorkerTask): boolean {
+  return task.status !== "fetching" && task.status !== "ready";
 }

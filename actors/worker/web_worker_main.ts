@@ -12,7 +12,7 @@ import {
 } from "../../runtime/wire/webworker.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import { loadShipping } from "../../runtime/shipping/lazy.ts";
-import { Worker } from "./actor.ts";
+import { WorkerActor } from "./actor.ts";
 import {
   PROTOCOL_VERSION,
   type RegisterWorker,
@@ -46,7 +46,7 @@ scope.onmessage = (event: MessageEvent<WorkerInit>) => {
     scope,
     "scheduler",
   );
-  const worker = new Worker({
+  const worker = new WorkerActor({
     id,
     slots,
     address,

@@ -1,8 +1,9 @@
-// Shape checks of messages from untrusted peers (actors/validate.ts): every
-// valid message passes; a wrong one is refused with the op and field named.
+// Shape checks of messages from untrusted peers (the tables in protocol.ts):
+// every valid message passes; a wrong one is refused with the op and field
+// named.
 import assert from "node:assert/strict";
 import { ProtocolError } from "../runtime/errors.ts";
-import { validateDataMessage, validateToScheduler } from "./validate.ts";
+import { validateDataMessage, validateToScheduler } from "./protocol.ts";
 
 const bytes = new Uint8Array([1, 2, 3]);
 const task = { key: "inc-1", fn: "m:inc", args: bytes, deps: ["a"] };
@@ -35,16 +36,39 @@ Deno.test("validate: every valid scheduler message passes", () => {
     { op: "want", keys: ["a"], owner: "task-1" },
     { op: "release", keys: [] },
     { op: "cancel", keys: ["a"] },
+    {
+      op: "missing-data",
+      key: "k",
+      notHeld: [],
+      unreachable: ["tcp://127.0.0.1:1"],
+      reason: "refused",
+    },
   ];
   const worker = [
-    { op: "task-finished", key: "k", value: bytes, nbytes: 3, refs: ["x"] },
-    { op: "task-finished", key: "k", nbytes: 100000 },
-    { op: "task-erred", key: "k", error: bytes },
-    { op: "seceded", key: "k" },
-    { op: "rejoined", key: "k" },
-    { op: "blocked", key: "k", on: ["a"] },
-    { op: "unblocked", key: "k" },
-    { op: "missing-data", key: "k", dep: "d", from: "tcp://127.0.0.1:1" },
+    {
+      op: "task-finished",
+      key: "k",
+      run: 1,
+      value: bytes,
+      nbytes: 3,
+      refs: ["x"],
+    },
+    { op: "task-finished", key: "k", run: 1, nbytes: 100000 },
+    { op: "task-erred", key: "k", run: 1, error: bytes },
+    { op: "task-stopped", key: "k", run: 1 },
+    { op: "seceded", key: "k", run: 1 },
+    { op: "rejoined", key: "k", run: 1 },
+    { op: "blocked", key: "k", run: 1, on: ["a"] },
+    { op: "unblocked", key: "k", run: 1 },
+    {
+      op: "missing-data",
+      key: "d",
+      task: "k",
+      run: 1,
+      notHeld: ["tcp://127.0.0.1:1"],
+      unreachable: [],
+      reason: "not held",
+    },
     { op: "heartbeat" },
   ];
   for (const msg of client) {
@@ -66,7 +90,7 @@ Deno.test("validate: bad scheduler messages name the operation and field", () =>
     ],
     [
       { op: "submit", tasks: {} },
-      /bad "submit" message: field tasks must be an array of tasks, got a map/,
+      /bad "submit" message: field tasks must be an array, got a map/,
     ],
     [
       { op: "submit", tasks: [{ ...task, key: 7 }] },
@@ -98,7 +122,7 @@ Deno.test("validate: bad scheduler messages name the operation and field", () =>
     ],
     [
       { op: "want", keys: "a" },
-      /bad "want" message: field keys must be an array of strings, got a string/,
+      /bad "want" message: field keys must be an array, got a string/,
     ],
     [
       { op: "release", keys: ["a"], owner: 3 },
@@ -118,15 +142,22 @@ Deno.test("validate: bad scheduler messages name the operation and field", () =>
   }
   const workerCases: [unknown, RegExp][] = [
     [
-      { op: "task-finished", key: "k", nbytes: -1 },
+      { op: "task-finished", key: "k", run: 1, nbytes: -1 },
       /field nbytes must be a non-negative integer/,
     ],
     [
-      { op: "task-erred", key: "k" },
+      { op: "task-erred", key: "k", run: 1 },
       /bad "task-erred" message: field error must be bytes, got nothing/,
     ],
-    [{ op: "blocked", key: "k", on: [1] }, /field on\[0\] must be a string/],
-    [{ op: "missing-data", key: "k", dep: "d" }, /field from must be a string/],
+    [
+      { op: "blocked", key: "k", run: 1, on: [1] },
+      /field on\[0\] must be a string/,
+    ],
+    [{ op: "seceded", key: "k" }, /field run must be a non-negative integer/],
+    [
+      { op: "missing-data", key: "k", notHeld: [] },
+      /field unreachable must be an array, got nothing/,
+    ],
   ];
   for (const [msg, error] of workerCases) {
     assert.throws(() => validateToScheduler(msg, "worker"), error);

@@ -1,0 +1,264 @@
+/**
+ * Every invariant of the scheduler's graph, checked in one pass. Tests (and
+ * clusters started with `TENDRIL_VALIDATE=1`) run it after every event; it
+ * throws on the first broken invariant, naming the task or worker.
+ *
+ * Besides the bookkeeping (both ends of every link agree, every count equals
+ * what it counts) it checks that nothing can be forgotten in a wait: an
+ * active task is on a live worker, in the queue, or waiting only for tasks
+ * that are themselves active or done, and a queued task has no worker with
+ * room that could take it.
+ *
+ * @module
+ */
+
+import { allowedOn } from "./placement.ts";
+import { ACTIVE, type TaskRecord, type WorkerRecord } from "./records.ts";
+import type { TaskGraph } from "./transitions.ts";
+
+class Broken extends Error {
+  override name = "InvariantError";
+}
+
+function check(ok: boolean, what: () => string): void {
+  if (!ok) throw new Broken(`scheduler invariant broken: ${what()}`);
+}
+
+/**
+ * Checks every invariant of `g`.
+ *
+ * @throws {Error} naming the first broken invariant.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SchedulerState } from "./state.ts";
+ * import { checkInvariants } from "./invariants.ts";
+ * const s = new SchedulerState();
+ * s.handle({ type: "worker-joined", id: "w1", slots: 1, address: "inproc://w1" });
+ * checkInvariants(s);
+ * s.workers.get("w1")!.executing = 5; // corrupt a count
+ * assert.throws(() => checkInvariants(s), /w1 counts 5 executing, but/);
+ * ```
+ */
+export function checkInvariants(g: TaskGraph): void {
+  const queued = new Set<TaskRecord>();
+  for (const ts of (g.queue as unknown as { data: TaskRecord[] }).data) {
+    queued.add(ts);
+  }
+  for (const [key, ts] of g.tasks) checkTask(g, key, ts, queued);
+  for (const [id, w] of g.workers) checkWorker(g, id, w);
+  for (const [id, owner] of g.owners) {
+    check(owner.id === id, () => `owner ${id} is filed under another id`);
+    check(
+      g.clientOwners.get(owner.client)?.has(owner) ?? false,
+      () => `owner ${id} is not among its client's owners`,
+    );
+    for (const ts of owner.keys) {
+      check(
+        g.tasks.get(ts.key) === ts && (ts.wantedBy?.includes(owner) ?? false),
+        () => `owner ${id} wants ${ts.key}, which does not list it`,
+      );
+    }
+    if (owner.task !== undefined) {
+      const t = g.tasks.get(owner.task);
+      const running = t?.owners?.has(owner) && t.status === "processing" &&
+        t.processingOn?.id === owner.client;
+      const kept = t?.kept?.includes(owner) && t.status === "memory";
+      check(
+        Boolean(running || kept),
+        () =>
+          `owner ${id} belongs to task ${owner.task}, which neither runs on ` +
+          `${owner.client} nor keeps it`,
+      );
+    }
+  }
+  for (const [client, owners] of g.clientOwners) {
+    for (const owner of owners) {
+      check(
+        g.owners.get(owner.id) === owner && owner.client === client,
+        () => `client ${client} lists an unknown owner ${owner.id}`,
+      );
+    }
+  }
+}
+
+function checkTask(
+  g: TaskGraph,
+  key: string,
+  ts: TaskRecord,
+  queued: Set<TaskRecord>,
+): void {
+  const at = () => `${key} (${ts.status})`;
+  check(ts.key === key, () => `${key} is filed under another key`);
+  check(g.fns.has(ts.fn), () => `${at()} uses an unknown function ${ts.fn}`);
+  let active = 0;
+  for (const d of ts.deps) {
+    check(
+      g.tasks.get(d.key) === d,
+      () => `${at()} depends on ${d.key}, not in the graph`,
+    );
+    check(
+      d.dependents?.has(ts) ?? false,
+      () => `${at()} depends on ${d.key}, which does not list it`,
+    );
+  }
+  for (const x of ts.dependents ?? []) {
+    check(
+      g.tasks.get(x.key) === x && x.deps.includes(ts),
+      () => `${at()} lists dependent ${x.key}, which does not depend on it`,
+    );
+    if (ACTIVE[x.status]) active++;
+  }
+  check(
+    ts.activeDependents === active,
+    () =>
+      `${at()} counts ${ts.activeDependents} active dependents, has ${active}`,
+  );
+  const owners = ts.wantedBy ?? [];
+  check(
+    new Set(owners).size === owners.length,
+    () => `${at()} lists an owner twice`,
+  );
+  for (const o of owners) {
+    check(
+      g.owners.get(o.id) === o && o.keys.has(ts),
+      () => `${at()} is wanted by owner ${o.id}, which does not want it`,
+    );
+  }
+  if (ACTIVE[ts.status] || ts.status === "memory") {
+    check(
+      ts.needed,
+      () => `${at()} is neither wanted nor needed by a dependent`,
+    );
+  }
+  const notMemory = ts.deps.filter((d) => d.status !== "memory");
+  switch (ts.status) {
+    case "released":
+      check(!ts.needed, () => `${at()} is needed but not computing`);
+      check(
+        (ts.dependents?.size ?? 0) > 0,
+        () => `${at()} has no dependent: it should be forgotten`,
+      );
+      break;
+    case "waiting":
+      check(
+        ts.waitingOn === notMemory.length && ts.waitingOn > 0,
+        () =>
+          `${at()} waits on ${ts.waitingOn}, but ${notMemory.length} ` +
+          `dependencies are not in memory`,
+      );
+      for (const d of notMemory) {
+        check(
+          ACTIVE[d.status],
+          () =>
+            `${at()} waits for ${d.key}, which is ${d.status}: it would wait forever`,
+        );
+      }
+      break;
+    case "queued":
+      check(notMemory.length === 0, () => `${at()} has deps not in memory`);
+      check(queued.has(ts), () => `${at()} is not in the queue`);
+      for (const w of g.workers.values()) {
+        const room = w.executing < w.slots * g.saturation;
+        const may = !ts.restrictions || allowedOn(ts, w);
+        check(
+          !(room && may && !w.fullyBlocked),
+          () => `${at()} is queued while ${w.id} has room for it`,
+        );
+      }
+      break;
+    case "processing":
+      // A dependency lost while this ran is recomputed; the worker either
+      // fetched it already or reports it missing.
+      for (const d of notMemory) {
+        check(
+          ACTIVE[d.status],
+          () => `${at()} runs without ${d.key}, which is ${d.status}`,
+        );
+      }
+      check(
+        ts.processingOn !== null &&
+          g.workers.get(ts.processingOn.id) === ts.processingOn &&
+          ts.processingOn.processing.has(ts) && ts.run > 0,
+        () => `${at()} is not processing on a live worker`,
+      );
+      break;
+    case "memory":
+      check(
+        ts.value !== null || (ts.whoHas?.length ?? 0) > 0,
+        () => `${at()} has no value and no holder`,
+      );
+      for (const h of ts.whoHas ?? []) {
+        check(
+          g.workers.get(h.id) === h && h.hasWhat.has(ts),
+          () => `${at()} is held by ${h.id}, which does not hold it`,
+        );
+      }
+      break;
+    case "erred":
+      check(ts.error !== null, () => `${at()} has no error`);
+      check(
+        ts.wanted || (ts.dependents?.size ?? 0) > 0,
+        () => `${at()} is wanted by nobody: it should be forgotten`,
+      );
+      break;
+    default:
+      check(false, () => `${at()} is in the graph`);
+  }
+  if (ts.status !== "processing") {
+    check(
+      ts.processingOn === null && !ts.seceded && ts.blockedOn === null,
+      () => `${at()} still has processing state`,
+    );
+    check(ts.owners === null, () => `${at()} owns futures but does not run`);
+  }
+  if (ts.status !== "memory") {
+    check(
+      ts.value === null && !ts.whoHas?.length && ts.kept === null,
+      () => `${at()} still has a value, holders or kept futures`,
+    );
+  }
+  if (ts.blockedOn !== null) {
+    check(
+      !ts.seceded && (ts.processingOn?.blocked.has(ts) ?? false),
+      () => `${at()} is blocked but not filed as blocked`,
+    );
+  }
+}
+
+function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
+  check(w.id === id, () => `worker ${id} is filed under another id`);
+  let executing = 0;
+  for (const ts of w.processing) {
+    check(
+      g.tasks.get(ts.key) === ts && ts.status === "processing" &&
+        ts.processingOn === w,
+      () => `${id} lists ${ts.key} as processing, which it is not there`,
+    );
+    if (!ts.seceded) executing++;
+    check(
+      !w.stopping.has(ts.run),
+      () => `${id} is stopping live run ${ts.run}`,
+    );
+  }
+  for (const s of w.stopping.values()) if (s.holdsSlot) executing++;
+  check(
+    w.executing === executing,
+    () =>
+      `${id} counts ${w.executing} executing, but ${executing} runs hold its ` +
+      `slots`,
+  );
+  for (const ts of w.hasWhat) {
+    check(
+      g.tasks.get(ts.key) === ts && ts.status === "memory" &&
+        (ts.whoHas?.includes(w) ?? false),
+      () => `${id} holds ${ts.key}, which does not list it`,
+    );
+  }
+  for (const ts of w.blocked) {
+    check(
+      w.processing.has(ts) && ts.blockedOn !== null && !ts.seceded,
+      () => `${id} lists ${ts.key} as blocked, which it is not`,
+    );
+  }
+}

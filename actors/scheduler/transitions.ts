@@ -1,0 +1,485 @@
+/**
+ * The scheduler's task graph and its transitions. A transition changes one
+ * task and *recommends* transitions of others; recommendations go through
+ * one FIFO work list that {@linkcode TaskGraph.drainWork} empties with a
+ * loop, so a cascade over a chain of 100,000 tasks takes linear time and
+ * constant stack (as Dask's `_transitions` does). Every transition checks the
+ * task's current status first, so a recommendation that no longer applies
+ * (the task moved on meanwhile) does nothing.
+ *
+ * Lineage: a task stays in the graph (as `released`, without its value) while
+ * any dependent is in the graph, so a value lost with its worker can be
+ * recomputed however deep the loss goes.
+ *
+ * @module
+ */
+
+import TinyQueue from "tinyqueue";
+import type { Packed } from "../../runtime/codec/packed.ts";
+import type { FunctionRef } from "../../runtime/shipping/describe.ts";
+import type { SchedulerToClient, SchedulerToWorker } from "../protocol.ts";
+import { allowedOn, pickWorker } from "./placement.ts";
+import {
+  ACTIVE,
+  addTo,
+  Owner,
+  removeFrom,
+  type TaskRecord,
+  type TaskStatus,
+  type WorkerRecord,
+} from "./records.ts";
+
+/** What the scheduler wants done: a message delivered, or a line logged. */
+export type SchedulerEffect =
+  | { type: "send"; to: string; msg: SchedulerToWorker | SchedulerToClient }
+  | { type: "log"; level: "warn" | "error"; message: string };
+
+/** Where a recommendation asks a task to go. */
+type Target =
+  | "waiting" // compute (or recompute, or recount) it
+  | "ready" // its dependencies are in memory: place it
+  | "released" // nobody needs it running or its value
+  | "forgotten" // nothing refers to it: drop it
+  | "erred" // a dependency failed (arg: the error)
+  | "cancelled"; // cancelled by a client (arg: the reason)
+
+interface Recommendation {
+  ts: TaskRecord;
+  to: Target;
+  arg?: Packed | string;
+}
+
+const byPriority = (a: TaskRecord, b: TaskRecord) => a.rank - b.rank;
+
+/** The graph, its records and its transitions; events live in `state.ts`. */
+export class TaskGraph {
+  /** Every task in the graph, by key. */
+  readonly tasks: Map<string, TaskRecord> = new Map();
+  /** Every worker, by id. */
+  readonly workers: Map<string, WorkerRecord> = new Map();
+  /** Owners by id; a client's owners are found through `clientOwners`. */
+  readonly owners: Map<string, Owner> = new Map();
+  /** Each connected client's owners (workers' in-task clients included). */
+  readonly clientOwners: Map<string, Set<Owner>> = new Map();
+  /** Function definitions, by id, to forward with a worker's first compute. */
+  readonly fns: Map<string, FunctionRef> = new Map();
+  /** Queued tasks by priority (entries of tasks that left `queued` are skipped). */
+  readonly queue: TinyQueue<TaskRecord> = new TinyQueue([], byPriority);
+  /** Tasks a worker may hold per slot (running plus queued on the worker). */
+  readonly saturation: number;
+  /** Effects produced by the event being handled. */
+  protected effects: SchedulerEffect[] = [];
+  /** Set by events after which a deadlock may have appeared. */
+  protected deadlockSuspected = false;
+  /** Submission counter (FIFO among equal priorities). */
+  protected seq = 0;
+  private runs = 0;
+  private work: Recommendation[] = [];
+  private readonly pendingFree = new Map<WorkerRecord, string[]>();
+
+  /** An empty graph whose workers take `saturation` tasks per slot. */
+  constructor(saturation: number) {
+    this.saturation = saturation;
+  }
+
+  /** Queues a transition of `ts`. */
+  protected recommend(ts: TaskRecord, to: Target, arg?: Packed | string) {
+    this.work.push({ ts, to, arg });
+  }
+
+  /** Runs recommendations (and those they make) until none is left. */
+  protected drainWork(): void {
+    const work = this.work;
+    for (let i = 0; i < work.length; i++) {
+      const { ts, to, arg } = work[i];
+      work[i] = undefined as never; // let finished records go
+      if (ts.status !== "forgotten") this.transition(ts, to, arg);
+    }
+    work.length = 0;
+  }
+
+  /** Moves queued `free` messages into the effects (one per worker). */
+  protected flushFrees(): void {
+    for (const [w, keys] of this.pendingFree) {
+      this.send(w.id, { op: "free", keys });
+    }
+    this.pendingFree.clear();
+  }
+
+  private transition(ts: TaskRecord, to: Target, arg?: Packed | string) {
+    switch (to) {
+      case "waiting":
+        return this.toWaiting(ts);
+      case "ready":
+        return this.toReady(ts);
+      case "released":
+        return this.toReleased(ts);
+      case "forgotten":
+        return this.toForgotten(ts);
+      case "erred":
+        if (ACTIVE[ts.status]) this.fail(ts, arg as Packed);
+        return;
+      case "cancelled":
+        return this.toCancelled(ts, arg as string);
+    }
+  }
+
+  // ---- the transitions ------------------------------------------------------
+
+  /**
+   * Computes `ts`: from released (first run, or recompute), from memory when
+   * its value was lost, from processing when its worker dropped it or died,
+   * or recounts its missing dependencies when waiting or queued.
+   */
+  private toWaiting(ts: TaskRecord): void {
+    const from = ts.status;
+    if (from === "erred") return;
+    if (from === "memory") {
+      if (ts.value !== null || (ts.whoHas !== null && ts.whoHas.length > 0)) {
+        return; // the value is still there
+      }
+      this.dropValue(ts);
+    } else if (from === "processing") {
+      const w = ts.processingOn!;
+      this.unassign(ts, false);
+      if (this.workers.get(w.id) === w) this.fill(w);
+    }
+    if (!ts.needed) {
+      this.setStatus(ts, "released");
+      return this.settle(ts);
+    }
+    this.setStatus(ts, "waiting");
+    let waitingOn = 0;
+    for (const d of ts.deps) {
+      if (d.status === "erred") return this.recommend(ts, "erred", d.error!);
+      if (d.status === "memory") continue;
+      waitingOn++;
+      if (d.status === "released") this.recommend(d, "waiting");
+    }
+    ts.waitingOn = waitingOn;
+    if (waitingOn === 0) this.recommend(ts, "ready");
+    if (from === "memory" && ts.dependents) {
+      // Dependents that counted this value as present count again.
+      for (const x of ts.dependents) {
+        if (x.status === "waiting" || x.status === "queued") {
+          this.recommend(x, "waiting");
+        }
+      }
+    }
+  }
+
+  /** Places a waiting task whose dependencies are all in memory. */
+  private toReady(ts: TaskRecord): void {
+    if (ts.status !== "waiting" || ts.waitingOn !== 0) return;
+    const w = pickWorker(ts, this.workers.values(), this.saturation);
+    if (w) return this.assign(ts, w);
+    this.setStatus(ts, "queued");
+    this.queue.push(ts);
+  }
+
+  /** Stops computing `ts` or drops its value: nobody needs either. */
+  private toReleased(ts: TaskRecord): void {
+    if (ts.needed || ts.status === "released" || ts.status === "erred") return;
+    this.stopAndDrop(ts, "released");
+    this.setStatus(ts, "released");
+    this.settle(ts);
+  }
+
+  /** Drops `ts` from the graph once nothing refers to it. */
+  private toForgotten(ts: TaskRecord): void {
+    if (ts.wanted || (ts.dependents !== null && ts.dependents.size > 0)) return;
+    this.stopAndDrop(ts, "released");
+    this.setStatus(ts, "forgotten");
+    this.tasks.delete(ts.key);
+    ts.error = null;
+    for (const d of ts.deps) {
+      d.dependents!.delete(ts);
+      this.settle(d);
+    }
+  }
+
+  /** Tells everyone who wanted `ts` it is cancelled, cancels its dependents, then forgets it. */
+  private toCancelled(ts: TaskRecord, reason: string): void {
+    this.notify(ts, { op: "key-cancelled", key: ts.key, reason });
+    for (const owner of ts.wantedBy ?? []) owner.keys.delete(ts);
+    ts.wantedBy = null;
+    for (const x of ts.dependents ?? []) {
+      this.recommend(x, "cancelled", `cancelled with ${ts.key}`);
+    }
+    this.recommend(ts, "forgotten");
+    this.settle(ts);
+  }
+
+  /** `ts` failed with `error`: tell its wanters, fail its active dependents. */
+  protected fail(ts: TaskRecord, error: Packed): void {
+    if (ts.processingOn) this.stopAndDrop(ts, "its dependency failed");
+    ts.error = error;
+    this.releaseOwned(ts);
+    this.setStatus(ts, "erred");
+    this.notify(ts, { op: "key-erred", key: ts.key, error });
+    for (const x of ts.dependents ?? []) {
+      if (ACTIVE[x.status]) this.recommend(x, "erred", error);
+    }
+    this.settle(ts);
+  }
+
+  // ---- helpers of the transitions -----------------------------------------
+
+  /**
+   * Recommends what `ts` needs now that what refers to it changed: release
+   * work or a value nobody needs, compute a released task that is needed,
+   * forget what nothing refers to.
+   */
+  protected settle(ts: TaskRecord): void {
+    switch (ts.status) {
+      case "waiting":
+      case "queued":
+      case "processing":
+      case "memory":
+        if (!ts.needed) this.recommend(ts, "released");
+        return;
+      case "released":
+        if (ts.needed) this.recommend(ts, "waiting");
+        else if (ts.dependents === null || ts.dependents.size === 0) {
+          this.recommend(ts, "forgotten");
+        }
+        return;
+      case "erred":
+        if (
+          !ts.wanted && (ts.dependents === null || ts.dependents.size === 0)
+        ) {
+          this.recommend(ts, "forgotten");
+        }
+        return;
+    }
+  }
+
+  /** Sets the status, keeping dependencies' active-dependent counts. */
+  protected setStatus(ts: TaskRecord, status: TaskStatus): void {
+    const was = ACTIVE[ts.status];
+    const now = ACTIVE[status];
+    ts.status = status;
+    if (was === now) return;
+    if (now) { for (const d of ts.deps) d.activeDependents++; }
+    else {
+      for (const d of ts.deps) {
+        if (--d.activeDependents === 0) this.settle(d);
+      }
+    }
+  }
+
+  /** Stops a processing run (its worker is told) and drops a value. */
+  private stopAndDrop(ts: TaskRecord, reason: string): void {
+    if (ts.status === "processing") {
+      const w = ts.processingOn!;
+      this.send(w.id, {
+        op: "cancel-compute",
+        key: ts.key,
+        run: ts.run,
+        reason,
+      });
+      this.unassign(ts, true);
+      this.releaseOwned(ts);
+      this.fill(w);
+    } else if (ts.status === "memory") {
+      this.dropValue(ts);
+    }
+  }
+
+  /** Forgets where the value is (asking its holders to free it). */
+  private dropValue(ts: TaskRecord): void {
+    if (ts.whoHas) {
+      for (const h of ts.whoHas) {
+        h.hasWhat.delete(ts);
+        this.free(h, ts.key);
+      }
+      ts.whoHas = null;
+    }
+    ts.value = null;
+    if (ts.kept) {
+      const kept = ts.kept;
+      ts.kept = null;
+      for (const owner of kept) this.dropOwner(owner);
+    }
+  }
+
+  /** Sends `ts` to worker `w` as a new run. */
+  protected assign(ts: TaskRecord, w: WorkerRecord): void {
+    this.setStatus(ts, "processing");
+    ts.run = ++this.runs;
+    ts.processingOn = w;
+    ts.stealing = false;
+    w.processing.add(ts);
+    w.executing++;
+    const msg: SchedulerToWorker & { op: "compute" } = {
+      op: "compute",
+      key: ts.key,
+      run: ts.run,
+      fn: ts.fn,
+      args: ts.args,
+      rank: ts.rank,
+    };
+    if (ts.deps.length > 0) {
+      msg.deps = ts.deps.map((d) =>
+        d.value !== null
+          ? { key: d.key, value: d.value }
+          : { key: d.key, who: d.whoHas!.map((h) => h.address) }
+      );
+    }
+    if (!w.fnsSent.has(ts.fn)) {
+      w.fnsSent.add(ts.fn);
+      msg.fnRef = this.fns.get(ts.fn);
+    }
+    this.send(w.id, msg);
+  }
+
+  /**
+   * Detaches a processing task from its worker. With `stopping`, the worker
+   * still runs it until it reports stopping: the run keeps its share of the
+   * worker's load meanwhile.
+   */
+  protected unassign(ts: TaskRecord, stopping: boolean): void {
+    const w = ts.processingOn;
+    if (!w) return;
+    w.processing.delete(ts);
+    w.blocked.delete(ts);
+    if (stopping) {
+      w.stopping.set(ts.run, { key: ts.key, holdsSlot: !ts.seceded });
+    } else if (!ts.seceded) w.executing--;
+    ts.processingOn = null;
+    ts.seceded = false;
+    ts.blockedOn = null;
+    ts.stealing = false;
+  }
+
+  /** Gives worker `w` queued work up to its capacity, by priority. */
+  protected fill(w: WorkerRecord): void {
+    if (this.queue.length === 0 || w.fullyBlocked) return;
+    let skipped: TaskRecord[] | undefined;
+    const capacity = w.slots * this.saturation;
+    while (w.executing < capacity && this.queue.length > 0) {
+      const ts = this.queue.pop()!;
+      if (ts.status !== "queued") continue;
+      if (ts.restrictions && !ts.loose && !allowedOn(ts, w)) {
+        (skipped ??= []).push(ts);
+        continue;
+      }
+      this.assign(ts, w);
+    }
+    if (skipped) { for (const ts of skipped) this.queue.push(ts); }
+  }
+
+  /**
+   * Releases the futures a task created, keeping those whose keys its result
+   * references (they live as long as the task's value).
+   */
+  protected releaseOwned(ts: TaskRecord, keep?: string[]): void {
+    const owners = ts.owners;
+    if (!owners) return;
+    ts.owners = null;
+    const kept = keep && keep.length > 0 ? new Set(keep) : null;
+    for (const owner of owners) {
+      if (!kept) {
+        this.dropOwner(owner);
+        continue;
+      }
+      // Release what the result does not reference; keep the owner for the rest.
+      for (const k of [...owner.keys]) {
+        if (kept.has(k.key)) continue;
+        owner.keys.delete(k);
+        removeFrom(k.wantedBy, owner);
+        this.settle(k);
+      }
+      if (owner.keys.size > 0) (ts.kept ??= []).push(owner);
+      else this.dropOwner(owner);
+    }
+  }
+
+  /** An owner is gone: every key it wanted loses that want. */
+  protected dropOwner(owner: Owner): void {
+    this.owners.delete(owner.id);
+    this.clientOwners.get(owner.client)?.delete(owner);
+    const keys = [...owner.keys];
+    owner.keys.clear();
+    for (const ts of keys) {
+      removeFrom(ts.wantedBy, owner);
+      this.settle(ts);
+    }
+  }
+
+  /** The owner for `client` (and task `task`, for in-task clients), made on first use. */
+  protected owner(client: string, task: string | undefined): Owner {
+    const id = ownerId(client, task);
+    let owner = this.owners.get(id);
+    if (!owner) {
+      owner = new Owner(id, client, task);
+      this.owners.set(id, owner);
+      let set = this.clientOwners.get(client);
+      if (!set) this.clientOwners.set(client, set = new Set());
+      set.add(owner);
+      if (task !== undefined) {
+        const parent = this.tasks.get(task);
+        if (parent) (parent.owners ??= new Set()).add(owner);
+      }
+    }
+    return owner;
+  }
+
+  /** `owner` holds a future on `ts`. */
+  protected addWant(ts: TaskRecord, owner: Owner): void {
+    ts.wantedBy = addTo(ts.wantedBy, owner);
+    owner.keys.add(ts);
+  }
+
+  /** Tells `client` the outcome of a task that already finished. */
+  protected report(ts: TaskRecord, client: string): void {
+    if (ts.status === "memory") this.send(client, keyDone(ts));
+    else if (ts.status === "erred") {
+      this.send(client, { op: "key-erred", key: ts.key, error: ts.error! });
+    }
+  }
+
+  /** Sends `msg` once to each distinct client holding futures on `ts`. */
+  protected notify(ts: TaskRecord, msg: SchedulerToClient): void {
+    const owners = ts.wantedBy;
+    if (!owners || owners.length === 0) return;
+    if (owners.length === 1) return this.send(owners[0].client, msg);
+    for (const client of new Set(owners.map((o) => o.client))) {
+      this.send(client, msg);
+    }
+  }
+
+  /** Asks worker `w` to free `key` (batched: one message per worker per event). */
+  protected free(w: WorkerRecord, key: string): void {
+    const keys = this.pendingFree.get(w);
+    if (keys) keys.push(key);
+    else this.pendingFree.set(w, [key]);
+  }
+
+  /** A removed worker gets no more frees. */
+  protected forgetFrees(w: WorkerRecord): void {
+    this.pendingFree.delete(w);
+  }
+
+  /** Emits a message to peer `to`. */
+  protected send(to: string, msg: SchedulerToWorker | SchedulerToClient): void {
+    this.effects.push({ type: "send", to, msg });
+  }
+
+  /** Emits a log line. */
+  protected log(level: "warn" | "error", message: string): void {
+    this.effects.push({ type: "log", level, message });
+  }
+}
+
+/** The `key-done` message of a task in memory. */
+export function keyDone(ts: TaskRecord): SchedulerToClient {
+  return ts.value !== null
+    ? { op: "key-done", key: ts.key, value: ts.value }
+    : { op: "key-done", key: ts.key, who: ts.whoHas!.map((w) => w.address) };
+}
+
+/** The id of the owner of `client`'s futures (for task `task`). */
+export function ownerId(client: string, task: string | undefined): string {
+  return task === undefined ? client : `${client}\u0000${task}`;
+}

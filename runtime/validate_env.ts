@@ -1,0 +1,25 @@
+/**
+ * The `TENDRIL_VALIDATE` switch: with `TENDRIL_VALIDATE=1` in the
+ * environment, every state machine of a real cluster checks all its
+ * invariants after every event (slow; for tests and debugging).
+ *
+ * @module
+ */
+
+/**
+ * True when `TENDRIL_VALIDATE=1` (false without env permission).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateFromEnv } from "./validate_env.ts";
+ * assert.equal(typeof validateFromEnv(), "boolean");
+ * ```
+ */
+export function validateFromEnv(): boolean {
+  try {
+    return Deno.env.get("TENDRIL_VALIDATE") === "1";
+  } catch {
+    return false; // no env permission
+  }
+}
