@@ -356,6 +356,24 @@ Deno.test("scheduler: a value lost with its worker is recomputed when still want
   assert.notEqual(t.on("a"), on);
 });
 
+Deno.test("scheduler: a worker that left is given no work while its tasks' children stop", () => {
+  // Found by the model tests: a task failing with KilledWorkerError frees
+  // its slot on the worker that left, then stopping its child's run there
+  // refilled that worker with queued work.
+  const t = new Sim([["w1", 2]], 1);
+  t.submit(spec("killer"));
+  for (let i = 0; i < 3; i++) {
+    t.leave("w1");
+    t.join("w1", 2);
+  }
+  t.msg("w1", { op: "submit", tasks: [spec("kid", { parent: "killer" })] });
+  t.submit(spec("queued"));
+  assert.equal(t.task("queued").status, "queued");
+  t.leave("w1");
+  assert.equal(t.task("queued").status, "queued", "nobody is left to run it");
+  assert.equal(t.task("killer").status, "erred");
+});
+
 Deno.test("scheduler: a task that no longer runs there cannot launch tasks", () => {
   const t = new Sim([["w1", 1], ["w2", 1]]);
   t.submit(spec("p", { workers: ["w1"] }));

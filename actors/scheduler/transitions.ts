@@ -142,7 +142,7 @@ export class TaskGraph {
     } else if (from === "processing") {
       const w = ts.processingOn!;
       this.unassign(ts, false);
-      if (this.workers.get(w.id) === w) this.fill(w);
+      this.fill(w);
     }
     if (!ts.needed) {
       this.setStatus(ts, "released");
@@ -352,9 +352,13 @@ export class TaskGraph {
     ts.stealing = false;
   }
 
-  /** Gives worker `w` queued work up to its capacity, by priority. */
+  /**
+   * Gives worker `w` queued work up to its capacity, by priority. (A worker
+   * that has left gets nothing: cascades of its leaving stop runs on it.)
+   */
   protected fill(w: WorkerRecord): void {
     if (this.queue.length === 0 || w.fullyBlocked) return;
+    if (this.workers.get(w.id) !== w) return;
     let skipped: TaskRecord[] | undefined;
     const capacity = w.slots * this.saturation;
     while (w.executing < capacity && this.queue.length > 0) {
