@@ -176,7 +176,6 @@ export class SchedulerServer implements AsyncDisposable {
             const w = this.scheduler.state.workers.get(id);
             const running = w?.processing.size ?? 0;
             const held = w?.hasWhat.size ?? 0;
-            if (!reason && running === 0 && held === 0) return; // a clean exit
             console.error(
               `tendril: worker ${id} left (${
                 reason?.message ?? "connection closed"
@@ -184,6 +183,9 @@ export class SchedulerServer implements AsyncDisposable {
                 `${held} results it held are recomputed if still needed`,
             );
           });
+          console.error(
+            `tendril: worker ${id} joined (${hello.slots} slots, data at ${hello.address})`,
+          );
           this.scheduler.addWorker(id, hello.slots!, hello.address!, sconn);
         } else {
           this.scheduler.addClient(id, sconn);

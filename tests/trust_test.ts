@@ -1,0 +1,160 @@
+// The failure paths of issue 8, through the public API on in-process
+// clusters: each test reproduces one reported symptom (and failed on the
+// code before the fix). TCP-only symptoms are in failure_tcp_test.ts.
+import assert from "node:assert/strict";
+import {
+  Client,
+  compute,
+  delayed,
+  Future,
+  getClient,
+  LocalCluster,
+  registerModule,
+  SerializationError,
+  ShippingError,
+  TendrilError,
+  TimeoutError,
+} from "../mod.ts";
+import {
+  boom,
+  heldUntilBroadcast,
+  inc,
+  kidsKeepingSlot,
+  pinnedKidKeepingSlot,
+  submitsAClosure,
+  unserializableResult,
+  whereAmI,
+} from "./fixtures/tasks.ts";
+import { within } from "./fixtures/bounded.ts";
+
+await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
+
+Deno.test("a chain of 10,000 tasks whose root errs: every task errs, no worker is lost", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const root = client.submit(boom) as Future<number>;
+  let last = root;
+  const chain = [root];
+  for (let i = 0; i < 10_000; i++) {
+    last = client.submit(inc, last);
+    chain.push(last);
+  }
+  const error = await within("the last task's error", last.exception());
+  assert.equal(error?.name, "RangeError");
+  assert.match(error!.message, /boom at the root/);
+  assert.ok(chain.every((f) => f.status === "error"));
+  assert.equal(
+    await within("a task after the chain", client.submit(inc, 1).result()),
+    2,
+  );
+  assert.equal(cluster.workerIds.length, 1);
+  assert.equal(cluster.scheduler.peers.length, 2, "the worker and this client");
+});
+
+Deno.test("waiting with secede: false for children runs them on the idle worker", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const result = client.with({ workers: cluster.workerIds[0] }).submit(
+    kidsKeepingSlot,
+  ).result();
+  assert.equal(await within("kidsKeepingSlot", result), 5);
+});
+
+Deno.test("waiting with secede: false for work no slot can run is a DeadlockError", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const error = await within(
+    "the deadlock",
+    client.submit(pinnedKidKeepingSlot).exception(),
+  );
+  assert.equal(error?.name, "DeadlockError");
+  assert.match(error!.message, /waits for inc-/);
+});
+
+Deno.test("closing a client leaves the newest open one as getClient()", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using first = await Client.connect(cluster);
+  const second = await Client.connect(cluster);
+  assert.equal(getClient(), second);
+  await second.close();
+  assert.equal(getClient(), first);
+  const add = delayed((a: number, b: number) => a + b);
+  assert.deepEqual(await within("compute", compute(add(1, 2))), [3]);
+});
+
+Deno.test("Tendril's errors keep their class across isolates", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const serialization = await within(
+    "the unserializable result",
+    client.submit(unserializableResult).exception(),
+  );
+  assert.ok(serialization instanceof SerializationError, String(serialization));
+  assert.ok(serialization instanceof TendrilError);
+  assert.match(serialization.message, /a function at callback/);
+  const shipping = await within(
+    "the closure",
+    client.submit(submitsAClosure).exception(),
+  );
+  assert.ok(shipping instanceof ShippingError, String(shipping));
+  assert.deepEqual(shipping.variables, ["k"]);
+  const never = client.submit(() => new Promise<number>(() => {}));
+  await assert.rejects(client.wait([never], { timeout: 1 }), TimeoutError);
+  await never.cancel();
+});
+
+Deno.test("a cancelled run that keeps running keeps its slot: new work goes elsewhere", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const [w1, w2] = cluster.workerIds;
+  const channel = `tendril-test-${crypto.randomUUID()}`;
+  const gate = new BroadcastChannel(channel);
+  const started = new Promise((r) => (gate.onmessage = r));
+  try {
+    const slow = client.with({ workers: w1 }).submit(
+      heldUntilBroadcast,
+      channel,
+    );
+    await within("the slow task to start", started);
+    await slow.cancel();
+    // Before, the scheduler counted w1 free and sent this there, behind `slow`.
+    assert.equal(
+      await within("whereAmI", client.submit(whereAmI).result()),
+      w2,
+    );
+  } finally {
+    gate.postMessage("open");
+    gate.close();
+  }
+});
+
+Deno.test("a task that would depend on itself is refused at submit", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const old = client.with({ key: "k" }).submit(inc, 1);
+  assert.equal(await within("k", old.result()), 2);
+  old.release();
+  assert.throws(
+    () => client.with({ key: "k" }).submit(inc, old),
+    (e: Error) =>
+      e instanceof TendrilError &&
+      /task k cannot depend on itself/.test(e.message),
+  );
+});
+
+Deno.test("a function with the name and source of an entry-script export ships from its own module", async () => {
+  const script = new URL("./fixtures/shipping_twins/main.ts", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", script.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.deepEqual(JSON.parse(text), {
+    mine: 2,
+    theirs: 2000,
+    localMine: 2,
+    localTheirs: 2000,
+  });
+});
