@@ -170,7 +170,10 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       id,
       send: (msg) => mine.send(msg),
       fetch: (key, who) => this.fetch(key, who),
-      listen: (handler) => mine.onMessages((batch) => batch.forEach(handler)),
+      listen: (handler, lost) => {
+        mine.onMessages((batch) => batch.forEach(handler));
+        mine.onClose(() => lost("cancelled: the cluster was closed"));
+      },
       close: () => Promise.resolve(mine.close()),
     };
     return Promise.resolve(host);

@@ -158,3 +158,16 @@ Deno.test("a function with the name and source of an entry-script export ships f
     localTheirs: 2000,
   });
 });
+
+Deno.test("a wait in progress when the cluster closes is cancelled, not left hanging", async () => {
+  const cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const never = client.submit(() => new Promise<number>(() => {}));
+  const waiting = never.result();
+  await cluster.close();
+  await assert.rejects(
+    within("the cancelled wait", waiting),
+    /was cancelled: the cluster was closed/,
+  );
+  assert.equal(client.submit(inc, 1).status, "cancelled", "and so is new work");
+});

@@ -106,7 +106,10 @@ export class Client implements FutureHost, AsyncDisposable {
       this.run({ type: "drop", key, owner });
       this.flushSoon();
     });
-    host.listen((msg) => this.run({ type: "message", msg }));
+    host.listen(
+      (msg) => this.run({ type: "message", msg }),
+      (reason) => this.run({ type: "lost", reason }),
+    );
   }
 
   /**

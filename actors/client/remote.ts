@@ -20,11 +20,7 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   greet,
 } from "../../runtime/wire/handshake.ts";
-import type {
-  ClientToScheduler,
-  SchedulerToClient,
-  WorkerToScheduler,
-} from "../protocol.ts";
+import type { SchedulerToClient } from "../protocol.ts";
 import { validateDataMessage } from "../protocol.ts";
 
 /** Options of {@linkcode connectRemote}. */
@@ -104,66 +100,37 @@ export async function connectRemote(
     return p;
   };
 
-  // Keys this client waits on, with how many owners want each: if the
-  // scheduler connection is lost, they are cancelled instead of hanging.
-  const waiting = new Map<string, number>();
+  // Messages that arrive before the client listens, and a loss before then.
+  const early: SchedulerToClient[] = [];
   let handler: ((msg: SchedulerToClient) => void) | undefined;
+  let onLost: ((reason: string) => void) | undefined;
+  let lost: string | undefined;
   let closing: Promise<void> | undefined;
   let closedByUs = false;
-  let lost: string | undefined;
-  const cancelAll = (keys: Iterable<string>) => {
-    const reason = `cancelled: the connection to the scheduler at ${bare} ` +
-      `was lost${lost ? ` (${lost})` : ""}`;
-    for (const key of [...keys]) {
-      waiting.delete(key);
-      handler?.({ op: "key-cancelled", key, reason });
-    }
-  };
-  const track = (msg: ClientToScheduler | WorkerToScheduler) => {
-    const keys = msg.op === "submit"
-      ? msg.tasks.map((t) => t.key)
-      : msg.op === "want"
-      ? msg.keys
-      : [];
-    for (const key of keys) waiting.set(key, (waiting.get(key) ?? 0) + 1);
-    if (msg.op === "release") {
-      for (const key of msg.keys) {
-        const n = (waiting.get(key) ?? 0) - 1;
-        if (n > 0) waiting.set(key, n);
-        else waiting.delete(key);
-      }
-    }
-    return keys;
-  };
-  const early: SchedulerToClient[] = [];
   conn.onMessages((batch) => {
-    for (const msg of batch) {
-      if (msg.op !== "deadlock") waiting.delete(msg.key);
-      if (handler) handler(msg);
-      else early.push(msg);
-    }
+    if (handler) batch.forEach(handler);
+    else early.push(...batch);
   });
   conn.onClose((reason) => {
     if (closedByUs) return;
-    lost = reason?.message ?? "closed by the scheduler";
-    console.error(
-      `tendril: lost the connection to the scheduler at ${bare}: ${lost}`,
-    );
-    cancelAll(waiting.keys());
+    lost = `cancelled: the connection to the scheduler at ${bare} was lost (${
+      reason?.message ?? "closed by the scheduler"
+    })`;
+    console.error(`tendril: ${lost.replace(/^cancelled: /, "")}`);
+    onLost?.(lost);
   });
 
   return {
     id: welcome.id,
     send(msg) {
-      const keys = track(msg);
-      if (!conn.closed) return conn.send(msg);
-      if (closedByUs) return;
-      queueMicrotask(() => cancelAll(keys));
+      if (!conn.closed) conn.send(msg);
     },
     fetch: (key, who) => fetchFromHolders(key, who, peer),
-    listen(h) {
+    listen(h, l) {
       handler = h;
+      onLost = l;
       for (const msg of early.splice(0)) h(msg);
+      if (lost !== undefined) l(lost);
     },
     close: () =>
       closing ??= (async () => {

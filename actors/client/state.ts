@@ -111,6 +111,8 @@ export type ClientEvent =
   }
   /** A message from the scheduler. */
   | { type: "message"; msg: SchedulerToClient }
+  /** The connection to the scheduler is gone: nothing pending can settle. */
+  | { type: "lost"; reason: string }
   /** Send what is queued. */
   | { type: "flush" };
 
@@ -131,6 +133,8 @@ export class ClientState {
   private out: ClientToScheduler[] = [];
   private submitting: TaskSpec[] | null = null;
   private effects: ClientEffect[] = NONE;
+  /** Why the scheduler is out of reach, once it is. */
+  private lostReason: string | undefined;
 
   /** A client machine; `validate` checks invariants after each event. */
   constructor(private readonly validating = false) {}
@@ -181,7 +185,12 @@ export class ClientState {
       case "message":
         this.receive(event.msg);
         break;
+      case "lost":
+        this.lostReason ??= event.reason;
+        for (const record of this.keys.values()) this.cancelIfLost(record);
+        break;
       case "flush":
+        if (this.lostReason !== undefined) this.out = [];
         for (const msg of this.out) this.effect({ type: "send", msg });
         this.out = [];
         this.submitting = null;
@@ -204,6 +213,7 @@ export class ClientState {
     const record = new KeyRecord(spec.key);
     this.keys.set(spec.key, record);
     record.addHolder(owner);
+    if (this.cancelIfLost(record)) return;
     if (this.submitting) this.submitting.push(spec);
     else {
       this.submitting = [spec];
@@ -216,8 +226,21 @@ export class ClientState {
     if (!record) {
       record = new KeyRecord(key);
       this.keys.set(key, record);
+      this.cancelIfLost(record);
     }
     if (record.addHolder(owner)) this.keyMessage("want", key, owner);
+  }
+
+  /** After the scheduler is lost, a pending record can only be cancelled. */
+  private cancelIfLost(record: KeyRecord): boolean {
+    if (this.lostReason === undefined || record.status !== "pending") {
+      return false;
+    }
+    record.status = "cancelled";
+    record.reason = this.lostReason;
+    record.who = undefined;
+    this.effect({ type: "settled", key: record.key });
+    return true;
   }
 
   private drop(key: string, owner: string): void {

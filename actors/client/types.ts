@@ -48,8 +48,14 @@ export interface ClientHost {
   send(msg: ClientToScheduler | WorkerToScheduler): void;
   /** Fetches the codec bytes of a value held by workers at `who`. */
   fetch(key: string, who: string[]): Promise<Packed>;
-  /** Tells the client of scheduler messages. */
-  listen(handler: (msg: SchedulerToClient) => void): void;
+  /**
+   * Tells the client of scheduler messages, and (`lost`, once) that the
+   * scheduler is out of reach, saying why.
+   */
+  listen(
+    handler: (msg: SchedulerToClient) => void,
+    lost: (reason: string) => void,
+  ): void;
   /** Disconnects. */
   close(): Promise<void>;
 }

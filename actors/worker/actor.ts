@@ -120,7 +120,12 @@ export class WorkerActor implements WorkerRuntime {
       id: this.id,
       send: (msg) => this.scheduler.send(msg),
       fetch: (key, who) => this.fetchValue(key, who),
-      listen: (handler) => void (this.clientHandler = handler),
+      listen: (handler, lost) => {
+        this.clientHandler = handler;
+        this.scheduler.onClose(() =>
+          lost(`cancelled: worker ${this.id} lost the scheduler`)
+        );
+      },
       close: () => Promise.resolve(),
     };
     this.client = new Client(host, true);
