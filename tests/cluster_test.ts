@@ -5,6 +5,7 @@
 // closed, a result), never on sleeps. TENDRIL_TEST_VERBOSE=1 shows the
 // processes' logs.
 import assert from "node:assert/strict";
+import { clusterTest } from "./fixtures/bounded.ts";
 import { Packr, Unpackr } from "msgpackr";
 import { Client, KilledWorkerError, registerModule } from "../mod.ts";
 import { PROTOCOL_VERSION } from "../actors/protocol.ts";
@@ -72,97 +73,103 @@ async function withoutOrphans(
   }
 }
 
-Deno.test("cluster: `deno task cluster` comes up, serves, and goes down leaving no process", async () => {
-  const launcher = runTask("cluster", [
-    "--workers",
-    "2",
-    "--slots",
-    "1",
-    "--port",
-    "0",
-  ]);
-  await withoutOrphans(launcher, async () => {
-    const address = await launcher.stdout.waitFor(/./);
-    assert.match(
-      address,
-      /^tcp:\/\/127\.0\.0\.1:\d+$/,
-      "the first line is the address",
-    );
-    // the launcher, its scheduler and 2 workers (and the task runner's shell, if any)
-    assert.ok(descendants(launcher.pid).length >= 4);
-    await using client = await Client.connect(address);
-    assert.deepEqual(await client.gather(client.map(inc, [1, 2, 3])), [
-      2,
-      3,
-      4,
+clusterTest(
+  "cluster: `deno task cluster` comes up, serves, and goes down leaving no process",
+  async () => {
+    const launcher = runTask("cluster", [
+      "--workers",
+      "2",
+      "--slots",
+      "1",
+      "--port",
+      "0",
     ]);
-    const workers = new Set(
-      await client.gather(
-        Array.from(
-          { length: 8 },
-          (_, i) => client.with({ key: `pid-${i}` }).submit(pid),
+    await withoutOrphans(launcher, async () => {
+      const address = await launcher.stdout.waitFor(/./);
+      assert.match(
+        address,
+        /^tcp:\/\/127\.0\.0\.1:\d+$/,
+        "the first line is the address",
+      );
+      // the launcher, its scheduler and 2 workers (and the task runner's shell, if any)
+      assert.ok(descendants(launcher.pid).length >= 4);
+      await using client = await Client.connect(address);
+      assert.deepEqual(await client.gather(client.map(inc, [1, 2, 3])), [
+        2,
+        3,
+        4,
+      ]);
+      const workers = new Set(
+        await client.gather(
+          Array.from(
+            { length: 8 },
+            (_, i) => client.with({ key: `pid-${i}` }).submit(pid),
+          ),
         ),
-      ),
-    );
-    assert.ok(workers.size >= 1);
-  });
-});
-
-Deno.test("tcp: submit, map, gather, dependencies and fib across 2 worker processes", async (t) => {
-  const [sched, address] = await scheduler();
-  const workers = await Promise.all([
-    worker(address, ["--name", "w1"]),
-    worker(address, ["--name", "w2"]),
-  ]);
-  try {
-    await using client = await Client.connect(address);
-    await t.step("submit and result", async () => {
-      assert.equal(await client.submit(inc, 41).result(), 42);
+      );
+      assert.ok(workers.size >= 1);
     });
-    await t.step(
-      "map, futures as arguments, gather keeps the shape",
-      async () => {
-        const fs = client.map(inc, [1, 2, 3, 4]);
-        const s = client.submit(sum, fs);
-        assert.deepEqual(await client.gather({ fs, s, n: 7 }), {
-          fs: [2, 3, 4, 5],
-          s: 14,
-          n: 7,
-        });
-      },
-    );
-    await t.step(
-      "values move worker to worker, and to the client, directly",
-      async () => {
-        const n = 100_000; // 800 KB: too big to travel through the scheduler
-        const onW1 = client.with({ workers: "w1" }).submit(big, n);
-        const onW2 = client.with({ workers: "w2" }).submit(total, onW1);
-        const where = client.with({ workers: "w2" }).submit(whereAmI);
-        assert.equal(await onW2.result(), (n * (n - 1)) / 2);
-        assert.equal(await where.result(), "w2");
-        const values = await onW1.result();
-        assert.ok(values instanceof Float64Array);
-        assert.equal(values.length, n);
-        assert.equal(values[n - 1], n - 1);
-      },
-    );
-    await t.step(
-      "the seed's fib with getClient + secede + rejoin",
-      async () => {
-        assert.equal(await client.submit(fib, 15).result(), 610);
-      },
-    );
-    await t.step(
-      "a client that gives a token is accepted without one required",
-      async () => {
-        await using other = await Client.connect(`${address}?token=anything`);
-        assert.equal(await other.submit(inc, 1).result(), 2);
-      },
-    );
-  } finally {
-    await stopAll([...workers, sched]);
-  }
-});
+  },
+);
+
+clusterTest(
+  "tcp: submit, map, gather, dependencies and fib across 2 worker processes",
+  async (t) => {
+    const [sched, address] = await scheduler();
+    const workers = await Promise.all([
+      worker(address, ["--name", "w1"]),
+      worker(address, ["--name", "w2"]),
+    ]);
+    try {
+      await using client = await Client.connect(address);
+      await t.step("submit and result", async () => {
+        assert.equal(await client.submit(inc, 41).result(), 42);
+      });
+      await t.step(
+        "map, futures as arguments, gather keeps the shape",
+        async () => {
+          const fs = client.map(inc, [1, 2, 3, 4]);
+          const s = client.submit(sum, fs);
+          assert.deepEqual(await client.gather({ fs, s, n: 7 }), {
+            fs: [2, 3, 4, 5],
+            s: 14,
+            n: 7,
+          });
+        },
+      );
+      await t.step(
+        "values move worker to worker, and to the client, directly",
+        async () => {
+          const n = 100_000; // 800 KB: too big to travel through the scheduler
+          const onW1 = client.with({ workers: "w1" }).submit(big, n);
+          const onW2 = client.with({ workers: "w2" }).submit(total, onW1);
+          const where = client.with({ workers: "w2" }).submit(whereAmI);
+          assert.equal(await onW2.result(), (n * (n - 1)) / 2);
+          assert.equal(await where.result(), "w2");
+          const values = await onW1.result();
+          assert.ok(values instanceof Float64Array);
+          assert.equal(values.length, n);
+          assert.equal(values[n - 1], n - 1);
+        },
+      );
+      await t.step(
+        "the seed's fib with getClient + secede + rejoin",
+        async () => {
+          assert.equal(await client.submit(fib, 15).result(), 610);
+        },
+      );
+      await t.step(
+        "a client that gives a token is accepted without one required",
+        async () => {
+          await using other = await Client.connect(`${address}?token=anything`);
+          assert.equal(await other.submit(inc, 1).result(), 2);
+        },
+      );
+    } finally {
+      await stopAll([...workers, sched]);
+    }
+  },
+);
 
 // ---- bad input on the scheduler's port ------------------------------------------
 
@@ -211,262 +218,276 @@ async function untilClosed(conn: Deno.TcpConn): Promise<unknown[]> {
   return frames;
 }
 
-Deno.test("tcp: bad input closes only that connection, with a logged reason", async (t) => {
-  const [sched, address] = await scheduler([
-    "--token-file",
-    tokenFile,
-    "--handshake-timeout",
-    "500",
-    "--heartbeat-timeout",
-    "2000",
-  ]);
-  const w = await worker(address, [
-    "--token-file",
-    tokenFile,
-    "--heartbeat-interval",
-    "100",
-  ]);
-  const { port } = parseAddress(address);
-  const raw = async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
-    return conn;
-  };
-  const hello = (extra: Record<string, unknown> = {}) => ({
-    op: "hello",
-    version: PROTOCOL_VERSION,
-    role: "client",
-    token: TOKEN,
-    ...extra,
-  });
-  // A task that would kill the only worker if it ever ran.
-  const evil = {
-    op: "submit",
-    tasks: [{
-      key: "evil-1",
-      fn: "m:evil",
-      fnRef: { kind: "module", url: TASKS.href, name: "killMyWorker" },
-      args: bytes([]),
-      deps: [],
-    }],
-  };
-  try {
-    await using good = await Client.connect(`${address}?token=${TOKEN}`);
-    const kept = good.submit(inc, 41);
-    assert.equal(await kept.result(), 42);
-    let n = 0;
-    /** Sends `writes` on a fresh socket, expects the server to close it and log `log`. */
-    const dropped = async (
-      writes: Uint8Array[],
-      log: RegExp,
-      end = false,
-    ): Promise<unknown[]> => {
-      const from = sched.stderr.lines.length;
-      const conn = await raw();
-      for (const w of writes) await conn.write(w);
-      if (end) await conn.closeWrite();
-      const frames = await untilClosed(conn);
-      // The scheduler's next log line is about this connection.
-      const line = await sched.stderr.waitFor(
-        /^tendril: (closing connection|refusing connection|removing worker)/,
-        from,
-      );
-      assert.match(line, log);
-      // ...and the scheduler still serves a well-behaved client.
-      const i = ++n;
-      assert.equal(await good.submit(inc, i).result(), i + 1);
-      return frames;
+clusterTest(
+  "tcp: bad input closes only that connection, with a logged reason",
+  async (t) => {
+    const [sched, address] = await scheduler([
+      "--token-file",
+      tokenFile,
+      "--handshake-timeout",
+      "500",
+      "--heartbeat-timeout",
+      "2000",
+    ]);
+    const w = await worker(address, [
+      "--token-file",
+      tokenFile,
+      "--heartbeat-interval",
+      "100",
+    ]);
+    const { port } = parseAddress(address);
+    const raw = async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.setNoDelay(true);
+      return conn;
     };
+    const hello = (extra: Record<string, unknown> = {}) => ({
+      op: "hello",
+      version: PROTOCOL_VERSION,
+      role: "client",
+      token: TOKEN,
+      ...extra,
+    });
+    // A task that would kill the only worker if it ever ran.
+    const evil = {
+      op: "submit",
+      tasks: [{
+        key: "evil-1",
+        fn: "m:evil",
+        fnRef: { kind: "module", url: TASKS.href, name: "killMyWorker" },
+        args: bytes([]),
+        deps: [],
+      }],
+    };
+    try {
+      await using good = await Client.connect(`${address}?token=${TOKEN}`);
+      const kept = good.submit(inc, 41);
+      assert.equal(await kept.result(), 42);
+      let n = 0;
+      /** Sends `writes` on a fresh socket, expects the server to close it and log `log`. */
+      const dropped = async (
+        writes: Uint8Array[],
+        log: RegExp,
+        end = false,
+      ): Promise<unknown[]> => {
+        const from = sched.stderr.lines.length;
+        const conn = await raw();
+        for (const w of writes) await conn.write(w);
+        if (end) await conn.closeWrite();
+        const frames = await untilClosed(conn);
+        // The scheduler's next log line is about this connection.
+        const line = await sched.stderr.waitFor(
+          /^tendril: (closing connection|refusing connection|removing worker)/,
+          from,
+        );
+        assert.match(line, log);
+        // ...and the scheduler still serves a well-behaved client.
+        const i = ++n;
+        assert.equal(await good.submit(inc, i).result(), i + 1);
+        return frames;
+      };
 
-    await t.step("garbage bytes", async () => {
-      await dropped(
-        [new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
-        /closing connection to 127\.0\.0\.1:\d+: frame of 1195725856 bytes exceeds the 67108864-byte limit/,
-      );
-    });
-    await t.step("an oversized length prefix", async () => {
-      await dropped(
-        [new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x90])],
-        /frame of 4294967295 bytes exceeds the 67108864-byte limit/,
-      );
-    });
-    await t.step("a truncated frame", async () => {
-      const f = frame([hello()]);
-      await dropped(
-        [f.subarray(0, 10)],
-        /truncated frame: the connection ended after 6 of \d+ bytes/,
-        true,
-      );
-    });
-    await t.step("bytes that are not msgpack", async () => {
-      await dropped(
-        [new Uint8Array([0, 0, 0, 2, 0x93, 0x01])],
-        /frame is not valid msgpack/,
-      );
-    });
-    await t.step("a frame that is not a batch", async () => {
-      await dropped(
-        [frame({ op: "hello" })],
-        /frame is not a batch \(array\) but a map/,
-      );
-    });
-    await t.step("an unknown op before the hello", async () => {
-      const frames = await dropped(
-        [frame([{ op: "launch-missiles" }])],
-        /refusing connection from .*: expected a hello first, got operation "launch-missiles"/,
-      );
-      assert.deepEqual(frames[0], [{
-        op: "refused",
-        reason: 'expected a hello first, got operation "launch-missiles"',
-      }]);
-    });
-    await t.step("a submit without a hello is never run", async () => {
-      await dropped(
-        [frame([evil])],
-        /expected a hello first, got operation "submit"/,
-      );
-      await dropped(
-        [frame([hello(), evil])],
-        /nothing may follow the hello before the welcome/,
-      );
-    });
-    await t.step("a wrong token, a missing token", async () => {
-      const wrong = await dropped(
-        [frame([hello({ token: "guess" })])],
-        /: wrong token/,
-      );
-      assert.deepEqual(wrong[0], [{ op: "refused", reason: "wrong token" }]);
-      assert.deepEqual(wrong[1], { close: "wrong token" });
-      await dropped(
-        [frame([hello({ token: undefined })])],
-        /: a token is required/,
-      );
-      await dropped([
-        frame([
-          hello({
-            token: "guess",
-            role: "worker",
-            id: "evil",
-            slots: 1,
-            address: "tcp://127.0.0.1:9",
-          }),
-        ]),
-      ], /: wrong token/);
-    });
-    await t.step("another protocol version", async () => {
-      await dropped(
-        [frame([hello({ version: 999 })])],
-        /protocol version 999 is not supported \(this side speaks version \d+\)/,
-      );
-    });
-    await t.step("an unknown op after the hello", async () => {
-      const frames = await dropped(
-        [frame([hello()]), frame([{ op: "launch-missiles", target: "moon" }])],
-        /closing connection to .*: unknown operation "launch-missiles"/,
-      );
-      assert.equal((frames[0] as { op: string }[])[0].op, "welcome");
-      assert.match(
-        (frames[1] as { close: string }).close,
-        /unknown operation "launch-missiles"/,
-      );
-    });
-    await t.step("wrong field types", async () => {
-      await dropped(
-        [frame([hello()]), frame([{ op: "want", keys: ["a", 7] }])],
-        /bad "want" message: field keys\[1\] must be a string, got a number/,
-      );
-      await dropped(
-        [
-          frame([hello()]),
-          frame([{ ...evil, tasks: [{ ...evil.tasks[0], args: 42 }] }]),
-        ],
-        /bad "submit" message: field tasks\[0\]\.args must be bytes, got a number/,
-      );
-      await dropped(
-        [
-          frame([hello()]),
-          frame([{ op: "task-finished", key: "k", nbytes: 1 }]),
-        ],
-        /operation "task-finished" is for workers, not clients/,
-      );
-    });
-    await t.step("a peer that connects and stalls", async () => {
-      await dropped([], /refusing connection from .*: no hello within 500 ms/);
-    });
-    await t.step(
-      "a worker that stops sending heartbeats is removed",
-      async () => {
+      await t.step("garbage bytes", async () => {
         await dropped(
-          [frame([
+          [new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
+          /closing connection to 127\.0\.0\.1:\d+: frame of 1195725856 bytes exceeds the 67108864-byte limit/,
+        );
+      });
+      await t.step("an oversized length prefix", async () => {
+        await dropped(
+          [new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x90])],
+          /frame of 4294967295 bytes exceeds the 67108864-byte limit/,
+        );
+      });
+      await t.step("a truncated frame", async () => {
+        const f = frame([hello()]);
+        await dropped(
+          [f.subarray(0, 10)],
+          /truncated frame: the connection ended after 6 of \d+ bytes/,
+          true,
+        );
+      });
+      await t.step("bytes that are not msgpack", async () => {
+        await dropped(
+          [new Uint8Array([0, 0, 0, 2, 0x93, 0x01])],
+          /frame is not valid msgpack/,
+        );
+      });
+      await t.step("a frame that is not a batch", async () => {
+        await dropped(
+          [frame({ op: "hello" })],
+          /frame is not a batch \(array\) but a map/,
+        );
+      });
+      await t.step("an unknown op before the hello", async () => {
+        const frames = await dropped(
+          [frame([{ op: "launch-missiles" }])],
+          /refusing connection from .*: expected a hello first, got operation "launch-missiles"/,
+        );
+        assert.deepEqual(frames[0], [{
+          op: "refused",
+          reason: 'expected a hello first, got operation "launch-missiles"',
+        }]);
+      });
+      await t.step("a submit without a hello is never run", async () => {
+        await dropped(
+          [frame([evil])],
+          /expected a hello first, got operation "submit"/,
+        );
+        await dropped(
+          [frame([hello(), evil])],
+          /nothing may follow the hello before the welcome/,
+        );
+      });
+      await t.step("a wrong token, a missing token", async () => {
+        const wrong = await dropped(
+          [frame([hello({ token: "guess" })])],
+          /: wrong token/,
+        );
+        assert.deepEqual(wrong[0], [{ op: "refused", reason: "wrong token" }]);
+        assert.deepEqual(wrong[1], { close: "wrong token" });
+        await dropped(
+          [frame([hello({ token: undefined })])],
+          /: a token is required/,
+        );
+        await dropped([
+          frame([
             hello({
+              token: "guess",
               role: "worker",
-              id: "silent",
+              id: "evil",
               slots: 1,
               address: "tcp://127.0.0.1:9",
             }),
-          ])],
-          /removing worker silent sent nothing for \d+ ms \(heartbeat timeout 2000 ms\)/,
+          ]),
+        ], /: wrong token/);
+      });
+      await t.step("another protocol version", async () => {
+        await dropped(
+          [frame([hello({ version: 999 })])],
+          /protocol version 999 is not supported \(this side speaks version \d+\)/,
         );
-      },
-    );
-    await t.step("no other client lost anything", async () => {
-      assert.equal(await kept.result(), 42);
-      assert.equal(await good.submit(fib, 10).result(), 55);
-      assert.equal(
-        w.process.pid > 0 && alive(w.process.pid),
-        true,
-        "the worker ran nothing evil",
+      });
+      await t.step("an unknown op after the hello", async () => {
+        const frames = await dropped(
+          [
+            frame([hello()]),
+            frame([{ op: "launch-missiles", target: "moon" }]),
+          ],
+          /closing connection to .*: unknown operation "launch-missiles"/,
+        );
+        assert.equal((frames[0] as { op: string }[])[0].op, "welcome");
+        assert.match(
+          (frames[1] as { close: string }).close,
+          /unknown operation "launch-missiles"/,
+        );
+      });
+      await t.step("wrong field types", async () => {
+        await dropped(
+          [frame([hello()]), frame([{ op: "want", keys: ["a", 7] }])],
+          /bad "want" message: field keys\[1\] must be a string, got a number/,
+        );
+        await dropped(
+          [
+            frame([hello()]),
+            frame([{ ...evil, tasks: [{ ...evil.tasks[0], args: 42 }] }]),
+          ],
+          /bad "submit" message: field tasks\[0\]\.args must be bytes, got a number/,
+        );
+        await dropped(
+          [
+            frame([hello()]),
+            frame([{ op: "task-finished", key: "k", nbytes: 1 }]),
+          ],
+          /operation "task-finished" is for workers, not clients/,
+        );
+      });
+      await t.step("a peer that connects and stalls", async () => {
+        await dropped(
+          [],
+          /refusing connection from .*: no hello within 500 ms/,
+        );
+      });
+      await t.step(
+        "a worker that stops sending heartbeats is removed",
+        async () => {
+          await dropped(
+            [frame([
+              hello({
+                role: "worker",
+                id: "silent",
+                slots: 1,
+                address: "tcp://127.0.0.1:9",
+              }),
+            ])],
+            /removing worker silent sent nothing for \d+ ms \(heartbeat timeout 2000 ms\)/,
+          );
+        },
       );
-    });
-  } finally {
-    await stopAll([w, sched]);
-  }
-});
+      await t.step("no other client lost anything", async () => {
+        assert.equal(await kept.result(), 42);
+        assert.equal(await good.submit(fib, 10).result(), 55);
+        assert.equal(
+          w.process.pid > 0 && alive(w.process.pid),
+          true,
+          "the worker ran nothing evil",
+        );
+      });
+    } finally {
+      await stopAll([w, sched]);
+    }
+  },
+);
 
 // ---- tokens and TLS -----------------------------------------------------------------
 
-Deno.test("tcp: tokens are refused or accepted; off loopback one is required", async () => {
-  const [sched, address] = await scheduler(["--token-file", tokenFile]);
-  const w = await worker(address, ["--token-file", tokenFile]);
-  try {
-    await assert.rejects(
-      () => Client.connect(address),
-      /refused the connection: a token is required/,
-    );
-    await assert.rejects(
-      () => Client.connect(`${address}?token=guess`),
-      /refused the connection: wrong token/,
-    );
-    {
-      await using client = await Client.connect(`${address}?token=${TOKEN}`);
-      assert.equal(await client.submit(inc, 1).result(), 2);
-    }
-    Deno.env.set("TENDRIL_TOKEN", TOKEN);
+clusterTest(
+  "tcp: tokens are refused or accepted; off loopback one is required",
+  async () => {
+    const [sched, address] = await scheduler(["--token-file", tokenFile]);
+    const w = await worker(address, ["--token-file", tokenFile]);
     try {
-      await using client = await Client.connect(address);
-      assert.equal(await client.submit(inc, 2).result(), 3);
+      await assert.rejects(
+        () => Client.connect(address),
+        /refused the connection: a token is required/,
+      );
+      await assert.rejects(
+        () => Client.connect(`${address}?token=guess`),
+        /refused the connection: wrong token/,
+      );
+      {
+        await using client = await Client.connect(`${address}?token=${TOKEN}`);
+        assert.equal(await client.submit(inc, 1).result(), 2);
+      }
+      Deno.env.set("TENDRIL_TOKEN", TOKEN);
+      try {
+        await using client = await Client.connect(address);
+        assert.equal(await client.submit(inc, 2).result(), 3);
+      } finally {
+        Deno.env.delete("TENDRIL_TOKEN");
+      }
+      // A worker without the token is refused too.
+      const intruder = runCli("worker", [address], "intruder");
+      const status = await intruder.status;
+      await intruder.stop();
+      assert.equal(status.code, 1);
+      await intruder.stderr.waitFor(
+        /refused the connection: a token is required/,
+      );
     } finally {
-      Deno.env.delete("TENDRIL_TOKEN");
+      await stopAll([w, sched]);
     }
-    // A worker without the token is refused too.
-    const intruder = runCli("worker", [address], "intruder");
-    const status = await intruder.status;
-    await intruder.stop();
+    const open = runCli("scheduler", ["--host", "0.0.0.0", "--port", "0"]);
+    const status = await open.status;
+    await open.stop();
     assert.equal(status.code, 1);
-    await intruder.stderr.waitFor(
-      /refused the connection: a token is required/,
+    await open.stderr.waitFor(
+      /refusing to listen on 0\.0\.0\.0 without a token/,
     );
-  } finally {
-    await stopAll([w, sched]);
-  }
-  const open = runCli("scheduler", ["--host", "0.0.0.0", "--port", "0"]);
-  const status = await open.status;
-  await open.stop();
-  assert.equal(status.code, 1);
-  await open.stderr.waitFor(/refusing to listen on 0\.0\.0\.0 without a token/);
-});
+  },
+);
 
-Deno.test("tls: a round trip with a generated certificate", async () => {
+clusterTest("tls: a round trip with a generated certificate", async () => {
   const cert = await makeCertificate();
   const [sched, address] = await scheduler([
     "--tls-cert",
@@ -496,87 +517,96 @@ Deno.test("tls: a round trip with a generated certificate", async () => {
   }
 });
 
-Deno.test("tcp: losing the scheduler cancels a client's pending futures instead of hanging", async () => {
-  const [sched, address] = await scheduler();
-  const w = await worker(address);
-  try {
-    await using client = await Client.connect(address);
-    assert.equal(await client.submit(inc, 1).result(), 2);
-    const pending = client.submit(holdUntilCancelled);
-    const from = w.stderr.lines.length;
-    await sched.stop("SIGKILL");
-    await assert.rejects(
-      () => pending.result(),
-      (e: Error) =>
-        e.name === "CancelledError" &&
-        /the connection to the scheduler at tcp:\/\/127\.0\.0\.1:\d+ was lost/
-          .test(e.message),
-    );
-    // The worker notices too, and exits.
-    await w.status;
-    await w.stderr.waitFor(/the scheduler connection closed.*; exiting/, from);
-  } finally {
-    await stopAll([w, sched]);
-  }
-});
+clusterTest(
+  "tcp: losing the scheduler cancels a client's pending futures instead of hanging",
+  async () => {
+    const [sched, address] = await scheduler();
+    const w = await worker(address);
+    try {
+      await using client = await Client.connect(address);
+      assert.equal(await client.submit(inc, 1).result(), 2);
+      const pending = client.submit(holdUntilCancelled);
+      const from = w.stderr.lines.length;
+      await sched.stop("SIGKILL");
+      await assert.rejects(
+        () => pending.result(),
+        (e: Error) =>
+          e.name === "CancelledError" &&
+          /the connection to the scheduler at tcp:\/\/127\.0\.0\.1:\d+ was lost/
+            .test(e.message),
+      );
+      // The worker notices too, and exits.
+      await w.status;
+      await w.stderr.waitFor(
+        /the scheduler connection closed.*; exiting/,
+        from,
+      );
+    } finally {
+      await stopAll([w, sched]);
+    }
+  },
+);
 
 // ---- worker loss ------------------------------------------------------------------------
 
-Deno.test("cluster: kill -9 of a worker mid fib(18); a task that kills its worker errs", async (t) => {
-  const launcher = runCli("cluster", [
-    "--workers",
-    "2",
-    "--slots",
-    "1",
-    "--port",
-    "0",
-  ]);
-  await withoutOrphans(launcher, async () => {
-    const address = await launcher.stdout.waitFor(/^tcp:\/\//);
-    await using client = await Client.connect(address);
+clusterTest(
+  "cluster: kill -9 of a worker mid fib(18); a task that kills its worker errs",
+  async (t) => {
+    const launcher = runCli("cluster", [
+      "--workers",
+      "2",
+      "--slots",
+      "1",
+      "--port",
+      "0",
+    ]);
+    await withoutOrphans(launcher, async () => {
+      const address = await launcher.stdout.waitFor(/^tcp:\/\//);
+      await using client = await Client.connect(address);
 
-    await t.step("fib(18) survives losing a worker", async () => {
-      const from = launcher.stdout.lines.length;
-      const result = client.submit(fib, 18, 10).result();
-      // The first fib(10) task prints its worker's pid: kill that worker then.
-      const line = await launcher.stdout.waitFor(
-        /^tendril-test fib\(10\) in pid \d+/,
-        from,
-      );
-      const victim = Number(line.match(/pid (\d+)/)![1]);
-      const seen = launcher.stderr.lines.length;
-      Deno.kill(victim, "SIGKILL");
-      // The scheduler noticed mid-run: the dead worker was processing tasks.
-      const left = await launcher.stderr.waitFor(
-        /^tendril: worker \S+ left/,
-        seen,
-      );
-      const running = Number(
-        left.match(/rescheduling its (\d+) processing tasks/)![1],
-      );
-      assert.ok(running > 0, left);
-      assert.equal(await result, 2584);
-      await launcher.stderr.waitFor(
-        new RegExp(`worker pid ${victim} exited \\(SIGKILL\\); restarting`),
+      await t.step("fib(18) survives losing a worker", async () => {
+        const from = launcher.stdout.lines.length;
+        const result = client.submit(fib, 18, 10).result();
+        // The first fib(10) task prints its worker's pid: kill that worker then.
+        const line = await launcher.stdout.waitFor(
+          /^tendril-test fib\(10\) in pid \d+/,
+          from,
+        );
+        const victim = Number(line.match(/pid (\d+)/)![1]);
+        const seen = launcher.stderr.lines.length;
+        Deno.kill(victim, "SIGKILL");
+        // The scheduler noticed mid-run: the dead worker was processing tasks.
+        const left = await launcher.stderr.waitFor(
+          /^tendril: worker \S+ left/,
+          seen,
+        );
+        const running = Number(
+          left.match(/rescheduling its (\d+) processing tasks/)![1],
+        );
+        assert.ok(running > 0, left);
+        assert.equal(await result, 2584);
+        await launcher.stderr.waitFor(
+          new RegExp(`worker pid ${victim} exited \\(SIGKILL\\); restarting`),
+        );
+      });
+
+      await t.step(
+        "a task that kills its worker every time ends in KilledWorkerError",
+        async () => {
+          const error = await client.submit(killMyWorker).result().then(
+            () => assert.fail("it cannot succeed"),
+            (e: Error) => e,
+          );
+          assert.ok(error instanceof KilledWorkerError);
+          assert.equal(error.name, "KilledWorkerError");
+          assert.match(error.message, /was running on 4 workers that died/);
+          // and the (restarted) cluster still works
+          assert.equal(await client.submit(fib, 10).result(), 55);
+        },
       );
     });
-
-    await t.step(
-      "a task that kills its worker every time ends in KilledWorkerError",
-      async () => {
-        const error = await client.submit(killMyWorker).result().then(
-          () => assert.fail("it cannot succeed"),
-          (e: Error) => e,
-        );
-        assert.ok(error instanceof KilledWorkerError);
-        assert.equal(error.name, "KilledWorkerError");
-        assert.match(error.message, /was running on 4 workers that died/);
-        // and the (restarted) cluster still works
-        assert.equal(await client.submit(fib, 10).result(), 55);
-      },
-    );
-  });
-});
+  },
+);
 
 addEventListener("unload", () => {
   try {

@@ -1,13 +1,27 @@
 // Every example runs with `deno run` and prints the right answer.
 import assert from "node:assert/strict";
+import { within } from "./fixtures/bounded.ts";
+
+/** Runs a script to its end; one that runs past the bound is killed and fails the test. */
+async function output(args: string[]): Promise<Deno.CommandOutput> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = child.output();
+  try {
+    return await within(`deno ${args.join(" ")}`, out);
+  } catch (e) {
+    child.kill("SIGKILL");
+    await out;
+    throw e;
+  }
+}
 
 async function run(script: string, ...args: string[]): Promise<string> {
   const url = new URL(`../examples/${script}`, import.meta.url);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", url.pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await output(["run", "--allow-read", url.pathname, ...args]);
   const text = new TextDecoder().decode(out.stdout);
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   return text;
@@ -33,11 +47,7 @@ for (
 
 Deno.test("a script without an import.meta.main guard fails with a clear error", async () => {
   const url = new URL("./fixtures/unguarded_script.ts", import.meta.url);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", url.pathname],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await output(["run", "--allow-read", url.pathname]);
   assert.notEqual(out.code, 0);
   assert.match(
     new TextDecoder().decode(out.stderr),

@@ -25,64 +25,80 @@ import {
   unserializableResult,
   whereAmI,
 } from "./fixtures/tasks.ts";
-import { within } from "./fixtures/bounded.ts";
+import { clusterTest, within } from "./fixtures/bounded.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
-Deno.test("a chain of 10,000 tasks whose root errs: every task errs, no worker is lost", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const root = client.submit(boom) as Future<number>;
-  let last = root;
-  const chain = [root];
-  for (let i = 0; i < 10_000; i++) {
-    last = client.submit(inc, last);
-    chain.push(last);
-  }
-  const error = await within("the last task's error", last.exception());
-  assert.equal(error?.name, "RangeError");
-  assert.match(error!.message, /boom at the root/);
-  assert.ok(chain.every((f) => f.status === "error"));
-  assert.equal(
-    await within("a task after the chain", client.submit(inc, 1).result()),
-    2,
-  );
-  assert.equal(cluster.workerIds.length, 1);
-  assert.equal(cluster.scheduler.peers.length, 2, "the worker and this client");
-});
+clusterTest(
+  "a chain of 10,000 tasks whose root errs: every task errs, no worker is lost",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const root = client.submit(boom) as Future<number>;
+    let last = root;
+    const chain = [root];
+    for (let i = 0; i < 10_000; i++) {
+      last = client.submit(inc, last);
+      chain.push(last);
+    }
+    const error = await within("the last task's error", last.exception());
+    assert.equal(error?.name, "RangeError");
+    assert.match(error!.message, /boom at the root/);
+    assert.ok(chain.every((f) => f.status === "error"));
+    assert.equal(
+      await within("a task after the chain", client.submit(inc, 1).result()),
+      2,
+    );
+    assert.equal(cluster.workerIds.length, 1);
+    assert.equal(
+      cluster.scheduler.peers.length,
+      2,
+      "the worker and this client",
+    );
+  },
+);
 
-Deno.test("waiting with secede: false for children runs them on the idle worker", async () => {
-  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const result = client.with({ workers: cluster.workerIds[0] }).submit(
-    kidsKeepingSlot,
-  ).result();
-  assert.equal(await within("kidsKeepingSlot", result), 5);
-});
+clusterTest(
+  "waiting with secede: false for children runs them on the idle worker",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const result = client.with({ workers: cluster.workerIds[0] }).submit(
+      kidsKeepingSlot,
+    ).result();
+    assert.equal(await within("kidsKeepingSlot", result), 5);
+  },
+);
 
-Deno.test("waiting with secede: false for work no slot can run is a DeadlockError", async () => {
-  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const error = await within(
-    "the deadlock",
-    client.submit(pinnedKidKeepingSlot).exception(),
-  );
-  assert.equal(error?.name, "DeadlockError");
-  assert.match(error!.message, /waits for inc-/);
-});
+clusterTest(
+  "waiting with secede: false for work no slot can run is a DeadlockError",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const error = await within(
+      "the deadlock",
+      client.submit(pinnedKidKeepingSlot).exception(),
+    );
+    assert.equal(error?.name, "DeadlockError");
+    assert.match(error!.message, /waits for inc-/);
+  },
+);
 
-Deno.test("closing a client leaves the newest open one as getClient()", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using first = await Client.connect(cluster);
-  const second = await Client.connect(cluster);
-  assert.equal(getClient(), second);
-  await second.close();
-  assert.equal(getClient(), first);
-  const add = delayed((a: number, b: number) => a + b);
-  assert.deepEqual(await within("compute", compute(add(1, 2))), [3]);
-});
+clusterTest(
+  "closing a client leaves the newest open one as getClient()",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using first = await Client.connect(cluster);
+    const second = await Client.connect(cluster);
+    assert.equal(getClient(), second);
+    await second.close();
+    assert.equal(getClient(), first);
+    const add = delayed((a: number, b: number) => a + b);
+    assert.deepEqual(await within("compute", compute(add(1, 2))), [3]);
+  },
+);
 
-Deno.test("Tendril's errors keep their class across isolates", async () => {
+clusterTest("Tendril's errors keep their class across isolates", async () => {
   await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
   await using client = await Client.connect(cluster);
   const serialization = await within(
@@ -103,71 +119,93 @@ Deno.test("Tendril's errors keep their class across isolates", async () => {
   await never.cancel();
 });
 
-Deno.test("a cancelled run that keeps running keeps its slot: new work goes elsewhere", async () => {
-  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const [w1, w2] = cluster.workerIds;
-  const channel = `tendril-test-${crypto.randomUUID()}`;
-  const gate = new BroadcastChannel(channel);
-  const started = new Promise((r) => (gate.onmessage = r));
-  try {
-    const slow = client.with({ workers: w1 }).submit(
-      heldUntilBroadcast,
-      channel,
+clusterTest(
+  "a cancelled run that keeps running keeps its slot: new work goes elsewhere",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const [w1, w2] = cluster.workerIds;
+    const channel = `tendril-test-${crypto.randomUUID()}`;
+    const gate = new BroadcastChannel(channel);
+    const started = new Promise((r) => (gate.onmessage = r));
+    try {
+      const slow = client.with({ workers: w1 }).submit(
+        heldUntilBroadcast,
+        channel,
+      );
+      await within("the slow task to start", started);
+      await slow.cancel();
+      // Before, the scheduler counted w1 free and sent this there, behind `slow`.
+      assert.equal(
+        await within("whereAmI", client.submit(whereAmI).result()),
+        w2,
+      );
+    } finally {
+      gate.postMessage("open");
+      gate.close();
+    }
+  },
+);
+
+clusterTest(
+  "a task that would depend on itself is refused at submit",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const old = client.with({ key: "k" }).submit(inc, 1);
+    assert.equal(await within("k", old.result()), 2);
+    old.release();
+    assert.throws(
+      () => client.with({ key: "k" }).submit(inc, old),
+      (e: Error) =>
+        e instanceof TendrilError &&
+        /task k cannot depend on itself/.test(e.message),
     );
-    await within("the slow task to start", started);
-    await slow.cancel();
-    // Before, the scheduler counted w1 free and sent this there, behind `slow`.
+  },
+);
+
+clusterTest(
+  "a function with the name and source of an entry-script export ships from its own module",
+  async () => {
+    const script = new URL(
+      "./fixtures/shipping_twins/main.ts",
+      import.meta.url,
+    );
+    const out = await within(
+      "the shipping_twins script",
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", script.pathname],
+        stdout: "piped",
+        stderr: "piped",
+      }).output(),
+    );
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.deepEqual(JSON.parse(text), {
+      mine: 2,
+      theirs: 2000,
+      localMine: 2,
+      localTheirs: 2000,
+    });
+  },
+);
+
+clusterTest(
+  "a wait in progress when the cluster closes is cancelled, not left hanging",
+  async () => {
+    const cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const never = client.submit(() => new Promise<number>(() => {}));
+    const waiting = never.result();
+    await cluster.close();
+    await assert.rejects(
+      within("the cancelled wait", waiting),
+      /was cancelled: the cluster was closed/,
+    );
     assert.equal(
-      await within("whereAmI", client.submit(whereAmI).result()),
-      w2,
+      client.submit(inc, 1).status,
+      "cancelled",
+      "and so is new work",
     );
-  } finally {
-    gate.postMessage("open");
-    gate.close();
-  }
-});
-
-Deno.test("a task that would depend on itself is refused at submit", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const old = client.with({ key: "k" }).submit(inc, 1);
-  assert.equal(await within("k", old.result()), 2);
-  old.release();
-  assert.throws(
-    () => client.with({ key: "k" }).submit(inc, old),
-    (e: Error) =>
-      e instanceof TendrilError &&
-      /task k cannot depend on itself/.test(e.message),
-  );
-});
-
-Deno.test("a function with the name and source of an entry-script export ships from its own module", async () => {
-  const script = new URL("./fixtures/shipping_twins/main.ts", import.meta.url);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", script.pathname],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  assert.deepEqual(JSON.parse(text), {
-    mine: 2,
-    theirs: 2000,
-    localMine: 2,
-    localTheirs: 2000,
-  });
-});
-
-Deno.test("a wait in progress when the cluster closes is cancelled, not left hanging", async () => {
-  const cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const never = client.submit(() => new Promise<number>(() => {}));
-  const waiting = never.result();
-  await cluster.close();
-  await assert.rejects(
-    within("the cancelled wait", waiting),
-    /was cancelled: the cluster was closed/,
-  );
-  assert.equal(client.submit(inc, 1).status, "cancelled", "and so is new work");
-});
+  },
+);
