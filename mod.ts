@@ -3,12 +3,14 @@
  * {@linkcode Client} submits functions to a scheduler that places them on
  * workers; a running task can get a client and launch more tasks.
  *
+ * @example Submit a function and read its result
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Client, LocalCluster } from "@tendril/tendril";
  * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
  * await using client = await Client.connect(cluster);
  * const f = client.submit((x: number) => x + 1, 1);
- * console.assert((await f.result()) === 2);
+ * assert.equal(await f.result(), 2);
  * ```
  *
  * @module

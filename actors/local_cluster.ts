@@ -31,11 +31,17 @@ export interface LocalClusterOptions {
   saturation?: number;
 }
 
+/** One in-process worker as the cluster keeps it. */
 interface WorkerHandle {
+  /** The worker's id. */
   id: string;
+  /** Its data address (`inproc://<id>`). */
   address: string;
+  /** The Web Worker it runs in. */
   thread: globalThis.Worker;
+  /** Its connection to the scheduler (also carries its in-task client). */
   conn: PortConnection<ToScheduler, ToWorkerConnection>;
+  /** The data connection clients of this isolate fetch its values over. */
   data: DataPeer;
 }
 
@@ -44,12 +50,14 @@ let clusterCounter = 0;
 /**
  * A scheduler and workers in this process.
  *
- * @example
+ * @example Two workers in Web Workers of this process
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Client, LocalCluster } from "@tendril/tendril";
  * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+ * assert.equal(cluster.workerIds.length, 2);
  * await using client = await Client.connect(cluster);
- * console.assert((await client.submit(() => 1 + 1).result()) === 2);
+ * assert.equal(await client.submit(() => 1 + 1).result(), 2);
  * ```
  */
 export class LocalCluster implements ClusterLike, AsyncDisposable {
@@ -60,7 +68,12 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private clients = 0;
   private closed = false;
 
-  private constructor(readonly name: string, options: LocalClusterOptions) {
+  /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
+  private constructor(
+    /** The cluster's name, the prefix of its worker and client ids. */
+    readonly name: string,
+    options: LocalClusterOptions,
+  ) {
     this.scheduler = new Scheduler({ saturation: options.saturation });
   }
 

@@ -51,7 +51,7 @@ const clamp = (x: number, lo: number, hi: number) =>
  * depths up to 1023 and 2^32 sequence numbers (beyond, values clamp: deeper
  * tasks rank as depth 1023, sequence numbers wrap).
  *
- * @example
+ * @example User priority first, then depth
  * ```ts
  * import assert from "node:assert/strict";
  * import { priorityRank } from "./protocol.ts";
@@ -105,6 +105,7 @@ export interface DepLocation {
  * worker dropped that run); from a client they are absent.
  */
 export interface MissingData {
+  /** The operation. */
   op: "missing-data";
   /** The key whose value could not be fetched. */
   key: string;
@@ -122,21 +123,30 @@ export interface MissingData {
 
 /** Client -> scheduler. `owner` is the task key for in-task clients. */
 export type ClientToScheduler =
+  /** New tasks, in submission order. */
   | { op: "submit"; tasks: TaskSpec[] }
+  /** The owner holds futures on these keys: keep them and report their outcome. */
   | { op: "want"; keys: string[]; owner?: string }
+  /** The owner holds no more futures on these keys. */
   | { op: "release"; keys: string[]; owner?: string }
+  /** Cancel these keys, what depends on them and what they launched. */
   | { op: "cancel"; keys: string[] }
   | MissingData;
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
+  /** `key` finished: its value inline, or the data addresses holding it. */
   | { op: "key-done"; key: string; value?: Packed; who?: string[] }
+  /** `key` failed: the codec bytes of its error. */
   | { op: "key-erred"; key: string; error: Packed }
+  /** `key` was cancelled, forgotten or refused; `reason` says which. */
   | { op: "key-cancelled"; key: string; reason: string }
+  /** The waits of these tasks, blocked without secession, can never end. */
   | { op: "deadlock"; keys: string[]; message: string };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
+  /** A run returned: its value inline when small, and its encoded size. */
   | {
     op: "task-finished";
     key: string;
@@ -146,17 +156,26 @@ export type WorkerToScheduler =
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
   }
+  /** A run threw: the codec bytes of its error. */
   | { op: "task-erred"; key: string; run: number; error: Packed }
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
+  /** A run gave its slot back (`secede()`). */
   | { op: "seceded"; key: string; run: number }
+  /** A seceded run holds a slot again. */
   | { op: "rejoined"; key: string; run: number }
+  /** A run waits for the keys `on` while keeping its slot (secession turned off). */
   | { op: "blocked"; key: string; run: number; on: string[] }
+  /** That wait ended. */
   | { op: "unblocked"; key: string; run: number }
   | MissingData;
 
 /** Scheduler -> worker. */
 export type SchedulerToWorker =
+  /**
+   * Run task `key` as run `run`: the function (with its definition the
+   * first time this worker gets it), its arguments, its dependencies.
+   */
   | {
     op: "compute";
     key: string;
@@ -169,9 +188,11 @@ export type SchedulerToWorker =
     /** The task's priority as {@linkcode priorityRank} gives it. */
     rank: number;
   }
+  /** Stop the run: drop it if it has not started, else abort it. */
   | { op: "cancel-compute"; key: string; run: number; reason: string }
   /** Take the run back if it has not started (answered by task-stopped). */
   | { op: "steal"; key: string; run: number }
+  /** Forget the values of these keys. */
   | { op: "free"; keys: string[] };
 
 /** Anything -> worker data server. */
@@ -288,7 +309,7 @@ const CLIENT_OPS: ReadonlySet<string> = new Set(Object.keys(CLIENT_TABLE));
  * may also send its in-task client's operations, and heartbeats).
  *
  * @throws {ProtocolError} naming the operation and field.
- * @example
+ * @example Bad fields, unknown operations and worker operations from a client
  * ```ts
  * import assert from "node:assert/strict";
  * import { validateToScheduler } from "./protocol.ts";
@@ -320,7 +341,7 @@ export function validateToScheduler(
  * or the answer to one.
  *
  * @throws {ProtocolError} naming the operation and field.
- * @example
+ * @example A request passes, a malformed one throws
  * ```ts
  * import assert from "node:assert/strict";
  * import { validateDataMessage } from "./protocol.ts";

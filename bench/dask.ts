@@ -1,5 +1,5 @@
 /**
- * The Dask side: runs the shared `bench_dask.py` (read-only) and
+ * The Dask side: runs `bench/bench_dask.py` and
  * `bench/dask_extra.py` case by case under a time cap, and reads their JSON
  * lines as Tendril cases' values (which run answers which case:
  * `dask_jobs.ts`). Each Python run gets its own session (`setsid`) so a
@@ -28,7 +28,7 @@ export interface DaskResult {
 export interface DaskOptions {
   /** Python interpreter; default: the first of python3, /usr/bin/python3 with `distributed`. */
   python?: string;
-  /** The shared script; default `../shared/peers/dask/bench_dask.py` from the repo. */
+  /** The anchor script; default `bench/bench_dask.py`. */
   script?: string;
   capSeconds: number;
   /** Largest fib(n) to run on Dask. */
@@ -37,7 +37,7 @@ export interface DaskOptions {
 }
 
 const here = new URL(".", import.meta.url);
-const defaultScript = new URL("../../shared/peers/dask/bench_dask.py", here);
+const defaultScript = new URL("./bench_dask.py", here);
 const ok = async (cmd: string, args: string[]) => {
   try {
     const { success } = await new Deno.Command(cmd, {
@@ -145,16 +145,16 @@ export async function runDask(
   if (!(await ok("setsid", ["true"]))) {
     return { skipped: "Dask side skipped: needs `setsid` (util-linux)" };
   }
-  const shared = options.script ?? decodeURIComponent(defaultScript.pathname);
+  const anchor = options.script ?? decodeURIComponent(defaultScript.pathname);
   try {
-    Deno.statSync(shared);
+    Deno.statSync(anchor);
   } catch {
     return {
-      skipped: `Dask side skipped: ${shared} not found (pass --dask-script)`,
+      skipped: `Dask side skipped: ${anchor} not found (pass --dask-script)`,
     };
   }
   const files = {
-    "bench_dask.py": shared,
+    "bench_dask.py": anchor,
     "dask_extra.py": decodeURIComponent(
       new URL("dask_extra.py", here).pathname,
     ),

@@ -1,4 +1,4 @@
-"""Dask cases that bench_dask.py (shared, read-only) does not cover, with its
+"""Dask cases that bench_dask.py does not cover, with its
 cluster setup (LocalCluster of 2 worker processes, 2 threads each) and its
 output format (one JSON line per measurement).
 

@@ -1,6 +1,6 @@
 /**
  * Which Python runs answer which Tendril cases: each job names a script
- * (the shared `bench_dask.py` or `bench/dask_extra.py`), its arguments and
+ * (`bench/bench_dask.py` or `bench/dask_extra.py`), its arguments and
  * environment, and how to read each expected JSON line as a value in the
  * Tendril case's unit (ms, or µs for latencies).
  *

@@ -1,7 +1,7 @@
 /**
  * The report: Tendril's numbers beside Dask's, the speedup (Dask time /
- * Tendril time), the issue's targets and the machine's floors from
- * `/work/shared/LIMITS.md`, as a terminal table or as Markdown.
+ * Tendril time), the targets and the machine's floors (`bench/FLOORS.md`),
+ * as a terminal table or as Markdown.
  *
  * @module
  */
@@ -64,7 +64,7 @@ const targets: [RegExp, Target][] = [
   }],
 ];
 
-/** Physical floors measured on this machine (LIMITS.md), by case id pattern. */
+/** Physical floors measured on the benchmark machine (bench/FLOORS.md), by case id pattern. */
 const floors: [RegExp, string][] = [
   [/^map\.inproc\./, "postMessage 334k msg/s, 3.6M/s batched; codec 1.58M/s"],
   [/^map\.tcp\./, "TCP 211k frames/s, 3.0M/s batched"],
@@ -190,7 +190,7 @@ export function markdown(report: RunReport): string {
     `. Median of ${m.reps ?? "5 (3 for fib(25) and memory)"} runs after a ` +
     "warm-up, (min – max); Dask: one run per case unless `--dask-reps`.",
     "",
-    "| case | Tendril | Dask | Dask/Tendril | target | floor (LIMITS.md) | side metrics (median) |",
+    "| case | Tendril | Dask | Dask/Tendril | target | floor (FLOORS.md) | side metrics (median) |",
     "|---|---|---|---|---|---|---|",
   ];
   for (const r of rows(report)) {

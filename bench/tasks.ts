@@ -1,7 +1,7 @@
 /**
  * Task functions of the benchmarks. They are exported so workers import them
  * by reference (the cases call `registerModule` on this module); the same
- * shapes as the Dask side in `/work/shared/peers/dask/bench_dask.py`.
+ * shapes as the Dask side in `bench/bench_dask.py`.
  *
  * @module
  */

@@ -11,7 +11,7 @@
  * - `tcp.submit_latency_client`: the same from the client, for reference.
  *
  * Run: `deno run -A bench/tcp_bench.ts` (Dask on the same machine:
- * 944 tasks/s and 29 ms, see LIMITS.md).
+ * 944 tasks/s and 29 ms, see bench/FLOORS.md).
  *
  * @module
  */

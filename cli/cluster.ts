@@ -55,7 +55,9 @@ function configArgs(): string[] {
   }
 }
 
+/** A child process of the launcher. */
 interface Child {
+  /** The running `deno run`. */
   process: Deno.ChildProcess;
   /** Resolves with the first stdout line (null if it exits before one). */
   firstLine: Promise<string | null>;
@@ -113,6 +115,10 @@ function forward(stream: ReadableStream<Uint8Array>): Promise<string | null> {
   });
 }
 
+/**
+ * Parses the command line, starts the scheduler, then the workers, and
+ * prints the scheduler's address once every worker is connected.
+ */
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,

@@ -8,6 +8,7 @@
 
 /** Printed for a bad command line; exit code 2. */
 export class UsageError extends Error {
+  /** Names the class in stack traces. */
   override name = "UsageError";
 }
 

@@ -41,6 +41,7 @@ Options:
   -h, --help                show this help
 `;
 
+/** Parses the command line, starts the scheduler and prints its address; a signal stops it. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,

@@ -46,6 +46,10 @@ Options:
   -h, --help                show this help
 `;
 
+/**
+ * Parses the command line, connects the worker, and exits once the
+ * scheduler connection closes (code 1 if it failed) or on a signal.
+ */
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     args: Deno.args,

@@ -49,7 +49,7 @@ export class TendrilError extends Error {
  * launched it was cancelled and nobody else wanted it, or because its
  * client lost the scheduler).
  *
- * @example
+ * @example Naming the cancelled task and why
  * ```ts
  * import assert from "node:assert/strict";
  * import { CancelledError } from "@tendril/tendril";
@@ -60,6 +60,7 @@ export class TendrilError extends Error {
  * ```
  */
 export class CancelledError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "CancelledError";
   /** The cancelled key. */
   readonly key: string;
@@ -81,7 +82,7 @@ export class CancelledError extends TendrilError {
  * The task's worker died while running it too many times: the task is
  * suspected of killing workers and is not retried again.
  *
- * @example
+ * @example Counting the workers that died
  * ```ts
  * import assert from "node:assert/strict";
  * import { KilledWorkerError } from "@tendril/tendril";
@@ -91,6 +92,7 @@ export class CancelledError extends TendrilError {
  * ```
  */
 export class KilledWorkerError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "KilledWorkerError";
   /** The key that kept losing its worker. */
   readonly key: string;
@@ -112,7 +114,7 @@ export class KilledWorkerError extends TendrilError {
  * Tasks wait, with automatic secession turned off, for work that can never
  * get a slot: nothing can progress. `keys` are the waiting tasks.
  *
- * @example
+ * @example Naming the stuck tasks
  * ```ts
  * import assert from "node:assert/strict";
  * import { DeadlockError } from "@tendril/tendril";
@@ -121,6 +123,7 @@ export class KilledWorkerError extends TendrilError {
  * ```
  */
 export class DeadlockError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "DeadlockError";
   /** The tasks whose waits can never end. */
   readonly keys: readonly string[];
@@ -141,7 +144,7 @@ export class DeadlockError extends TendrilError {
  * that was lost; `notHeld` and `unreachable` name the holders that were
  * asked (when a fetch failed).
  *
- * @example
+ * @example A value whose holder is unreachable
  * ```ts
  * import assert from "node:assert/strict";
  * import { LostDataError } from "@tendril/tendril";
@@ -154,6 +157,7 @@ export class DeadlockError extends TendrilError {
  * ```
  */
 export class LostDataError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "LostDataError";
   /** The key whose value was lost. */
   readonly key: string;
@@ -182,14 +186,20 @@ export class LostDataError extends TendrilError {
  * (at decode time). The message names the value and the path to the part
  * that cannot travel.
  *
- * @example
+ * @example A value that cannot travel
  * ```ts
  * import assert from "node:assert/strict";
  * import { SerializationError, TendrilError } from "@tendril/tendril";
+ * import { encode } from "./codec/codec.ts";
+ * assert.throws(
+ *   () => encode({ f: () => 1 }),
+ *   (e) => e instanceof SerializationError && /a function at f/.test(e.message),
+ * );
  * assert.ok(new SerializationError("x") instanceof TendrilError);
  * ```
  */
 export class SerializationError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "SerializationError";
 }
 
@@ -197,7 +207,7 @@ export class SerializationError extends TendrilError {
  * A function cannot be shipped (or loaded): it captures a variable a worker
  * cannot see, is native or bound, or its module lacks the export.
  *
- * @example
+ * @example Naming the captured variables
  * ```ts
  * import assert from "node:assert/strict";
  * import { ShippingError } from "@tendril/tendril";
@@ -206,6 +216,7 @@ export class SerializationError extends TendrilError {
  * ```
  */
 export class ShippingError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "ShippingError";
   /** The variables the function uses that the other side cannot see (if that is the reason). */
   readonly variables: readonly string[];
@@ -225,7 +236,7 @@ export class ShippingError extends TendrilError {
  * client while being imported: its main block is not guarded with
  * `if (import.meta.main)`.
  *
- * @example
+ * @example A kind of shipping error
  * ```ts
  * import assert from "node:assert/strict";
  * import { ShippingError, UnguardedEntryError } from "@tendril/tendril";
@@ -233,13 +244,14 @@ export class ShippingError extends TendrilError {
  * ```
  */
 export class UnguardedEntryError extends ShippingError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "UnguardedEntryError";
 }
 
 /**
  * A timed wait ran out of time. `ms` is the bound, `what` what was awaited.
  *
- * @example
+ * @example The bound and what was awaited
  * ```ts
  * import assert from "node:assert/strict";
  * import { TimeoutError } from "@tendril/tendril";
@@ -249,6 +261,7 @@ export class UnguardedEntryError extends ShippingError {
  * ```
  */
 export class TimeoutError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "TimeoutError";
   /** What was awaited. */
   readonly what: string;
@@ -266,7 +279,7 @@ export class TimeoutError extends TendrilError {
  * The client was closed: it refuses new work, and waits that were pending
  * when it closed reject with this.
  *
- * @example
+ * @example Naming the refused operation
  * ```ts
  * import assert from "node:assert/strict";
  * import { ClientClosedError } from "@tendril/tendril";
@@ -274,6 +287,7 @@ export class TimeoutError extends TendrilError {
  * ```
  */
 export class ClientClosedError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "ClientClosedError";
   /** Builds the error for the operation `what`. */
   constructor(what: string, options?: TendrilErrorOptions) {
@@ -286,14 +300,18 @@ export class ClientClosedError extends TendrilError {
  * type); its message names the operation and the field. It closes only the
  * connection it came from.
  *
- * @example
+ * @example An unknown operation
  * ```ts
  * import assert from "node:assert/strict";
  * import { ProtocolError, TendrilError } from "@tendril/tendril";
+ * import { messageChecker } from "./wire/checks.ts";
+ * const check = messageChecker<{ op: "ping" }>({ ping: {} });
+ * assert.throws(() => check({ op: "pong" }), ProtocolError);
  * assert.ok(new ProtocolError("bad") instanceof TendrilError);
  * ```
  */
 export class ProtocolError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "ProtocolError";
 }
 
@@ -301,7 +319,7 @@ export class ProtocolError extends TendrilError {
  * A frame on a TCP connection broke the framing (too big, truncated, not a
  * batch).
  *
- * @example
+ * @example A Tendril error with its own name
  * ```ts
  * import assert from "node:assert/strict";
  * import { FrameError } from "@tendril/tendril";
@@ -309,6 +327,7 @@ export class ProtocolError extends TendrilError {
  * ```
  */
 export class FrameError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "FrameError";
 }
 
@@ -316,7 +335,7 @@ export class FrameError extends TendrilError {
  * The other side refused a connection's hello (wrong token, version, role),
  * or the handshake failed or timed out.
  *
- * @example
+ * @example A Tendril error with its own name
  * ```ts
  * import assert from "node:assert/strict";
  * import { HandshakeError } from "@tendril/tendril";
@@ -324,13 +343,14 @@ export class FrameError extends TendrilError {
  * ```
  */
 export class HandshakeError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "HandshakeError";
 }
 
 /**
  * Something was sent on a connection that is already closed.
  *
- * @example
+ * @example A Tendril error with its own name
  * ```ts
  * import assert from "node:assert/strict";
  * import { ConnectionClosedError } from "@tendril/tendril";
@@ -338,6 +358,7 @@ export class HandshakeError extends TendrilError {
  * ```
  */
 export class ConnectionClosedError extends TendrilError {
+  /** The `name` of this class's instances. */
   static override readonly errorName: string = "ConnectionClosedError";
 }
 
@@ -365,7 +386,7 @@ const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
  * codec gives a decoded error its class back, so `instanceof` works on the
  * other side of a wire.
  *
- * @example
+ * @example Reviving a decoded error's class
  * ```ts
  * import assert from "node:assert/strict";
  * import { KilledWorkerError, tendrilErrorClass } from "./errors.ts";

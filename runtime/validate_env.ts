@@ -9,11 +9,11 @@
 /**
  * True when `TENDRIL_VALIDATE=1` (false without env permission).
  *
- * @example
+ * @example Reading the switch
  * ```ts
  * import assert from "node:assert/strict";
  * import { validateFromEnv } from "./validate_env.ts";
- * assert.equal(typeof validateFromEnv(), "boolean");
+ * assert.equal(validateFromEnv(), Deno.env.get("TENDRIL_VALIDATE") === "1");
  * ```
  */
 export function validateFromEnv(): boolean {

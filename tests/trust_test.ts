@@ -6,7 +6,7 @@ import {
   Client,
   compute,
   delayed,
-  Future,
+  type Future,
   getClient,
   LocalCluster,
   registerModule,

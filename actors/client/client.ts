@@ -85,6 +85,7 @@ export class Client implements FutureHost, AsyncDisposable {
    * must not shadow the original's field.
    */
   private readonly live = { counter: 0, flushing: false, closed: false };
+  /** Function ids whose definition (`fnRef`) was already sent to the scheduler. */
   private readonly sentFns = new Set<string>();
   /** Keys each running task holds here, dropped when it ends. */
   private readonly taskKeys = new Map<string, string[]>();
@@ -92,9 +93,11 @@ export class Client implements FutureHost, AsyncDisposable {
   private readonly waiters = new Map<string, (() => void)[]>();
   /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
+  /** Drops the hold of a client-owned future that is garbage collected unreleased. */
   private readonly finalizer: FinalizationRegistry<[string, string]>;
   /** @internal a task-side client resolves locally held keys through this. */
   localValue: ((key: string) => { value: unknown } | undefined) | undefined;
+  /** Middle part of generated keys (`name-prefix-n`): unique per client in this isolate. */
   private readonly prefix: string;
 
   /** @internal use {@linkcode Client.connect}. */

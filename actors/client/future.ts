@@ -31,13 +31,18 @@ export interface FutureHost {
 /**
  * A future on the result of one task.
  *
- * @example
+ * @example Result, status and release
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Client, LocalCluster } from "@tendril/tendril";
  * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
  * await using client = await Client.connect(cluster);
  * const f = client.submit((x: number) => x + 1, 1);
- * console.assert((await f.result()) === 2 && f.status === "finished");
+ * assert.equal(await f.result(), 2);
+ * assert.equal(f.status, "finished");
+ * assert.ok(f.done());
+ * assert.equal(await f.exception(), undefined);
+ * f.release();
  * ```
  */
 export class Future<T = unknown> {

@@ -136,7 +136,7 @@ export class ClientState {
   /** Why the scheduler is out of reach, once it is. */
   private lostReason: string | undefined;
 
-  /** A client machine; `validate` checks invariants after each event. */
+  /** A client machine; with `validating`, it checks its invariants after each event. */
   constructor(private readonly validating = false) {}
 
   /**
@@ -207,6 +207,10 @@ export class ClientState {
     return this.keys.get(key);
   }
 
+  /**
+   * Files a new task held by `owner` and queues it into the current `submit`
+   * message; a key already held here only gains a holder.
+   */
   private submit(spec: TaskSpec, owner: string): void {
     const existing = this.keys.get(spec.key);
     if (existing) return this.hold(existing.key, owner);
@@ -221,6 +225,7 @@ export class ClientState {
     }
   }
 
+  /** `owner` gains a holder of `key`; its first one tells the scheduler it wants the key. */
   private hold(key: string, owner: string): void {
     let record = this.keys.get(key);
     if (!record) {
@@ -243,6 +248,10 @@ export class ClientState {
     return true;
   }
 
+  /**
+   * `owner` loses a holder of `key`; its last one releases the key at the
+   * scheduler, and the record goes once nobody holds it.
+   */
   private drop(key: string, owner: string): void {
     const record = this.keys.get(key);
     if (!record || !record.heldBy(owner) || !record.removeHolder(owner)) return;
@@ -251,7 +260,9 @@ export class ClientState {
   }
 
   /** The value could not be fetched: ask the scheduler where it is now, and wait. */
-  private fetchFailed(event: Extract<ClientEvent, { type: "fetch-failed" }>) {
+  private fetchFailed(
+    event: Extract<ClientEvent, { type: "fetch-failed" }>,
+  ): void {
     const record = this.keys.get(event.key);
     if (!record || record.status !== "finished") return;
     record.fetchFailures++;
@@ -266,6 +277,10 @@ export class ClientState {
     });
   }
 
+  /**
+   * Records what the scheduler says of a held key and reports the key
+   * settled; a deadlock report is passed on as a `deadlock` effect.
+   */
   private receive(msg: SchedulerToClient): void {
     if (msg.op === "deadlock") {
       return this.effect({
@@ -295,11 +310,13 @@ export class ClientState {
     this.effect({ type: "settled", key: msg.key });
   }
 
+  /** Adds an effect to those the current event returns. */
   private effect(effect: ClientEffect): void {
     if (this.effects === NONE) this.effects = [];
     this.effects.push(effect);
   }
 
+  /** Queues a message for the next flush; it ends the current batch of submissions. */
   private message(msg: ClientToScheduler): void {
     this.submitting = null;
     this.out.push(msg);

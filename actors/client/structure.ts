@@ -17,12 +17,19 @@ export type Gathered<T> = T extends Future<infer V> ? V
  * Appends every future found in `value` (itself, or nested in arrays and
  * plain objects) to `out`.
  *
- * @example
+ * @example Futures in arrays and plain objects are found, in order
  * ```ts
+ * import assert from "node:assert/strict";
  * import { collectFutures } from "./structure.ts";
- * const out: unknown[] = [];
- * collectFutures({ a: [1, 2] }, out as never);
- * console.assert(out.length === 0);
+ * import { Future } from "./future.ts";
+ * import { KeyRecord } from "./state.ts";
+ * const a = new Future(new KeyRecord("a"), {} as never, "");
+ * const b = new Future(new KeyRecord("b"), {} as never, "");
+ * const out: Future[] = [];
+ * collectFutures({ xs: [1, a], y: { z: b }, m: new Map([["k", a]]) }, out);
+ * assert.equal(out.length, 2); // a Map is not searched
+ * assert.equal(out[0], a);
+ * assert.equal(out[1], b);
  * ```
  */
 export function collectFutures(value: unknown, out: Future<unknown>[]): void {
@@ -39,11 +46,17 @@ export function collectFutures(value: unknown, out: Future<unknown>[]): void {
 /**
  * A copy of `value` with every future replaced by its entry in `values`.
  *
- * @example
+ * @example The same shape, with values in place of futures
  * ```ts
+ * import assert from "node:assert/strict";
  * import { replaceFutures } from "./structure.ts";
- * const copy = replaceFutures([1, { a: 2 }], new Map()) as unknown[];
- * console.assert(copy.length === 2);
+ * import { Future } from "./future.ts";
+ * import { KeyRecord } from "./state.ts";
+ * const f = new Future(new KeyRecord("a"), {} as never, "");
+ * const shape = { xs: [1, f], y: "plain" };
+ * const copy = replaceFutures(shape, new Map<Future, unknown>([[f, 2]]));
+ * assert.deepEqual(copy, { xs: [1, 2], y: "plain" });
+ * assert.equal(shape.xs[1], f); // the original is left alone
  * ```
  */
 export function replaceFutures(

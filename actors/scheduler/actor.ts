@@ -19,13 +19,17 @@ import {
   SchedulerState,
 } from "./state.ts";
 
+/** The transport interface, re-exported because {@linkcode SchedulerConnection} names it. */
+export type { Connection };
+
 /** A connection as the scheduler sees it. */
 export type SchedulerConnection = Connection<ToScheduler, ToWorkerConnection>;
 
 /**
- * The scheduler actor.
+ * The scheduler actor: holds the connection of each peer by id and feeds
+ * what they send, and their joining and leaving, to its state machine.
  *
- * @example
+ * @example A client joins and leaves
  * ```ts
  * import assert from "node:assert/strict";
  * import { localPair } from "../../runtime/wire/local.ts";
@@ -73,6 +77,12 @@ export class Scheduler {
     return [...this.conns.keys()];
   }
 
+  /**
+   * Files `conn` under peer id `id`, hands its messages to the state
+   * machine, and makes its closing the event `left`.
+   *
+   * @throws {Error} when a peer with that id is already connected.
+   */
   private attach(
     id: string,
     conn: SchedulerConnection,
@@ -90,6 +100,11 @@ export class Scheduler {
     conn.onMessages((batch) => this.receive(id, conn, batch));
   }
 
+  /**
+   * Handles a batch from peer `id`, one message at a time. A protocol
+   * error closes that connection and drops the rest of the batch; any other
+   * error is logged as the scheduler's own and the batch goes on.
+   */
   private receive(
     id: string,
     conn: SchedulerConnection,
@@ -123,6 +138,7 @@ export class Scheduler {
     }
   }
 
+  /** Carries out effects: logs lines, sends to peers still connected. */
   private apply(effects: SchedulerEffect[]): void {
     for (const effect of effects) {
       if (effect.type === "log") {
@@ -141,6 +157,7 @@ export class Scheduler {
   }
 }
 
+/** Logs an error of the scheduler itself, saying the peer is not at fault. */
 function internalError(what: string, e: unknown): void {
   console.error(
     `tendril: internal error in the scheduler while handling ${what} ` +

@@ -25,7 +25,7 @@ export interface Deadlock {
 /**
  * The deadlock among `workers`, if there is one.
  *
- * @example
+ * @example A parent holds the only slot its queued child needs
  * ```ts
  * import assert from "node:assert/strict";
  * import { findDeadlock } from "./deadlock.ts";

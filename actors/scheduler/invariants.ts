@@ -16,10 +16,12 @@ import { allowedOn } from "./placement.ts";
 import { ACTIVE, type TaskRecord, type WorkerRecord } from "./records.ts";
 import type { TaskGraph } from "./transitions.ts";
 
+/** A broken invariant: a bug in the scheduler, never a peer's fault. */
 class Broken extends Error {
   override name = "InvariantError";
 }
 
+/** Throws unless `ok`; `what` describes the breach and is built only then. */
 function check(ok: boolean, what: () => string): void {
   if (!ok) throw new Broken(`scheduler invariant broken: ${what()}`);
 }
@@ -28,7 +30,7 @@ function check(ok: boolean, what: () => string): void {
  * Checks every invariant of `g`.
  *
  * @throws {Error} naming the first broken invariant.
- * @example
+ * @example A corrupted count is caught
  * ```ts
  * import assert from "node:assert/strict";
  * import { SchedulerState } from "./state.ts";
@@ -42,9 +44,7 @@ function check(ok: boolean, what: () => string): void {
  */
 export function checkInvariants(g: TaskGraph): void {
   const queued = new Set<TaskRecord>();
-  for (const ts of (g.queue as unknown as { data: TaskRecord[] }).data) {
-    queued.add(ts);
-  }
+  for (const ts of g.queue.data) queued.add(ts);
   for (const [key, ts] of g.tasks) checkTask(g, key, ts, queued);
   for (const [id, w] of g.workers) checkWorker(g, id, w);
   for (const [id, owner] of g.owners) {
@@ -82,6 +82,7 @@ export function checkInvariants(g: TaskGraph): void {
   }
 }
 
+/** The invariants of one task, filed under `key`; `queued` is what the queue holds. */
 function checkTask(
   g: TaskGraph,
   key: string,
@@ -226,6 +227,7 @@ function checkTask(
   }
 }
 
+/** The invariants of one worker, filed under `id`. */
 function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
   check(w.id === id, () => `worker ${id} is filed under another id`);
   let executing = 0;

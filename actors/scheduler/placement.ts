@@ -24,7 +24,7 @@ export function mayRunOn(ts: TaskRecord, w: WorkerRecord): boolean {
 /**
  * The best worker for `ts`, or undefined when every eligible one is full.
  *
- * @example
+ * @example The least loaded worker wins; full workers are skipped
  * ```ts
  * import assert from "node:assert/strict";
  * import { pickWorker } from "./placement.ts";

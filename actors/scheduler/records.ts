@@ -81,6 +81,10 @@ export function removeFrom<T>(list: T[] | null, item: T): boolean {
 
 /** One key in the graph. */
 export class TaskRecord {
+  /**
+   * Where it is in its life. The graph changes it through `setStatus`,
+   * which keeps its dependencies' `activeDependents` counts right.
+   */
   status: TaskStatus = "released";
   /** Dependencies (deduplicated); fixed at submission. */
   deps: readonly TaskRecord[] = NO_DEPS;

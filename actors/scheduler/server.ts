@@ -47,21 +47,36 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   maxFrameSize?: number;
 }
 
+/** A peer that finished its handshake. */
 interface Peer {
+  /** Its id at the scheduler. */
   id: string;
+  /** Client or worker: decides which operations it may send. */
   role: PeerRole;
+  /** Its connection. */
   conn: TcpConnection<unknown, unknown>;
+  /** `performance.now()` when its last batch arrived (heartbeats included). */
   lastSeen: number;
 }
 
 /**
  * A scheduler listening on the network.
  *
- * @example
+ * @example A scheduler on a free loopback port, and a client of it
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { Client } from "../client/client.ts";
  * import { SchedulerServer } from "./server.ts";
  * await using server = await SchedulerServer.start({ port: 0 });
- * console.assert(server.address.startsWith("tcp://127.0.0.1:"));
+ * assert.match(server.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+ * await using client = await Client.connect(server.address);
+ * assert.deepEqual(server.scheduler.peers, [client.id]);
+ * assert.deepEqual(server.workers, []);
+ * // Off loopback, a token is required.
+ * await assert.rejects(
+ *   SchedulerServer.start({ host: "0.0.0.0", port: 0 }),
+ *   /without a token/,
+ * );
  * ```
  */
 export class SchedulerServer implements AsyncDisposable {
@@ -76,6 +91,7 @@ export class SchedulerServer implements AsyncDisposable {
   #clients = 0;
   #closing: Promise<void> | undefined;
 
+  /** Serves `scheduler` on `listener`; use {@linkcode SchedulerServer.start}. */
   private constructor(
     scheduler: Scheduler,
     listener: FrameListener,
@@ -132,6 +148,10 @@ export class SchedulerServer implements AsyncDisposable {
     return [...this.#workers.keys()];
   }
 
+  /**
+   * Runs the handshake of a new connection, then validates each batch it
+   * sends and adds it to the scheduler as a client or a worker.
+   */
   #accept(
     conn: TcpConnection<unknown, unknown>,
     options: SchedulerServerOptions,
@@ -215,6 +235,7 @@ export class SchedulerServer implements AsyncDisposable {
     return {};
   }
 
+  /** Removes the workers that sent nothing for longer than `timeout` ms. */
   #checkHeartbeats(timeout: number): void {
     const now = performance.now();
     for (const peer of this.#workers.values()) {

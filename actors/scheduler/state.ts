@@ -55,6 +55,7 @@ export interface SchedulerOptions {
   validate?: boolean;
 }
 
+/** The worker message with operation `Op`. */
 type Msg<Op extends WorkerToScheduler["op"]> = Extract<
   WorkerToScheduler,
   { op: Op }
@@ -62,7 +63,9 @@ type Msg<Op extends WorkerToScheduler["op"]> = Extract<
 
 /** The scheduler's whole state, its one entry point and its invariants. */
 export class SchedulerState extends TaskGraph {
+  /** Worker deaths, or fetch failures from live holders, a task survives. */
   private readonly allowedFailures: number;
+  /** Check every invariant after every event. */
   private readonly validating: boolean;
 
   /** An empty scheduler. */
@@ -147,6 +150,10 @@ export class SchedulerState extends TaskGraph {
 
   // ---- membership ---------------------------------------------------------
 
+  /**
+   * A worker joined: it is filed (with an owner set for its in-task client)
+   * and given queued work. A second join under the same id is ignored.
+   */
   private workerJoined(id: string, slots: number, address: string): void {
     if (this.workers.has(id)) {
       return this.log("warn", `worker ${id} joined twice; ignored`);
@@ -195,6 +202,7 @@ export class SchedulerState extends TaskGraph {
 
   // ---- messages -----------------------------------------------------------
 
+  /** A message from peer `from`: client operations here, worker ones in `fromWorker`. */
   private message(from: string, msg: ToScheduler): void {
     switch (msg.op) {
       case "submit":
@@ -217,6 +225,11 @@ export class SchedulerState extends TaskGraph {
     }
   }
 
+  /**
+   * A message only workers may send.
+   *
+   * @throws {ProtocolError} when `from` is not a worker, or the operation is unknown.
+   */
   private fromWorker(from: string, msg: WorkerToScheduler): void {
     const w = this.workers.get(from);
     if (!w) {
@@ -248,6 +261,11 @@ export class SchedulerState extends TaskGraph {
     }
   }
 
+  /**
+   * A new task from `client` (for the task `spec.parent` when submitted
+   * from one). A key already in the graph only gains a holder and is
+   * reported if done; a task that cannot be accepted errs at once.
+   */
   private submit(client: string, spec: TaskSpec): void {
     if (spec.fnRef) this.fns.set(spec.fn, spec.fnRef);
     if (this.orphaned(client, spec.parent)) {
@@ -311,7 +329,15 @@ export class SchedulerState extends TaskGraph {
     return undefined;
   }
 
-  private want(client: string, task: string | undefined, keys: string[]) {
+  /**
+   * `client` (for `task`) holds futures on `keys`: each gains a holder and is
+   * reported if done; a key no longer in the graph is reported cancelled.
+   */
+  private want(
+    client: string,
+    task: string | undefined,
+    keys: string[],
+  ): void {
     if (this.orphaned(client, task)) {
       for (const key of keys) this.refuseOrphan(client, key, task!);
       return;
@@ -333,7 +359,12 @@ export class SchedulerState extends TaskGraph {
     }
   }
 
-  private release(client: string, task: string | undefined, keys: string[]) {
+  /** `client` (for `task`) holds no more futures on `keys`. */
+  private release(
+    client: string,
+    task: string | undefined,
+    keys: string[],
+  ): void {
     const owner = this.owners.get(ownerId(client, task));
     if (!owner) return;
     for (const key of keys) {
@@ -355,11 +386,20 @@ export class SchedulerState extends TaskGraph {
   }
 
   /** The task processing on `w` as run `run`, if it still is. */
-  private current(w: WorkerRecord, key: string, run: number) {
+  private current(
+    w: WorkerRecord,
+    key: string,
+    run: number,
+  ): TaskRecord | undefined {
     const ts = this.tasks.get(key);
     return ts && ts.processingOn === w && ts.run === run ? ts : undefined;
   }
 
+  /**
+   * A run on `w` returned: the task goes to memory, held by `w`, its
+   * holders are told, and dependents whose last missing dependency it was
+   * become ready. A late result of a run no longer current is freed.
+   */
   private finished(w: WorkerRecord, msg: Msg<"task-finished">): void {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts) {
@@ -396,6 +436,7 @@ export class SchedulerState extends TaskGraph {
     this.fill(w);
   }
 
+  /** A run on `w` threw: the task runs again while it has retries, else it errs. */
   private erred(w: WorkerRecord, msg: Msg<"task-erred">): void {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts) return void this.runEnded(w, msg.run);
@@ -420,6 +461,7 @@ export class SchedulerState extends TaskGraph {
     this.deadlockSuspected = true;
   }
 
+  /** A run on `w` gave its slot back: `w` has room for more work. */
   private seceded(w: WorkerRecord, msg: Msg<"seceded">): void {
     const stopping = w.stopping.get(msg.run);
     if (stopping) {
@@ -438,6 +480,7 @@ export class SchedulerState extends TaskGraph {
     this.fill(w);
   }
 
+  /** A seceded run on `w` holds a slot again and counts toward its load. */
   private rejoined(w: WorkerRecord, msg: Msg<"rejoined">): void {
     const stopping = w.stopping.get(msg.run);
     if (stopping) {
@@ -453,6 +496,10 @@ export class SchedulerState extends TaskGraph {
     w.executing++;
   }
 
+  /**
+   * A run on `w` waits without seceding: it is filed as blocked, and once
+   * every slot of `w` is, its unstarted runs are asked back.
+   */
   private blocked(w: WorkerRecord, msg: Msg<"blocked">): void {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts || ts.seceded) return;
@@ -462,6 +509,7 @@ export class SchedulerState extends TaskGraph {
     this.deadlockSuspected = true;
   }
 
+  /** A blocked run's wait ended: its worker may take work again. */
   private unblocked(w: WorkerRecord, msg: Msg<"unblocked">): void {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts) return;
@@ -540,6 +588,7 @@ export class SchedulerState extends TaskGraph {
     }
   }
 
+  /** The connected worker whose data address is `address`, if any. */
   private workerAt(address: string): WorkerRecord | undefined {
     for (const w of this.workers.values()) if (w.address === address) return w;
     return undefined;
@@ -555,6 +604,7 @@ export class SchedulerState extends TaskGraph {
     return this.tasks.get(task)?.processingOn?.id !== client;
   }
 
+  /** Answers a request for `key` made on behalf of `task`, no longer running, with a cancellation. */
   private refuseOrphan(client: string, key: string, task: string): void {
     this.send(client, {
       op: "key-cancelled",

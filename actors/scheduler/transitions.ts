@@ -35,7 +35,7 @@ export type SchedulerEffect =
   | { type: "log"; level: "warn" | "error"; message: string };
 
 /** Where a recommendation asks a task to go. */
-type Target =
+export type Target =
   | "waiting" // compute (or recompute, or recount) it
   | "ready" // its dependencies are in memory: place it
   | "released" // nobody needs it running or its value
@@ -43,12 +43,34 @@ type Target =
   | "erred" // a dependency failed (arg: the error)
   | "cancelled"; // cancelled by a client (arg: the reason)
 
+/**
+ * The queue of tasks no worker has room for: a binary heap (from the
+ * `tinyqueue` package) that pops the task with the smallest rank first.
+ */
+export interface TaskQueue {
+  /** Number of entries, including those of tasks that left `queued`. */
+  readonly length: number;
+  /** The entries, in heap order (read by the invariant checks). */
+  readonly data: readonly TaskRecord[];
+  /** Adds `ts`. */
+  push(ts: TaskRecord): void;
+  /** Removes and returns the entry with the smallest rank. */
+  pop(): TaskRecord | undefined;
+  /** The entry with the smallest rank, left in place. */
+  peek(): TaskRecord | undefined;
+}
+
+/** One entry of the work list: a transition asked for. */
 interface Recommendation {
+  /** The task to move. */
   ts: TaskRecord;
+  /** Where to. */
   to: Target;
+  /** The error (to `erred`) or the reason (to `cancelled`). */
   arg?: Packed | string;
 }
 
+/** Heap order: smaller rank first. */
 const byPriority = (a: TaskRecord, b: TaskRecord) => a.rank - b.rank;
 
 /** The graph, its records and its transitions; events live in `state.ts`. */
@@ -64,7 +86,7 @@ export class TaskGraph {
   /** Function definitions, by id, to forward with a worker's first compute. */
   readonly fns: Map<string, FunctionRef> = new Map();
   /** Queued tasks by priority (entries of tasks that left `queued` are skipped). */
-  readonly queue: TinyQueue<TaskRecord> = new TinyQueue([], byPriority);
+  readonly queue: TaskQueue = new TinyQueue<TaskRecord>([], byPriority);
   /** Tasks a worker may hold per slot (running plus queued on the worker). */
   readonly saturation: number;
   /** Effects produced by the event being handled. */
@@ -73,8 +95,11 @@ export class TaskGraph {
   protected deadlockSuspected = false;
   /** Submission counter (FIFO among equal priorities). */
   protected seq = 0;
+  /** Run counter: every run of every task gets a new id. */
   private runs = 0;
+  /** Recommendations not carried out yet, in order. */
   private work: Recommendation[] = [];
+  /** Keys to free per worker, sent as one message at the end of the event. */
   private readonly pendingFree = new Map<WorkerRecord, string[]>();
 
   /** An empty graph whose workers take `saturation` tasks per slot. */
@@ -82,8 +107,12 @@ export class TaskGraph {
     this.saturation = saturation;
   }
 
-  /** Queues a transition of `ts`. */
-  protected recommend(ts: TaskRecord, to: Target, arg?: Packed | string) {
+  /** Queues a transition of `ts`; `arg` is the error or reason `to` needs. */
+  protected recommend(
+    ts: TaskRecord,
+    to: Target,
+    arg?: Packed | string,
+  ): void {
     this.work.push({ ts, to, arg });
   }
 
@@ -106,7 +135,12 @@ export class TaskGraph {
     this.pendingFree.clear();
   }
 
-  private transition(ts: TaskRecord, to: Target, arg?: Packed | string) {
+  /** Carries out one recommendation (which may recommend more). */
+  private transition(
+    ts: TaskRecord,
+    to: Target,
+    arg?: Packed | string,
+  ): void {
     switch (to) {
       case "waiting":
         return this.toWaiting(ts);

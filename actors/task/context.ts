@@ -1,7 +1,8 @@
 /**
  * Which task is running, found through AsyncLocalStorage because many tasks
- * interleave on one isolate, and the in-task API built on it: `getClient`,
- * `getWorker`, `secede`, `rejoin`, `workerClient`, `taskSignal`.
+ * interleave on one isolate, and the in-task API built on it: `getWorker`,
+ * `taskKey`, `taskSignal`, `secede` and `rejoin` (`getClient` and
+ * `workerClient`, in `client/get_client.ts`, use it too).
  *
  * @module
  */
@@ -48,8 +49,11 @@ export interface TaskContext {
 export class RunningTask implements TaskContext {
   /** True between secede() and the end of rejoin(). */
   seceded = false;
+  /** Made on the first read of `signal`. */
   private controller: AbortController | null = null;
+  /** Why the task was cancelled, kept for a signal made after the abort. */
   private reason: unknown = undefined;
+  /** True once `abort` was called. */
   private aborted = false;
 
   /** The context of run `run` of task `key` on `worker`. */
@@ -77,6 +81,7 @@ export class RunningTask implements TaskContext {
   }
 }
 
+/** The running task's context, carried across awaits of that task. */
 const storage = new AsyncLocalStorage<TaskContext>();
 
 /** @internal runs `fn` as task `ctx`. */
@@ -102,12 +107,18 @@ export interface WorkerInfo {
 /**
  * The worker running the current task.
  *
- * @example
+ * @throws {Error} outside a running task.
+ * @example Asking a task where it ran
  * ```ts
- * import { getWorker } from "@tendril/tendril";
- * export function where(): string {
- *   return getWorker().id; // only inside a task
- * }
+ * import assert from "node:assert/strict";
+ * import { Client, getWorker, LocalCluster } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const info = await client.submit(() => getWorker()).result();
+ * assert.equal(info.id, cluster.workerIds[0]);
+ * assert.equal(info.slots, 1);
+ * assert.equal(info.address, `inproc://${info.id}`); // a LocalCluster worker
+ * assert.throws(() => getWorker(), /only inside a running task/);
  * ```
  */
 export function getWorker(): WorkerInfo {
@@ -119,12 +130,16 @@ export function getWorker(): WorkerInfo {
 /**
  * The current task's key.
  *
- * @example
+ * @throws {Error} outside a running task.
+ * @example A task reads the key it was given
  * ```ts
- * import { taskKey } from "@tendril/tendril";
- * export function me(): string {
- *   return taskKey(); // only inside a task
- * }
+ * import assert from "node:assert/strict";
+ * import { Client, LocalCluster, taskKey } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const f = client.with({ key: "answer" }).submit(() => taskKey());
+ * assert.equal(await f.result(), "answer");
+ * assert.throws(() => taskKey(), /only inside a running task/);
  * ```
  */
 export function taskKey(): string {
@@ -135,12 +150,32 @@ export function taskKey(): string {
  * Aborted when the current task is cancelled; pass it to fetch() and
  * friends, or check `aborted` in loops.
  *
- * @example
+ * @throws {Error} outside a running task.
+ * @example A task that runs until it is cancelled
  * ```ts
- * import { taskSignal } from "@tendril/tendril";
- * export async function poll(url: string): Promise<string> {
- *   return await (await fetch(url, { signal: taskSignal() })).text();
+ * import assert from "node:assert/strict";
+ * import {
+ *   CancelledError,
+ *   Client,
+ *   LocalCluster,
+ *   taskSignal,
+ * } from "@tendril/tendril";
+ * // Says whether it is cancelled yet; with `wait`, waits until it is.
+ * function cancelled(wait: boolean): boolean | Promise<never> {
+ *   const signal = taskSignal();
+ *   if (!wait) return signal.aborted;
+ *   return new Promise((_, reject) => {
+ *     signal.addEventListener("abort", () => reject(signal.reason));
+ *   });
  * }
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * assert.equal(await client.submit(cancelled, false).result(), false);
+ * const endless = client.submit(cancelled, true);
+ * await endless.cancel();
+ * await assert.rejects(endless.result(), CancelledError);
+ * // The one slot is free again: the cancelled task saw the abort and ended.
+ * assert.equal(await client.submit(() => "next").result(), "next");
  * ```
  */
 export function taskSignal(): AbortSignal {
@@ -152,19 +187,29 @@ export function taskSignal(): AbortSignal {
  * once and the scheduler stops counting this one toward the worker's load.
  * Harmless outside a task and when already seceded.
  *
- * @example
+ * @example Recursive fib on one slot, giving it up while waiting
  * ```ts
- * import { getClient, rejoin, secede } from "@tendril/tendril";
- * export async function fib(n: number): Promise<number> {
+ * import assert from "node:assert/strict";
+ * import {
+ *   Client,
+ *   getClient,
+ *   LocalCluster,
+ *   rejoin,
+ *   secede,
+ * } from "@tendril/tendril";
+ * async function fib(n: number): Promise<number> {
  *   if (n < 2) return n;
  *   const client = getClient();
  *   const a = client.submit(fib, n - 1);
  *   const b = client.submit(fib, n - 2);
- *   secede();
+ *   secede(); // the children may now run on this task's slot
  *   const [x, y] = await client.gather([a, b]);
  *   await rejoin();
  *   return x + y;
  * }
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * assert.equal(await client.submit(fib, 10).result(), 55);
  * ```
  */
 export function secede(): void {
@@ -178,14 +223,30 @@ export function secede(): void {
  * Waits for a slot on the worker after {@linkcode secede}, ahead of tasks not
  * yet started. Harmless without a prior secede.
  *
- * @example
+ * @example Taking the slot back after the children ran
  * ```ts
- * import { rejoin, secede } from "@tendril/tendril";
- * export async function pause(ms: number): Promise<void> {
- *   secede();
- *   await new Promise((r) => setTimeout(r, ms));
- *   await rejoin();
+ * import assert from "node:assert/strict";
+ * import {
+ *   Client,
+ *   getClient,
+ *   LocalCluster,
+ *   rejoin,
+ *   secede,
+ * } from "@tendril/tendril";
+ * async function sumOfSquares(xs: number[]): Promise<number> {
+ *   const client = getClient();
+ *   const squares = client.map((x: number) => x * x, xs);
+ *   secede(); // the only slot runs the squares meanwhile
+ *   const values = await client.gather(squares);
+ *   await rejoin(); // back on a slot, ahead of tasks not yet started
+ *   return values.reduce((a, b) => a + b, 0);
  * }
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * assert.equal(await client.submit(sumOfSquares, [1, 2, 3]).result(), 14);
+ * // Outside a task, secede and rejoin do nothing.
+ * secede();
+ * await rejoin();
  * ```
  */
 export async function rejoin(): Promise<void> {
@@ -195,7 +256,11 @@ export async function rejoin(): Promise<void> {
   ctx.seceded = false;
 }
 
-/** The running task's context, or an error naming `what` that needs one. */
+/**
+ * The running task's context.
+ *
+ * @throws {Error} outside a running task, naming `what` (the API that needs one).
+ */
 export function requireTask(what: string): TaskContext {
   const ctx = storage.getStore();
   if (!ctx) throw new Error(`${what}() works only inside a running task`);
@@ -206,10 +271,16 @@ export function requireTask(what: string): TaskContext {
  * `promise`, or a rejection with the signal's reason as soon as `signal`
  * aborts (the listener is removed when the promise settles).
  *
- * @example
+ * @example Settles with the promise, or rejects on the abort
  * ```ts
+ * import assert from "node:assert/strict";
  * import { untilAborted } from "./context.ts";
- * console.assert(await untilAborted(Promise.resolve(1), new AbortController().signal) === 1);
+ * const calm = new AbortController();
+ * assert.equal(await untilAborted(Promise.resolve(1), calm.signal), 1);
+ * const stop = new AbortController();
+ * const waiting = untilAborted(new Promise<number>(() => {}), stop.signal);
+ * stop.abort(new Error("stopped"));
+ * await assert.rejects(waiting, /stopped/);
  * ```
  */
 export function untilAborted<T>(

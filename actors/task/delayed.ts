@@ -34,7 +34,9 @@ import {
 } from "./context.ts";
 import { TASK_SCOPE_NAMES } from "./scope_names.ts";
 
+/** Where a delayed wrapper keeps the function it wraps (read by the worker). */
 const wrappedKey = Symbol.for("tendril.wrapped");
+/** The task scope's names, for `canRebindSelf`. */
 const scopeNames: ReadonlySet<string> = new Set(TASK_SCOPE_NAMES);
 
 /** A lazy call of a delayed function. */
@@ -63,17 +65,25 @@ export type DelayedFunction<A extends unknown[], R> = (
  * Wraps `fn` so calls are lazy; `compute` (or `.compute()`) runs them as
  * tasks. Recursive calls by the function's own name go through the wrapper.
  *
- * @example
+ * @example Recursive fib as delayed calls
  * ```ts
- * import { Client, compute, delayed, LocalCluster } from "@tendril/tendril";
+ * import assert from "node:assert/strict";
+ * import {
+ *   Client,
+ *   compute,
+ *   Delayed,
+ *   delayed,
+ *   LocalCluster,
+ * } from "@tendril/tendril";
  * const fibD = delayed(async function fibD(n: number): Promise<number> {
  *   if (n < 2) return n;
  *   const [a, b] = await compute(fibD(n - 1), fibD(n - 2));
  *   return a + b;
  * });
+ * assert.ok(fibD(10) instanceof Delayed); // nothing runs yet
  * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
  * await using client = await Client.connect(cluster);
- * console.assert((await fibD(10).compute()) === 55);
+ * assert.equal(await fibD(10).compute(), 55);
  * ```
  */
 export function delayed<A extends unknown[], R>(
@@ -108,14 +118,16 @@ export type Computed<T extends readonly unknown[]> = {
  * Futures and promises among the arguments are awaited; other values pass
  * through.
  *
- * @example
+ * @example Nested delayed calls, a future and a plain value
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Client, compute, delayed, LocalCluster } from "@tendril/tendril";
  * const add = delayed((a: number, b: number) => a + b);
  * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
  * await using client = await Client.connect(cluster);
- * const [x, y] = await compute(add(1, 2), add(add(1, 1), 3));
- * console.assert(x === 3 && y === 5);
+ * const ten = client.submit(() => 10);
+ * const [x, y, z, w] = await compute(add(1, 2), add(add(1, 1), 3), ten, "as is");
+ * assert.deepEqual([x, y, z, w], [3, 5, 10, "as is"]);
  * ```
  */
 export function compute<T extends unknown[]>(
@@ -156,13 +168,14 @@ export async function computeWith(
   }
 }
 
+/** The task scope, once built. */
 let scope: Record<string, unknown> | undefined;
 
 /**
  * The in-task API as a scope object (built once, on first use): what
  * functions shipped by source see, by the names in `scope_names.ts`.
  *
- * @example
+ * @example One entry per name a shipped function may use
  * ```ts
  * import assert from "node:assert/strict";
  * import { TASK_SCOPE_NAMES } from "./scope_names.ts";

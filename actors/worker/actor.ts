@@ -31,6 +31,9 @@ import {
 } from "./data_peer.ts";
 import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
 
+/** The transport interface, re-exported because {@linkcode WorkerOptions} names it. */
+export type { Connection };
+
 /** Results up to this many encoded bytes travel inline with task-finished. */
 export const INLINE_LIMIT = 8 * 1024;
 
@@ -52,13 +55,14 @@ export interface WorkerOptions {
   validate?: boolean;
 }
 
+/** A loaded task function. */
 type Task = (...args: unknown[]) => unknown;
 
 /**
  * A worker: executes what the scheduler sends it. (Named `WorkerActor` so
  * it does not shadow the global `Worker` of Web Workers.)
  *
- * @example
+ * @example A compute of an unknown function errs
  * ```ts
  * import assert from "node:assert/strict";
  * import { localPair } from "../../runtime/wire/local.ts";
@@ -90,18 +94,29 @@ export class WorkerActor implements WorkerRuntime {
   readonly client: Client;
   /** The state machine. */
   readonly core: WorkerState;
+  /** The connection to the scheduler. */
   private readonly scheduler: Connection<ToWorkerConnection, ToScheduler>;
+  /** Opens a data connection to a peer's address. */
   private readonly connect: (
     address: string,
   ) => Promise<Connection<unknown, unknown>>;
+  /** Retries of a peer that cannot be reached. */
   private readonly retry: RetryOptions | undefined;
+  /** Loaded task functions, by function id. */
   private readonly fns = new Map<string, Task>();
+  /** Task functions being loaded, by function id. */
   private readonly loading = new Map<string, Promise<Task>>();
+  /** Contexts of the runs whose functions were called and have not ended, by key. */
   private readonly running = new Map<string, RunningTask>();
+  /** Resolvers of pending `rejoin()` calls, by task key. */
   private readonly rejoins = new Map<string, () => void>();
+  /** Data connections to peers, by address (dialled on first use). */
   private readonly peers = new Map<string, Promise<DataPeer>>();
+  /** Events waiting to be handled, in order. */
   private readonly events: WorkerEvent[] = [];
+  /** Where the shared client takes the scheduler's messages for clients. */
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
+  /** True while `post` is handling events (a nested post only queues). */
   private handling = false;
 
   /** Wires a worker; it starts handling the scheduler's messages at once. */
@@ -174,6 +189,7 @@ export class WorkerActor implements WorkerRuntime {
     }
   }
 
+  /** Carries out one effect of the state machine. */
   private apply(effect: WorkerEffect): void {
     switch (effect.type) {
       case "send":
@@ -227,6 +243,7 @@ export class WorkerActor implements WorkerRuntime {
 
   // ---- execution ----------------------------------------------------------
 
+  /** Runs a task's function, loading it first if this worker has not yet. */
   private execute(run: Extract<WorkerEffect, { type: "execute" }>): void {
     const fn = this.fns.get(run.fn);
     if (fn) return this.call(run, fn);
@@ -236,6 +253,10 @@ export class WorkerActor implements WorkerRuntime {
     );
   }
 
+  /**
+   * The function `id`, loaded once from the definition the scheduler sent
+   * (a failed load is tried again next time).
+   */
   private load(id: string): Promise<Task> {
     let loading = this.loading.get(id);
     if (!loading) {
@@ -255,7 +276,15 @@ export class WorkerActor implements WorkerRuntime {
     return loading;
   }
 
-  private call(run: Extract<WorkerEffect, { type: "execute" }>, fn: Task) {
+  /**
+   * Calls `fn` in the run's task context with its decoded arguments
+   * (dependencies replaced by their values) and settles the run when it
+   * returns, throws, or its promise settles.
+   */
+  private call(
+    run: Extract<WorkerEffect, { type: "execute" }>,
+    fn: Task,
+  ): void {
     const { key, deps } = run;
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
@@ -274,6 +303,11 @@ export class WorkerActor implements WorkerRuntime {
     } else this.settle(key, run.run, result, true);
   }
 
+  /**
+   * A run ended with `value` (`ok`) or with the error `value`: its futures are
+   * released, the result is encoded, and the state machine is told. A result
+   * that cannot be encoded makes the run err.
+   */
   private settle(key: string, run: number, value: unknown, ok: boolean): void {
     if (this.running.get(key)?.run === run) this.running.delete(key);
     this.client.endTask(key);
@@ -305,6 +339,7 @@ export class WorkerActor implements WorkerRuntime {
 
   // ---- data ---------------------------------------------------------------
 
+  /** The data connection to the peer at `address`, dialled on first use and after it closes. */
   private peer(address: string): Promise<DataPeer> {
     let peer = this.peers.get(address);
     if (!peer) {
@@ -323,6 +358,7 @@ export class WorkerActor implements WorkerRuntime {
     return peer;
   }
 
+  /** Fetches `keys` from the peer at `from` and tells the state machine how it went. */
   private async fetch(from: string, keys: string[]): Promise<void> {
     let event: WorkerEvent;
     try {
@@ -348,6 +384,7 @@ export class WorkerActor implements WorkerRuntime {
     this.post(event);
   }
 
+  /** The shared client's fetch: a value held here, else from its holders `who`. */
   private fetchValue(key: string, who: string[]): Promise<Packed> {
     const local = this.core.data.get(key);
     if (local) return Promise.resolve(local.bytes);

@@ -11,33 +11,42 @@ import { LostDataError } from "../../runtime/errors.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import type { DataMessage, DataRequest, DataResponse } from "../protocol.ts";
 
+/** The transport interface a {@linkcode DataPeer} wraps. */
+export type { Connection };
+
 /** What a data server answers for the keys it is asked for. */
 export type DataServer = (keys: string[]) => DataResponse["values"];
 
 /** Values received for a request, and the keys the peer did not have. */
 export interface DataReply {
+  /** Codec bytes of each value the peer had, by key. */
   values: Record<string, Packed>;
+  /** Keys asked for that the peer did not have. */
   missing: string[];
 }
 
 /**
  * Requests and serves values over one connection.
  *
- * @example
+ * @example One end serves a store, the other asks it
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DataPeer } from "./data_peer.ts";
  * import { localPair } from "../../runtime/wire/local.ts";
  * const [a, b] = localPair("a", "b");
  * const store = new Map([["x", new Uint8Array([1])]]);
  * const server = new DataPeer(b, (keys) => Object.fromEntries(keys.flatMap((k) => store.has(k) ? [[k, store.get(k)!]] : [])));
  * const reply = await new DataPeer(a).get(["x", "y"]);
- * console.assert(reply.values.x[0] === 1 && reply.missing[0] === "y");
+ * assert.deepEqual(reply.values.x, new Uint8Array([1]));
+ * assert.deepEqual(reply.missing, ["y"]);
  * a.close();
  * server.close();
  * ```
  */
 export class DataPeer {
+  /** Id of the last request sent. */
   private nextId = 0;
+  /** Requests not answered yet, by id. */
   private readonly pending = new Map<
     number,
     {
@@ -83,6 +92,10 @@ export class DataPeer {
     this.conn.close();
   }
 
+  /**
+   * Answers requests (when serving) and settles answered requests. Anything
+   * else closes the connection.
+   */
   private receive(batch: DataMessage[]): void {
     for (const msg of batch) {
       if (msg?.op === "get-data" && this.serve && Array.isArray(msg.keys)) {
@@ -124,7 +137,7 @@ export interface RetryOptions {
  * values, is final.
  *
  * @throws {Error} (as a rejection) naming why the peer could not be asked.
- * @example
+ * @example A peer with no route
  * ```ts
  * import assert from "node:assert/strict";
  * import { requestFrom } from "./data_peer.ts";
@@ -162,7 +175,7 @@ export async function requestFrom(
  * finds) the data connection to a holder's address.
  *
  * @throws {LostDataError} (as a rejection) naming each holder and why it failed.
- * @example
+ * @example A holder that has the value, and one that does not
  * ```ts
  * import assert from "node:assert/strict";
  * import { DataPeer, fetchFromHolders } from "./data_peer.ts";

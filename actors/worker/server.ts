@@ -63,8 +63,10 @@ export interface WorkerServerOptions {
   maxFrameSize?: number;
 }
 
+/** A TCP connection before its messages are known to be well formed. */
 type AnyConn = TcpConnection<unknown, unknown>;
 
+/** Checks every message of a batch on a data connection (throws on the first bad one). */
 const validateData = (batch: unknown[]): unknown[] => {
   for (const msg of batch) validateDataMessage(msg);
   return batch;
@@ -73,11 +75,21 @@ const validateData = (batch: unknown[]): unknown[] => {
 /**
  * A worker process's networking around a {@linkcode WorkerActor}.
  *
- * @example
- * ```ts ignore
- * const server = await WorkerServer.start({ scheduler: "tcp://127.0.0.1:8786", slots: 2 });
- * console.log(server.id, server.address);
- * await server.closed; // until the scheduler goes away
+ * @example A scheduler, a worker and a client over loopback TCP
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Client } from "../client/client.ts";
+ * import { SchedulerServer } from "../scheduler/server.ts";
+ * import { WorkerServer } from "./server.ts";
+ * await using scheduler = await SchedulerServer.start({ port: 0 });
+ * await using worker = await WorkerServer.start({
+ *   scheduler: scheduler.address,
+ *   slots: 2,
+ * });
+ * assert.deepEqual(scheduler.workers, [worker.id]);
+ * assert.match(worker.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+ * await using client = await Client.connect(scheduler.address);
+ * assert.equal(await client.submit((x: number) => x * 2, 21).result(), 42);
  * ```
  */
 export class WorkerServer implements AsyncDisposable {
@@ -95,6 +107,7 @@ export class WorkerServer implements AsyncDisposable {
   readonly #heartbeat: ReturnType<typeof setInterval>;
   #closing: Promise<void> | undefined;
 
+  /** Wraps a connected worker; use {@linkcode WorkerServer.start}. */
   private constructor(
     worker: WorkerActor,
     scheduler: AnyConn,

@@ -39,9 +39,13 @@ export type WorkerTaskStatus =
 
 /** One run assigned to this worker. */
 interface WorkerTask {
+  /** The task's key. */
   readonly key: string;
+  /** The id the scheduler gave this run. */
   readonly run: number;
+  /** Function id. */
   readonly fn: string;
+  /** Codec bytes of the argument array. */
   readonly args: Packed;
   /** Its priority as one number (smaller runs first). */
   readonly rank: number;
@@ -56,11 +60,17 @@ interface WorkerTask {
 
 /** A dependency being fetched: who waits for it and which holders are left to try. */
 interface PendingFetch {
+  /** Tasks that need the value. */
   waiters: WorkerTask[];
+  /** Data addresses the scheduler named as holding it. */
   holders: string[];
+  /** Index in `holders` of the next one to try. */
   next: number;
+  /** Holders that answered without the value. */
   notHeld: string[];
+  /** Holders that could not be reached. */
   unreachable: string[];
+  /** What went wrong with each holder tried, in words. */
   reasons: string[];
 }
 
@@ -113,6 +123,7 @@ export type WorkerEffect =
   | { type: "abort"; key: string; reason: string }
   | { type: "rejoined"; key: string };
 
+/** The scheduler's `compute` message. */
 type ComputeMsg = Extract<SchedulerToWorker, { op: "compute" }>;
 
 const byPriority = (a: WorkerTask, b: WorkerTask) => a.rank - b.rank;
@@ -122,18 +133,24 @@ const NO_DEPS: DepLocation[] = [];
 export class WorkerState {
   /** Results held here, by key. */
   readonly data: Map<string, Stored> = new Map();
+  /** Runs assigned here and not ended, by key. */
   private readonly tasks = new Map<string, WorkerTask>();
+  /** Function definitions the scheduler sent, by id. */
   private readonly fns = new Map<string, FunctionRef>();
+  /** Tasks whose dependencies are here, waiting for a slot, by priority. */
   private readonly ready = new TinyQueue<WorkerTask>([], byPriority);
   /** Seceded tasks waiting for a slot, served before the ready queue. */
   private readonly rejoining: string[] = [];
+  /** Dependencies being fetched, by key. */
   private readonly fetching = new Map<string, PendingFetch>();
   /** Computes for keys whose previous (cancelled) run still runs. */
   private readonly deferred = new Map<string, ComputeMsg>();
+  /** Effects produced by the event being handled. */
   private effects: WorkerEffect[] = [];
+  /** Slots held now. */
   private running = 0;
 
-  /** A worker with `slots` slots; `validate` checks invariants after each event. */
+  /** A worker with `slots` slots; with `validating`, it checks its invariants after each event. */
   constructor(readonly slots: number, private readonly validating = false) {}
 
   /**
@@ -246,6 +263,11 @@ export class WorkerState {
 
   // ---- messages from the scheduler -----------------------------------------
 
+  /**
+   * A message from the scheduler.
+   *
+   * @throws {TypeError} for an unknown operation.
+   */
   private message(msg: SchedulerToWorker): void {
     switch (msg.op) {
       case "compute":
@@ -271,6 +293,11 @@ export class WorkerState {
     }
   }
 
+  /**
+   * A new run: dependencies held here are used at once, inline ones
+   * decoded, the others fetched from their first holder (one request per
+   * holder); with all of them here it joins the ready queue.
+   */
   private compute(msg: ComputeMsg): void {
     const deps = msg.deps ?? NO_DEPS;
     const task: WorkerTask = {
@@ -364,6 +391,7 @@ export class WorkerState {
 
   // ---- dependencies ---------------------------------------------------------
 
+  /** The value of dependency `key` of `task` is here; the last one makes the task ready. */
   private deliver(task: WorkerTask, key: string, value: unknown): void {
     if (this.tasks.get(task.key) !== task || task.status !== "fetching") return;
     if (task.depValues!.has(key)) return;
@@ -371,6 +399,7 @@ export class WorkerState {
     if (--task.missing === 0) this.enqueue(task);
   }
 
+  /** An inline dependency of run `run` of `key` could not be decoded: the run errs. */
   private decodeFailed(key: string, run: number, error: Packed): void {
     const task = this.tasks.get(key);
     if (!task || task.run !== run || task.status !== "fetching") return;
@@ -418,6 +447,7 @@ export class WorkerState {
 
   // ---- slots ----------------------------------------------------------------
 
+  /** Puts a task whose dependencies are all here in the ready queue, and fills slots. */
   private enqueue(task: WorkerTask): void {
     task.status = "ready";
     this.ready.push(task);
@@ -457,6 +487,7 @@ export class WorkerState {
     }
   }
 
+  /** An executing task gives its slot back (the scheduler is told); the next task starts. */
   private secede(key: string): void {
     const task = this.tasks.get(key);
     if (!task || task.status !== "executing") return;
@@ -467,6 +498,10 @@ export class WorkerState {
     this.startReady();
   }
 
+  /**
+   * A seceded task asks for a slot again: it waits ahead of the ready
+   * queue. A task not seceded (or not here) is answered at once.
+   */
   private rejoin(key: string): void {
     const task = this.tasks.get(key);
     if (!task || task.status !== "long-running") {
@@ -508,6 +543,7 @@ export class WorkerState {
     this.compute(msg);
   }
 
+  /** Emits a message to the scheduler. */
   private send(msg: WorkerToScheduler): void {
     this.effects.push({ type: "send", msg });
   }
@@ -574,6 +610,7 @@ export class WorkerState {
   }
 }
 
+/** True once a run's function was called (it left fetching and the ready queue). */
 function started(task: WorkerTask): boolean {
   return task.status !== "fetching" && task.status !== "ready";
 }

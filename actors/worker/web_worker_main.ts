@@ -22,11 +22,17 @@ import {
 
 /** The wiring message LocalCluster posts first. */
 export interface WorkerInit {
+  /** Who the worker is and the ports it serves data on. */
   init: {
+    /** The worker's id. */
     id: string;
+    /** Tasks it runs at once. */
     slots: number;
+    /** Its data address (`inproc://<id>`). */
     address: string;
+    /** Data port for the clients of the main isolate. */
     mainData: MessagePort;
+    /** One data port per other worker of the cluster, with its address. */
     peers: { address: string; port: MessagePort }[];
   };
 }

@@ -30,7 +30,7 @@ export { SerializationError };
  * any object whose `[keyRef]` is a string is sent as that key (how a `Future`
  * travels).
  *
- * @example
+ * @example Collecting and resolving a key reference
  * ```ts
  * import assert from "node:assert/strict";
  * import { decode, encode, keyRef } from "./codec.ts";
@@ -45,7 +45,7 @@ export const keyRef: unique symbol = Symbol.for("tendril.keyRef");
 /**
  * What {@linkcode decode} puts where a key reference was, when no resolver is given.
  *
- * @example
+ * @example Decoding a key reference without a resolver
  * ```ts
  * import assert from "node:assert/strict";
  * import { decode, encode, KeyReference, keyRef } from "./codec.ts";
@@ -70,12 +70,24 @@ export class KeyReference {
  * names the value in error messages (`"the arguments of task inc-3"`).
  *
  * @throws {SerializationError} when part of `value` cannot travel.
- * @example
+ * @example Round-tripping what plain msgpack would lose
  * ```ts
  * import assert from "node:assert/strict";
  * import { decode, encode } from "./codec.ts";
  * const value = [new Map([[1n, new Set(["a"])]]), new Float64Array([0.5]), -0];
- * assert.deepStrictEqual(decode(encode(value)), value);
+ * assert.deepEqual(decode(encode(value)), value);
+ * ```
+ *
+ * @example Naming the part that cannot travel
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encode, SerializationError } from "./codec.ts";
+ * assert.throws(
+ *   () => encode({ a: [Promise.resolve()] }, undefined, "the arguments of task inc-3"),
+ *   (e) =>
+ *     e instanceof SerializationError &&
+ *     e.message === "cannot serialize the arguments of task inc-3: a Promise at a[0]",
+ * );
  * ```
  */
 export function encode(
@@ -108,7 +120,7 @@ export function encode(
  * {@linkcode KeyReference} when no resolver is given.
  *
  * @throws {SerializationError} when `bytes` is not one complete message.
- * @example
+ * @example Reviving an error, refusing a truncated message
  * ```ts
  * import assert from "node:assert/strict";
  * import { decode, encode, SerializationError } from "./codec.ts";

@@ -19,14 +19,20 @@ export type Packed = Uint8Array | string;
 export const STRING_LIMIT = 1024;
 
 /**
- * Encodes `value` (see `encode` for `onKey` and `what`).
+ * Encodes `value` with the codec (see `encode` for `onKey` and `what`): an
+ * encoding of at most {@linkcode STRING_LIMIT} bytes comes back as a
+ * one-byte string, a longer one as bytes. Small integers, and arrays of up
+ * to 15 of them, are written directly, without the codec.
  *
- * @example
+ * @throws {SerializationError} when part of `value` cannot travel.
+ * @example Small values as strings, large ones as bytes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pack, unpack } from "./packed.ts";
  * const p = pack([1, "two", new Date(0)]);
- * console.assert(typeof p === "string");
- * console.assert((unpack(p) as unknown[])[1] === "two");
+ * assert.equal(typeof p, "string");
+ * assert.deepEqual(unpack(p), [1, "two", new Date(0)]);
+ * assert.ok(pack(new Uint8Array(2000)) instanceof Uint8Array);
  * ```
  */
 export function pack(
@@ -46,10 +52,12 @@ export function pack(
 /**
  * Decodes what {@linkcode pack} made (see `decode` for `resolveKey`).
  *
- * @example
+ * @throws {SerializationError} when `packed` is not one complete message.
+ * @example Decoding a Map
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pack, unpack } from "./packed.ts";
- * console.assert(unpack(pack(new Map([[1, 2]]))) instanceof Map);
+ * assert.deepEqual(unpack(pack(new Map([[1, 2]]))), new Map([[1, 2]]));
  * ```
  */
 export function unpack(
@@ -162,12 +170,15 @@ function unpackSmall(s: string): unknown {
 }
 
 /**
- * The codec bytes of a packed value.
+ * The codec bytes of a packed value (a string is turned back into bytes;
+ * bytes are returned as they are).
  *
- * @example
+ * @example Getting the msgpack bytes back
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pack, toBytes } from "./packed.ts";
- * console.assert(toBytes(pack(42)) instanceof Uint8Array);
+ * assert.deepEqual(toBytes(pack(42)), new Uint8Array([42]));
+ * assert.deepEqual(toBytes(pack(300)), new Uint8Array([0xcd, 1, 44]));
  * ```
  */
 export function toBytes(packed: Packed): Uint8Array {
@@ -178,12 +189,15 @@ export function toBytes(packed: Packed): Uint8Array {
 }
 
 /**
- * Size in bytes of a packed value.
+ * Size in bytes of a packed value (a string holds one byte per character).
  *
- * @example
+ * @example Measuring an encoding
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pack, packedSize } from "./packed.ts";
- * console.assert(packedSize(pack(1)) === 1);
+ * assert.equal(packedSize(pack(1)), 1);
+ * assert.equal(packedSize(pack("hi")), 3);
+ * assert.equal(packedSize(pack(new Uint8Array(2000))), 2003);
  * ```
  */
 export function packedSize(packed: Packed): number {

@@ -24,7 +24,7 @@ const analyses = new Map<string, SourceAnalysis>();
 /**
  * The source text V8 keeps for `fn` (for TypeScript: the transpiled text).
  *
- * @example
+ * @example The transpiled text of a TypeScript arrow function
  * ```ts
  * import assert from "node:assert/strict";
  * import { toSource } from "./analysis.ts";
@@ -37,11 +37,14 @@ export const toSource = (fn: Function): string =>
 /**
  * True for native and bound functions, whose source is not available.
  *
- * @example
+ * @example Native, bound and ordinary functions
  * ```ts
  * import assert from "node:assert/strict";
  * import { isNativeSource, toSource } from "./analysis.ts";
+ * const inc = (x: number) => x + 1;
  * assert.ok(isNativeSource(toSource(Math.max)));
+ * assert.ok(isNativeSource(toSource(inc.bind(null))));
+ * assert.ok(!isNativeSource(toSource(inc)));
  * ```
  */
 export function isNativeSource(source: string): boolean {
@@ -49,13 +52,15 @@ export function isNativeSource(source: string): boolean {
 }
 
 /**
- * How an error message names a function.
+ * How an error message names a function: by its name, or by the start of
+ * its source when it has none.
  *
- * @example
+ * @example Named and anonymous functions
  * ```ts
  * import assert from "node:assert/strict";
  * import { label } from "./analysis.ts";
  * assert.equal(label("inc", "(x) => x + 1"), 'function "inc"');
+ * assert.equal(label("", "(x) => x + 1"), "an anonymous function ((x) => x + 1...)");
  * ```
  */
 export function label(name: string, source: string): string {
@@ -65,12 +70,15 @@ export function label(name: string, source: string): string {
 }
 
 /**
- * `"a"`, `"a" and "b"`, `"a", "b" and "c"`.
+ * Quotes names for an error message: `"a"`, `"a" and "b"`,
+ * `"a", "b" and "c"`.
  *
- * @example
+ * @example Quoting one, two and three names
  * ```ts
  * import assert from "node:assert/strict";
  * import { quoteList } from "./analysis.ts";
+ * assert.equal(quoteList(["a"]), '"a"');
+ * assert.equal(quoteList(["a", "b"]), '"a" and "b"');
  * assert.equal(quoteList(["a", "b", "c"]), '"a", "b" and "c"');
  * ```
  */
@@ -85,11 +93,13 @@ export function quoteList(names: readonly string[]): string {
  * The analysis of a function's source (cached by source text).
  *
  * @throws {ShippingError} when the source does not parse or uses `import.meta`.
- * @example
+ * @example Free variables, and a source that cannot ship
  * ```ts
  * import assert from "node:assert/strict";
+ * import { ShippingError } from "../errors.ts";
  * import { analysisOf } from "./analysis.ts";
  * assert.deepEqual(analysisOf("(x) => x + k", "f").free, ["k"]);
+ * assert.throws(() => analysisOf("() => import.meta.url", "f"), ShippingError);
  * ```
  */
 export function analysisOf(source: string, name: string): SourceAnalysis {

@@ -27,6 +27,26 @@ const HELP = "__tendril_helpers__";
  * is a {@linkcode ShippingError} (a worker loading a function checks this).
  *
  * @throws {ShippingError} if the source does not parse or compile, uses `import.meta`, or (with `checkScope`) a name nothing provides.
+ * @example Checking the scope, as a worker loading a function does
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ShippingError } from "../errors.ts";
+ * import { compileFunction } from "./compile.ts";
+ * const triple = compileFunction(
+ *   "(x) => x * factor",
+ *   { factor: 3 },
+ *   undefined,
+ *   undefined,
+ *   "triple",
+ *   true,
+ * ) as (x: number) => number;
+ * assert.equal(triple(2), 6);
+ * assert.equal(triple.name, "triple");
+ * assert.throws(
+ *   () => compileFunction("(x) => x * factor", {}, undefined, undefined, "f", true),
+ *   (e) => e instanceof ShippingError && e.variables.join() === "factor",
+ * );
+ * ```
  */
 export function compileFunction(
   source: string,
@@ -116,13 +136,13 @@ export function compileFunction(
  * wrapper.
  *
  * @throws {ShippingError} if the source does not parse or compile, or uses `import.meta`.
- * @example
+ * @example Binding scope names, and recursing through a wrapper
  * ```ts
  * import assert from "node:assert/strict";
  * import { compileWithScope } from "./compile.ts";
  * const scope = { offset: 10 };
  * const f = compileWithScope("function f(n) { return n + offset; }", scope) as (n: number) => number;
- * assert(f(1) === 11);
+ * assert.equal(f(1), 11);
  * let calls = 0;
  * const wrap = (fn: Function) => (n: number): number => (calls++, fn(n));
  * const fact = compileWithScope(
@@ -131,7 +151,8 @@ export function compileFunction(
  *   "fact",
  *   wrap,
  * ) as (n: number) => number;
- * assert(fact(5) === 120 && calls === 5);
+ * assert.equal(fact(5), 120);
+ * assert.equal(calls, 5); // the outer call and four recursive ones
  * ```
  */
 export function compileWithScope(

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file ban-types -- functions of any shape are shipped; the API takes `Function`.
 /**
- * How a function travels to a worker (DESIGN.md's "Shipping functions"). JS
- * functions cannot be pickled, so a function travels either
+ * How a function travels to a worker. JS functions cannot be pickled, so a
+ * function travels either
  *
  * 1. by reference, `{ kind: "module", url, name }`, when it is exported from
  *    an indexed module (see `module_index.ts`); the receiving side imports
@@ -53,7 +53,28 @@ interface Entry {
 
 const described = new WeakMap<Function, Entry>();
 
-/** Records that `fn` is described by `desc` (a loaded function describes as what it was loaded from). */
+/**
+ * Records that `fn` is described by `desc` (a loaded function describes as
+ * what it was loaded from), so {@linkcode describeFunction} returns `desc`
+ * for it without looking at its source.
+ *
+ * @example Describing a loaded function as what it was loaded from
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   describeFunction,
+ *   type FunctionDescription,
+ *   rememberDescription,
+ * } from "./describe.ts";
+ * const fn = () => 1;
+ * const desc: FunctionDescription = {
+ *   id: "m:file:///tasks.ts#one",
+ *   ref: { kind: "module", url: "file:///tasks.ts", name: "one" },
+ * };
+ * rememberDescription(fn, desc);
+ * assert.equal(describeFunction(fn, new Set()), desc);
+ * ```
+ */
 export function rememberDescription(
   fn: Function,
   desc: FunctionDescription,
@@ -132,14 +153,22 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
  * function described before its module was indexed stays shipped by source.
  *
  * @throws {ShippingError} when the function captures a variable a worker cannot see, is native or bound, or does not parse.
- * @example
+ * @example Shipping an arrow function by source
  * ```ts
  * import assert from "node:assert/strict";
+ * import { ShippingError } from "../errors.ts";
  * import { describeFunction } from "./describe.ts";
  * const scope = new Set(["getClient"]);
  * const desc = describeFunction((n: number) => n * Math.PI, scope);
- * assert(desc.ref.kind === "source" && desc.id.startsWith("s:"));
- * assert(describeFunction((n: number) => n * Math.PI, scope).id === desc.id);
+ * assert.equal(desc.ref.kind, "source");
+ * assert.match(desc.id, /^s:/);
+ * // The same source gets the same id.
+ * assert.equal(describeFunction((n: number) => n * Math.PI, scope).id, desc.id);
+ * const k = 2;
+ * assert.throws(
+ *   () => describeFunction((n: number) => n * k, scope),
+ *   (e) => e instanceof ShippingError && e.variables.join() === "k",
+ * );
  * ```
  */
 export function describeFunction(
@@ -172,14 +201,16 @@ export function describeFunction(
  * `compileWithScope(fn.toString(), scope, fn.name, wrap)` recompiles it
  * faithfully (used by `delayed` to route recursive calls through its wrapper).
  *
- * @example
+ * @example A recursive function, and one that captures a variable
  * ```ts
  * import assert from "node:assert/strict";
  * import { canRebindSelf } from "./describe.ts";
  * const fib = (n: number): number => n < 2 ? n : fib(n - 1) + fib(n - 2);
- * assert(canRebindSelf(fib, new Set()));
+ * assert.equal(canRebindSelf(fib, new Set()), true);
  * const k = 2;
- * assert(!canRebindSelf((n: number) => n * k, new Set()));
+ * const timesK = (n: number) => n * k;
+ * assert.equal(canRebindSelf(timesK, new Set()), false);
+ * assert.equal(canRebindSelf(timesK, new Set(["k"])), true);
  * ```
  */
 export function canRebindSelf(

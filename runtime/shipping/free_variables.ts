@@ -28,6 +28,7 @@ export interface SourceAnalysis {
 
 /** Thrown when source text is not a function (or class, or method) acorn can parse. */
 export class SourceParseError extends SyntaxError {
+  /** Always `"SourceParseError"`. */
   override name = "SourceParseError";
 }
 
@@ -89,13 +90,16 @@ function findsImportMeta(source: string, program: AnyNode): boolean {
  * classes and method shorthand such as `foo(x) { ... }` or `get x() { ... }`.
  *
  * @throws {SourceParseError} if the text is none of these.
- * @example
+ * @example A named function expression, a method, and not a function
  * ```ts
  * import assert from "node:assert/strict";
- * import { analyzeFunctionSource } from "./free_variables.ts";
+ * import { analyzeFunctionSource, SourceParseError } from "./free_variables.ts";
  * const a = analyzeFunctionSource("function f(x) { return f(x - k); }");
- * assert(a.form === "function" && a.id?.name === "f");
- * assert(a.free.join() === "k");
+ * assert.equal(a.form, "function");
+ * assert.deepEqual(a.id, { name: "f", start: 9, end: 10 });
+ * assert.deepEqual(a.free, ["k"]);
+ * assert.equal(analyzeFunctionSource("get x() { return y; }").form, "method");
+ * assert.throws(() => analyzeFunctionSource("1 + 1"), SourceParseError);
  * ```
  */
 export function analyzeFunctionSource(source: string): SourceAnalysis {
@@ -170,12 +174,12 @@ export function analyzeFunctionSource(source: string): SourceAnalysis {
  * `typeof x` counts. In method shorthand, a computed key is not counted.
  *
  * @throws {SourceParseError} if the text is not a function, class or method.
- * @example
+ * @example Parameters, locals and property names are not free
  * ```ts
  * import assert from "node:assert/strict";
  * import { freeVariables } from "./free_variables.ts";
  * const free = freeVariables("(a, { b } = c) => { let d = a.e + b; return typeof f + d; }");
- * assert(free.join() === "c,f");
+ * assert.deepEqual(free, ["c", "f"]);
  * ```
  */
 export function freeVariables(source: string): string[] {

@@ -19,7 +19,7 @@ function base64url(bytes: Uint8Array): string {
 /**
  * A short id (16 base64url characters) of `text`.
  *
- * @example
+ * @example Same text, same id
  * ```ts
  * import assert from "node:assert/strict";
  * import { hashId } from "./hash.ts";
@@ -36,13 +36,14 @@ export function hashId(text: string): string {
  * The key of a pure call: the function's name and a hash of its id and its
  * encoded arguments, so identical pure submissions share one task.
  *
- * @example
+ * @example Same function and arguments, same key
  * ```ts
  * import assert from "node:assert/strict";
  * import { pureKey } from "./hash.ts";
  * const a = pureKey("inc", "s:abc", new Uint8Array([1]));
  * assert.equal(a, pureKey("inc", "s:abc", new Uint8Array([1])));
  * assert.notEqual(a, pureKey("inc", "s:abc", new Uint8Array([2])));
+ * assert.match(a, /^inc-[\w-]{20}$/);
  * ```
  */
 export function pureKey(name: string, fnId: string, args: Uint8Array): string {

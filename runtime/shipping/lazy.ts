@@ -15,12 +15,36 @@ export type Shipping = typeof ShippingModule;
 let loaded: Shipping | undefined;
 let loading: Promise<Shipping> | undefined;
 
-/** Loads function shipping (once). */
+/**
+ * Loads function shipping (once: every call returns the same promise).
+ *
+ * @example Loading, then using, function shipping
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShipping, shipping } from "./lazy.ts";
+ * const loading = loadShipping();
+ * assert.equal(loadShipping(), loading);
+ * const mod = await loading;
+ * assert.equal(shipping(), mod);
+ * assert.deepEqual(mod.freeVariables("(x) => x + k"), ["k"]);
+ * ```
+ */
 export function loadShipping(): Promise<Shipping> {
-  return loading ??= import("./mod.ts").then((m) => loaded = m);
+  // A failed import is not kept: the next call tries again.
+  return loading ??= import("./mod.ts").then(
+    (m) => loaded = m,
+    (e) => {
+      loading = undefined;
+      throw e;
+    },
+  );
 }
 
-/** Function shipping, once loaded; throws before that. */
+/**
+ * Function shipping, once {@linkcode loadShipping} has loaded it.
+ *
+ * @throws {Error} before function shipping is loaded.
+ */
 export function shipping(): Shipping {
   if (!loaded) {
     throw new Error(

@@ -65,8 +65,8 @@ async function loadModuleRef(
  * through that wrapper. Cached by id (per scope object for sources); the
  * result is registered, so `describeFunction(result)` gives `desc` back.
  *
- * @throws {ShippingError} (as a rejection) if the export is missing or not callable, or the source uses a name neither `scope` nor the globals have.
- * @example
+ * @throws {ShippingError} (as a rejection) if the module cannot be imported, the export is missing or not callable, or the source does not compile or uses a name neither `scope` nor the globals have.
+ * @example Loading a function shipped by source
  * ```ts
  * import assert from "node:assert/strict";
  * import { describeFunction, type FunctionDescription, loadFunction } from "./mod.ts";
@@ -76,8 +76,9 @@ async function loadModuleRef(
  *   ref: { kind: "source", source: "(x) => double(x) + 1", name: "plusOne" },
  * };
  * const fn = await loadFunction(desc, { double: (x: number) => 2 * x }) as (x: number) => number;
- * assert(fn(4) === 9 && fn.name === "plusOne");
- * assert(describeFunction(fn, new Set(["double"])).id === "s:example");
+ * assert.equal(fn(4), 9);
+ * assert.equal(fn.name, "plusOne");
+ * assert.equal(describeFunction(fn, new Set(["double"])).id, "s:example");
  * ```
  */
 export function loadFunction(

@@ -43,10 +43,13 @@ const sourceKey = (wrapper: boolean, name: string, source: string) =>
 /**
  * The export `fn` is (by identity), if any.
  *
- * @example
+ * @example An indexed export, and a function no module exports
  * ```ts
  * import assert from "node:assert/strict";
- * import { exportOf } from "./module_index.ts";
+ * import { exportOf, rememberExport } from "./module_index.ts";
+ * const one = () => 1;
+ * rememberExport(one, { url: "file:///tasks.ts", name: "one" });
+ * assert.deepEqual(exportOf(one), { url: "file:///tasks.ts", name: "one" });
  * assert.equal(exportOf(() => 1), undefined);
  * ```
  */
@@ -59,7 +62,7 @@ export function exportOf(fn: Function): Export | undefined {
  * matched as the inside of an exported wrapper), if the entry script was
  * indexed.
  *
- * @example
+ * @example No match for a function the entry script does not export
  * ```ts
  * import assert from "node:assert/strict";
  * import { entryExportLike } from "./module_index.ts";
@@ -75,7 +78,21 @@ export function entryExportLike(
   return entryBySource.get(sourceKey(wrapper, name, source));
 }
 
-/** Records `fn` as the export `exp` (the first name wins, except over "default"). */
+/**
+ * Records `fn` as the export `exp` (the first name wins, except over
+ * "default").
+ *
+ * @example A named export wins over the default one
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportOf, rememberExport } from "./module_index.ts";
+ * const f = () => 1;
+ * rememberExport(f, { url: "file:///m.ts", name: "default" });
+ * rememberExport(f, { url: "file:///m.ts", name: "f" });
+ * rememberExport(f, { url: "file:///m.ts", name: "g" });
+ * assert.equal(exportOf(f)?.name, "f");
+ * ```
+ */
 export function rememberExport(fn: Function, exp: Export): void {
   const known = exportsByFunction.get(fn);
   if (!known || (known.name === "default" && exp.name !== "default")) {
@@ -83,7 +100,19 @@ export function rememberExport(fn: Function, exp: Export): void {
   }
 }
 
-/** Indexes every exported function of the namespace `ns` of module `url`. */
+/**
+ * Indexes every exported function of the namespace `ns` of module `url`
+ * (exports still in their temporal dead zone are skipped).
+ *
+ * @example Indexing a namespace
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportOf, indexNamespace } from "./module_index.ts";
+ * const ns = { inc: (x: number) => x + 1, limit: 10 };
+ * indexNamespace("file:///tasks.ts", ns);
+ * assert.deepEqual(exportOf(ns.inc), { url: "file:///tasks.ts", name: "inc" });
+ * ```
+ */
 export function indexNamespace(url: string, ns: Record<string, unknown>): void {
   for (const name of Object.keys(ns)) {
     let value: unknown;
@@ -99,7 +128,18 @@ export function indexNamespace(url: string, ns: Record<string, unknown>): void {
 /** Imports in flight that look for (or load) task functions. */
 let shippingImports = 0;
 
-/** Imports `url` for shipping (see {@linkcode assertNotShippingImport}). */
+/**
+ * Imports `url` for shipping: while the import is in flight,
+ * {@linkcode assertNotShippingImport} throws.
+ *
+ * @example Importing a module's namespace
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { importForShipping } from "./module_index.ts";
+ * const ns = await importForShipping(new URL("./hash.ts", import.meta.url).href);
+ * assert.equal(typeof ns.hashId, "function");
+ * ```
+ */
 export async function importForShipping(
   url: string,
 ): Promise<Record<string, unknown>> {
@@ -116,10 +156,12 @@ export async function importForShipping(
  * imported to ship functions: the entry script (imported again on the client
  * and on every worker) must not start clusters or clients at import.
  *
- * @example
+ * @example Allowed outside a shipping import
  * ```ts
+ * import assert from "node:assert/strict";
  * import { assertNotShippingImport } from "./module_index.ts";
- * assertNotShippingImport("LocalCluster.start()"); // fine at top level
+ * // No module is being imported for shipping here, so this does not throw.
+ * assert.doesNotThrow(() => assertNotShippingImport("LocalCluster.start()"));
  * ```
  */
 export function assertNotShippingImport(what: string): void {
@@ -131,7 +173,16 @@ export function assertNotShippingImport(what: string): void {
   );
 }
 
-/** The entry script's URL, when there is one (not inside a Web Worker). */
+/**
+ * The entry script's URL, when there is one (not inside a Web Worker).
+ *
+ * @example In the main isolate
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mainModuleUrl } from "./module_index.ts";
+ * assert.equal(mainModuleUrl(), Deno.mainModule);
+ * ```
+ */
 export function mainModuleUrl(): string | undefined {
   try {
     return Deno.mainModule || undefined;
@@ -140,7 +191,18 @@ export function mainModuleUrl(): string | undefined {
   }
 }
 
-/** The URL of the entry script's second instance (importing the first could wait for its top-level await forever). */
+/**
+ * The URL of the entry script's second instance (importing the first could
+ * wait for its top-level await forever).
+ *
+ * @example With and without a query
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mainCopyUrl } from "./module_index.ts";
+ * assert.equal(mainCopyUrl("file:///main.ts"), "file:///main.ts?tendril-index");
+ * assert.equal(mainCopyUrl("file:///main.ts?v=2"), "file:///main.ts?v=2&tendril-index");
+ * ```
+ */
 export function mainCopyUrl(url: string): string {
   return `${url}${url.includes("?") ? "&" : "?"}tendril-index`;
 }
@@ -214,7 +276,7 @@ let mainIndexing: Promise<void> | undefined;
  * Worker) or it cannot be imported; safe to call many times (one shared
  * promise).
  *
- * @example
+ * @example One shared promise
  * ```ts
  * import assert from "node:assert/strict";
  * import { indexMainModule } from "./module_index.ts";
@@ -264,7 +326,7 @@ export function indexMainModule(): Promise<void> {
  * top-level `await` is still running: importing it waits for it.
  *
  * @throws the import's error if the module cannot be imported.
- * @example
+ * @example Registering a module by URL
  * ```ts
  * import assert from "node:assert/strict";
  * import { exportOf, registerModule } from "./module_index.ts";

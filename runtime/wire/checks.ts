@@ -37,7 +37,7 @@ export const MAX_KEY = 4096;
 /**
  * A short description of a value's type, for error messages.
  *
- * @example
+ * @example Describing what a field got
  * ```ts
  * import assert from "node:assert/strict";
  * import { describeValue } from "./checks.ts";
@@ -51,7 +51,10 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   if (Array.isArray(value)) return "an array";
   if (value instanceof Uint8Array) return "bytes";
-  if (typeof value === "object") return "a map";
+  if (typeof value === "object") {
+    const name = value.constructor?.name;
+    return name && name !== "Object" ? `a ${name}` : "a map";
+  }
   return `a ${typeof value}`;
 }
 
@@ -62,14 +65,16 @@ function fail(at: string, expected: string, got: unknown): never {
 }
 
 /**
- * A string of at most `max` characters.
+ * A string of at most `max` characters (UTF-16 code units;
+ * {@linkcode MAX_KEY} by default).
  *
- * @example
+ * @example A key, a number and a string too long
  * ```ts
  * import assert from "node:assert/strict";
  * import { str } from "./checks.ts";
  * assert.equal(str()("k", "key"), "k");
  * assert.throws(() => str()(1, "key"), /field key must be a string, got a number/);
+ * assert.throws(() => str(2)("abc", "key"), /at most 2 characters/);
  * ```
  */
 export function str(max: number = MAX_KEY): Check<string> {
@@ -80,30 +85,75 @@ export function str(max: number = MAX_KEY): Check<string> {
   };
 }
 
-/** A finite number. */
-export const num: Check<number> = (v, at) => {
+/**
+ * A finite number.
+ *
+ * @example NaN is refused
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { num } from "./checks.ts";
+ * assert.equal(num(0.5, "x"), 0.5);
+ * assert.throws(() => num(NaN, "x"), /field x must be a finite number/);
+ * ```
+ */
+export const num: Check<number> = (v: unknown, at: string): number => {
   if (typeof v !== "number" || !Number.isFinite(v)) {
     fail(at, "a finite number", v);
   }
   return v;
 };
 
-/** A non-negative safe integer. */
-export const nat: Check<number> = (v, at) => {
+/**
+ * A non-negative safe integer.
+ *
+ * @example Counts, not fractions or negatives
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nat } from "./checks.ts";
+ * assert.equal(nat(3, "slots"), 3);
+ * assert.throws(() => nat(1.5, "slots"), /field slots must be a non-negative integer/);
+ * assert.throws(() => nat(-1, "slots"), /field slots must be a non-negative integer/);
+ * ```
+ */
+export const nat: Check<number> = (v: unknown, at: string): number => {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     fail(at, "a non-negative integer", v);
   }
   return v;
 };
 
-/** A boolean. */
-export const bool: Check<boolean> = (v, at) => {
+/**
+ * A boolean.
+ *
+ * @example A boolean, not a truthy value
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bool } from "./checks.ts";
+ * assert.equal(bool(false, "pure"), false);
+ * assert.throws(() => bool(1, "pure"), /field pure must be a boolean, got a number/);
+ * ```
+ */
+export const bool: Check<boolean> = (v: unknown, at: string): boolean => {
   if (typeof v !== "boolean") fail(at, "a boolean", v);
   return v;
 };
 
-/** Codec bytes, or the same bytes as a one-byte string (see `codec/packed.ts`). */
-export const packed: Check<Uint8Array | string> = (v, at) => {
+/**
+ * Codec bytes, or the same bytes as a one-byte string (see `codec/packed.ts`).
+ *
+ * @example Bytes or a string
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { packed } from "./checks.ts";
+ * assert.equal(packed("\x01", "value"), "\x01");
+ * assert.ok(packed(new Uint8Array([1]), "value") instanceof Uint8Array);
+ * assert.throws(() => packed([1], "value"), /field value must be bytes, got an array/);
+ * ```
+ */
+export const packed: Check<Uint8Array | string> = (
+  v: unknown,
+  at: string,
+): Uint8Array | string => {
   if (!(v instanceof Uint8Array) && typeof v !== "string") {
     fail(at, "bytes", v);
   }
@@ -113,11 +163,12 @@ export const packed: Check<Uint8Array | string> = (v, at) => {
 /**
  * `check`, or nothing.
  *
- * @example
+ * @example An absent field passes; a present one is checked
  * ```ts
  * import assert from "node:assert/strict";
  * import { optional, str } from "./checks.ts";
  * assert.equal(optional(str())(undefined, "owner"), undefined);
+ * assert.throws(() => optional(str())(null, "owner"), /field owner must be a string, got null/);
  * ```
  */
 export function optional<T>(check: Check<T>): Check<T | undefined> {
@@ -127,7 +178,7 @@ export function optional<T>(check: Check<T>): Check<T | undefined> {
 /**
  * An array whose every element passes `check`.
  *
- * @example
+ * @example The failing element is named by its index
  * ```ts
  * import assert from "node:assert/strict";
  * import { list, str } from "./checks.ts";
@@ -142,7 +193,17 @@ export function list<T>(check: Check<T>): Check<T[]> {
   };
 }
 
-/** A map (not an array, not bytes). */
+/**
+ * A map (not an array, not bytes).
+ *
+ * @example A map, and an array that is not one
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { map } from "./checks.ts";
+ * assert.deepEqual(map({ a: 1 }, "m"), { a: 1 });
+ * assert.throws(() => map([], "m"), /field m must be a map, got an array/);
+ * ```
+ */
 export function map(v: unknown, at: string): Record<string, unknown> {
   if (
     typeof v !== "object" || v === null || Array.isArray(v) ||
@@ -154,9 +215,10 @@ export function map(v: unknown, at: string): Record<string, unknown> {
 }
 
 /**
- * A map with the fields `fields` checks.
+ * A map with the fields `fields` checks (other fields are let through
+ * unchecked).
  *
- * @example
+ * @example Checking a record's fields
  * ```ts
  * import assert from "node:assert/strict";
  * import { nat, record, str } from "./checks.ts";
@@ -177,7 +239,7 @@ export function record<T>(fields: Fields<T>): Check<T> {
 /**
  * A map whose every value passes `check` (any keys).
  *
- * @example
+ * @example The failing value is named by its key
  * ```ts
  * import assert from "node:assert/strict";
  * import { dict, packed } from "./checks.ts";
@@ -196,9 +258,11 @@ export function dict<T>(check: Check<T>): Check<Record<string, T>> {
 
 /**
  * A checker of the message union `M`: the operation must be one of `table`'s
- * (`where` says where, in the error), and every field must pass its check.
+ * (`where` is appended to the unknown-operation error, to say where), and
+ * every field must pass its check.
  *
- * @example
+ * @throws {ProtocolError} from the returned checker, naming the operation and the field.
+ * @example Checking a small protocol
  * ```ts
  * import assert from "node:assert/strict";
  * import { list, messageChecker, str } from "./checks.ts";

@@ -19,8 +19,11 @@ export type Role = "client" | "worker" | "peer";
 
 /** The first message on a connection. */
 export interface Hello {
+  /** Always `"hello"`. */
   op: "hello";
+  /** The protocol version the connecting side speaks; the listening side must speak the same. */
   version: number;
+  /** Who is connecting. */
   role: Role;
   /** The cluster's shared token. */
   token?: string;
@@ -34,7 +37,9 @@ export interface Hello {
 
 /** The answer to an accepted hello. */
 export interface Welcome {
+  /** Always `"welcome"`. */
   op: "welcome";
+  /** The protocol version the listening side speaks. */
   version: number;
   /** Clients: the id the scheduler gave them. */
   id?: string;
@@ -42,23 +47,44 @@ export interface Welcome {
 
 /** The answer to a refused hello (the connection then closes). */
 export interface Refusal {
+  /** Always `"refused"`. */
   op: "refused";
+  /** Why the hello was refused. */
   reason: string;
 }
 
 /** Default time to wait for a hello, or for its answer: 10 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
-type AnyConn = TcpConnection<unknown, unknown>;
-
 /**
  * Says hello on `conn` and resolves with the welcome. Messages that follow
- * the welcome stay queued for the handler attached next.
+ * the welcome stay queued for the handler attached next. A refusal, a close
+ * or no answer within `timeout` milliseconds closes the connection.
  *
  * @throws {HandshakeError} (as a rejection) when refused, closed or timed out.
+ * @example Refused for a wrong token
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HandshakeError } from "../errors.ts";
+ * import { admit, greet } from "./handshake.ts";
+ * import { connect, listen } from "./tcp/listen.ts";
+ * import type { TcpConnection } from "./tcp/connection.ts";
+ * const accepted = Promise.withResolvers<TcpConnection<unknown, unknown>>();
+ * const listener = await listen({ port: 0 }, (conn) => {
+ *   admit(conn, { roles: ["client"], token: "secret", ready: () => {} });
+ *   accepted.resolve(conn);
+ * });
+ * const conn = await connect(listener.address);
+ * await assert.rejects(
+ *   greet(conn, { role: "client", token: "guess" }),
+ *   (e) => e instanceof HandshakeError && /wrong token/.test(e.message),
+ * );
+ * const server = await accepted.promise;
+ * await Promise.all([conn.done, server.done, listener.close()]);
+ * ```
  */
 export function greet(
-  conn: AnyConn,
+  conn: TcpConnection<unknown, unknown>,
   hello: Omit<Hello, "op" | "version">,
   timeout: number = DEFAULT_HANDSHAKE_TIMEOUT,
 ): Promise<Welcome> {
@@ -135,14 +161,40 @@ export interface AdmitOptions {
 }
 
 /**
- * Runs the listening side of the handshake on a fresh connection.
+ * Runs the listening side of the handshake on a fresh connection: the first
+ * batch must be exactly one acceptable hello (right version, an accepted
+ * role, the token when one is set, and passing `options.check`). An
+ * acceptable hello gets a welcome and `options.ready` is called; anything
+ * else, or no hello within the timeout, gets a refusal and the connection
+ * closes.
  *
- * @example
- * ```ts ignore
- * admit(conn, { roles: ["client"], token, ready: (hello) => attach(conn) });
+ * @example Admitting a client and giving it an id
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { admit, greet, type Hello } from "./handshake.ts";
+ * import { connect, listen } from "./tcp/listen.ts";
+ * import type { TcpConnection } from "./tcp/connection.ts";
+ * const admitted = Promise.withResolvers<[TcpConnection<unknown, unknown>, Hello]>();
+ * const listener = await listen({ port: 0 }, (conn) =>
+ *   admit(conn, {
+ *     roles: ["client"],
+ *     token: "secret",
+ *     check: () => ({ id: "client-1" }),
+ *     ready: (hello) => admitted.resolve([conn, hello]),
+ *   }));
+ * const conn = await connect(listener.address);
+ * const welcome = await greet(conn, { role: "client", token: "secret" });
+ * assert.equal(welcome.id, "client-1");
+ * const [server, hello] = await admitted.promise;
+ * assert.equal(hello.role, "client");
+ * conn.close();
+ * await Promise.all([conn.done, server.done, listener.close()]);
  * ```
  */
-export function admit(conn: AnyConn, options: AdmitOptions): void {
+export function admit(
+  conn: TcpConnection<unknown, unknown>,
+  options: AdmitOptions,
+): void {
   const timeout = options.timeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   const refuse = (reason: string) => {
     clearTimeout(timer);

@@ -31,16 +31,20 @@ class LocalConnection<In, Out> extends BatchingConnection<In, Out> {
 
 /**
  * A connected pair: what `a` sends, `b` receives, and back. `aName` names
- * the peer as `b` sees it.
+ * the peer as `b` sees it, and `bName` the peer as `a` sees it. Closing
+ * either end closes both.
  *
- * @example
+ * @example Sending from one end, closing both
  * ```ts
+ * import assert from "node:assert/strict";
  * import { localPair } from "./local.ts";
  * const [a, b] = localPair<string, string>("a", "b");
+ * assert.equal(b.peer, "a");
  * const got = new Promise<string[]>((r) => b.onMessages(r));
  * a.send("hi");
- * console.assert((await got)[0] === "hi");
+ * assert.deepEqual(await got, ["hi"]);
  * a.close();
+ * assert.equal(b.closed, true);
  * ```
  */
 export function localPair<A, B>(

@@ -32,8 +32,10 @@ export interface Connection<In = unknown, Out = unknown> {
  * close bookkeeping. A transport implements `write` and `shutdown` and calls
  * `deliver` and `terminate`.
  *
- * @example
+ * @example A loopback transport: two sends, one batch
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionClosedError } from "../errors.ts";
  * import { BatchingConnection } from "./transport.ts";
  * class Loop extends BatchingConnection<number, number> {
  *   readonly peer = "loop";
@@ -44,8 +46,10 @@ export interface Connection<In = unknown, Out = unknown> {
  * const got = new Promise<number[]>((r) => c.onMessages(r));
  * c.send(1);
  * c.send(2);
- * console.assert((await got).length === 2);
+ * assert.deepEqual(await got, [1, 2]);
  * c.close();
+ * assert.equal(c.closed, true);
+ * assert.throws(() => c.send(3), ConnectionClosedError);
  * ```
  */
 export abstract class BatchingConnection<In, Out>
@@ -65,10 +69,16 @@ export abstract class BatchingConnection<In, Out>
   /** Releases the underlying resource; called once. */
   protected abstract shutdown(reason: Error | undefined): void;
 
+  /** True once closed from either end. */
   get closed(): boolean {
     return this.#closed;
   }
 
+  /**
+   * Queues `msg`; everything queued in this macrotask is sent as one batch.
+   *
+   * @throws {ConnectionClosedError} when the connection is closed.
+   */
   send(msg: Out): void {
     if (this.#closed) {
       throw new ConnectionClosedError(`connection to ${this.peer} is closed`);
@@ -93,6 +103,10 @@ export abstract class BatchingConnection<In, Out>
     }
   };
 
+  /**
+   * Sets the handler of received batches (replacing any earlier one) and
+   * hands it, in order, the batches that arrived while there was none.
+   */
   onMessages(handler: (batch: In[]) => void): void {
     this.#handler = handler;
     const early = this.#early;
@@ -100,11 +114,16 @@ export abstract class BatchingConnection<In, Out>
     for (const batch of early) handler(batch);
   }
 
+  /**
+   * Calls `handler` once the connection closes, with the reason if it
+   * failed; at once if it is already closed.
+   */
   onClose(handler: (reason: Error | undefined) => void): void {
     if (this.#closed) handler(this.#reason);
     else this.#closeHandlers.push(handler);
   }
 
+  /** Sends what is queued, then closes (once; later calls do nothing). */
   close(reason?: Error): void {
     if (this.#closed) return;
     this.flush();

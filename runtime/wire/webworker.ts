@@ -1,20 +1,26 @@
 /**
  * The Web Worker transport: a {@linkcode Connection} over anything with
  * `postMessage` (a `Worker`, a `MessagePort`, a worker's `self`). Each batch
- * is one structured-clone postMessage; LIMITS.md measured that as twice the
- * throughput of msgpack bytes for small control messages, so values travel
- * as codec bytes inside plain messages rather than whole batches as bytes.
+ * is one structured-clone postMessage. For small control messages that was
+ * measured at twice the throughput of posting the batch as msgpack bytes, so
+ * values travel as codec bytes inside plain messages rather than whole
+ * batches as bytes.
  *
  * @module
  */
 
+import { describeValue } from "./checks.ts";
 import { BatchingConnection } from "./transport.ts";
 
 /** Something we can post to and receive from. */
 export interface PostEndpoint {
+  /** Sends one message (structured-cloned) to the other side. */
   postMessage(message: unknown): void;
+  /** The listener of incoming messages; set to `null` when the connection closes. */
   onmessage: ((event: MessageEvent) => void) | null;
+  /** Closes the endpoint (a `MessagePort`, a worker's `self`); called on shutdown when present. */
   close?(): void;
+  /** Stops a `Worker`; {@linkcode PortConnection} itself never calls it. */
   terminate?(): void;
 }
 
@@ -22,19 +28,23 @@ export interface PostEndpoint {
 type Frame<T> = T[] | { close: string | null };
 
 /**
- * A connection over a postMessage endpoint.
+ * A connection over a postMessage endpoint. Batches travel as arrays; a
+ * closing side posts `{ close: reason }` (the reason's message, or `null`),
+ * which closes the other side too.
  *
- * @example
+ * @example Over the two ports of a MessageChannel
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PortConnection } from "./webworker.ts";
  * const { port1, port2 } = new MessageChannel();
  * const a = new PortConnection<string, string>(port1, "b");
  * const b = new PortConnection<string, string>(port2, "a");
  * const got = new Promise<string[]>((r) => b.onMessages(r));
  * a.send("hello");
- * console.assert((await got)[0] === "hello");
- * a.close();
- * b.close();
+ * assert.deepEqual(await got, ["hello"]);
+ * const closed = new Promise<Error | undefined>((r) => b.onClose(r));
+ * a.close(new Error("done"));
+ * assert.equal((await closed)?.message, "done");
  * ```
  */
 export class PortConnection<In, Out> extends BatchingConnection<In, Out> {
@@ -45,6 +55,7 @@ export class PortConnection<In, Out> extends BatchingConnection<In, Out> {
     endpoint.onmessage = (event) => this.receive(event.data as Frame<In>);
   }
 
+  /** Handles one posted frame: delivers a batch, closes on a close notice or anything else. */
   private receive(frame: Frame<In>): void {
     if (Array.isArray(frame)) return this.deliver(frame);
     if (frame !== null && typeof frame === "object" && "close" in frame) {
@@ -53,17 +64,22 @@ export class PortConnection<In, Out> extends BatchingConnection<In, Out> {
     }
     const error = new TypeError(
       `bad frame from ${this.peer}: expected a batch (array), got ${
-        describe(frame)
+        describeValue(frame)
       }`,
     );
     console.error(`tendril: closing connection: ${error.message}`);
     this.terminate(error);
   }
 
+  /** Posts `batch` as one message. */
   protected write(batch: Out[]): void {
     this.endpoint.postMessage(batch);
   }
 
+  /**
+   * Tells the other side (`{ close: reason }`, if it is still there), stops
+   * listening and closes the endpoint when it can be closed.
+   */
   protected shutdown(reason: Error | undefined): void {
     try {
       this.endpoint.postMessage({ close: reason ? reason.message : null });
@@ -73,10 +89,4 @@ export class PortConnection<In, Out> extends BatchingConnection<In, Out> {
     this.endpoint.onmessage = null;
     this.endpoint.close?.();
   }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") return value.constructor?.name ?? "object";
-  return typeof value;
 }

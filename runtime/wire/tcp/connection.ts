@@ -3,8 +3,9 @@
  * `Deno.Conn`, a TLS connection). Each batch travels as ONE frame: a 4-byte
  * big-endian length, then the msgpack encoding of the batch (an array of
  * messages), written with one write call (looping on partial writes), on
- * sockets with `TCP_NODELAY` set (LIMITS.md: Deno does not set it, and a
- * frame split over two segments costs a 44 ms Nagle stall per round trip).
+ * sockets with `TCP_NODELAY` set: Deno does not set it, and without it a
+ * frame split over two segments was measured to cost a 44 ms Nagle stall per
+ * round trip.
  *
  * Incoming bytes are untrusted: a length prefix above the maximum frame size
  * (64 MiB by default), a frame that ends at EOF, or a payload that does not
@@ -18,6 +19,7 @@
 
 import { Packr, Unpackr } from "msgpackr";
 import { FrameError } from "../../errors.ts";
+import { describeValue } from "../checks.ts";
 import { BatchingConnection } from "../transport.ts";
 
 /** Default maximum frame size: 64 MiB. */
@@ -27,9 +29,13 @@ export const DEFAULT_LINGER = 2000;
 
 /** The byte stream a {@linkcode TcpConnection} runs over (`Deno.Conn` is one). */
 export interface ByteStream {
+  /** Reads into `p`: resolves with the number of bytes read, or `null` at the end of the stream. */
   read(p: Uint8Array): Promise<number | null>;
+  /** Writes from `p`: resolves with the number of bytes written, which may be fewer than `p.length`. */
   write(p: Uint8Array): Promise<number>;
+  /** Shuts the write side (the peer reads the end of the stream); reading goes on. */
   closeWrite(): Promise<void>;
+  /** Closes the stream in both directions. */
   close(): void;
 }
 
@@ -60,8 +66,9 @@ const COALESCE_LIMIT = 1024 * 1024;
 /**
  * A connection exchanging length-prefixed msgpack frames over a byte stream.
  *
- * @example
+ * @example A client and a server on a free port
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, listen } from "./listen.ts";
  * import type { TcpConnection } from "./connection.ts";
  * type Conn = TcpConnection<string, string>;
@@ -71,9 +78,10 @@ const COALESCE_LIMIT = 1024 * 1024;
  * const server = await accepted.promise;
  * const got = new Promise<string[]>((r) => server.onMessages(r));
  * client.send("hello");
- * console.assert((await got)[0] === "hello");
+ * assert.deepEqual(await got, ["hello"]);
  * client.close();
  * await Promise.all([client.done, server.done, listener.close()]);
+ * assert.equal(server.closed, true); // the client's close reached it
  * ```
  */
 export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
@@ -124,6 +132,11 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
 
   // ---- writing --------------------------------------------------------------
 
+  /**
+   * Encodes `batch` as frames and starts writing them.
+   *
+   * @throws {FrameError} when a single message exceeds the maximum frame size.
+   */
   protected write(batch: Out[]): void {
     this.#encode(batch);
     this.#pump();
@@ -196,6 +209,12 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     return out;
   }
 
+  /**
+   * Queues a close notice with the reason's message (when there is a reason
+   * and the peer has not closed first), then writes what is queued, shuts
+   * the write side and waits up to the linger time for the peer's end of
+   * stream before closing the socket.
+   */
   protected shutdown(reason: Error | undefined): void {
     this.#finishing = true;
     if (reason && !this.#peerEof && !this.#peerClosed) {
@@ -360,20 +379,18 @@ function isCloseNotice(v: unknown): v is { close: string | null } {
       (v as { close: unknown }).close === null);
 }
 
-/** A short description of a value's type, for error messages. */
-export function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (Array.isArray(value)) return "an array";
-  if (value instanceof Uint8Array) return "bytes";
-  if (typeof value === "object") {
-    const name = value.constructor?.name;
-    return name && name !== "Object" ? `a ${name}` : "a map";
-  }
-  return `a ${typeof value}`;
-}
-
-/** The message of a thrown value. */
+/**
+ * The message of a thrown value (an `Error`'s message, or the value as a
+ * string).
+ *
+ * @example An Error and a thrown string
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { message } from "./connection.ts";
+ * assert.equal(message(new Error("reset")), "reset");
+ * assert.equal(message("gone"), "gone");
+ * ```
+ */
 export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

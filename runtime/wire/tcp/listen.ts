@@ -25,9 +25,19 @@ export interface ConnectOptions extends TcpConnectionOptions {
 }
 
 /**
- * Opens a connection to `tcp://host:port` or `tls://host:port`.
+ * Opens a connection to `tcp://host:port` or `tls://host:port`, with
+ * `TCP_NODELAY` set. For `tls://`, the TLS handshake completes before the
+ * connection is returned.
  *
- * @throws when the address is bad or the peer cannot be reached.
+ * @throws {TypeError} (as a rejection) when the address is bad; the
+ * connection's error when the peer cannot be reached or the TLS handshake
+ * fails.
+ * @example A bad address is refused before dialling
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect } from "./listen.ts";
+ * await assert.rejects(connect("http://localhost:8786"), TypeError);
+ * ```
  */
 export async function connect<In, Out>(
   address: string,
@@ -75,7 +85,9 @@ export interface ListenOptions extends TcpConnectionOptions {
 export interface FrameListener {
   /** `tcp://host:port` or `tls://host:port`, with the port actually bound. */
   readonly address: string;
+  /** The address of the interface bound. */
   readonly hostname: string;
+  /** The port actually bound (the one chosen when 0 was asked for). */
   readonly port: number;
   /** Stops accepting (open connections stay open). */
   close(): Promise<void>;
@@ -83,7 +95,19 @@ export interface FrameListener {
 
 /**
  * Listens on `options.hostname:options.port` and calls `onConnection` with
- * every accepted connection (already set to `TCP_NODELAY`).
+ * every accepted connection (already set to `TCP_NODELAY`). With
+ * `options.tls`, it accepts `tls://` connections, handing out each one once
+ * its TLS handshake is done.
+ *
+ * @example Listening on a free port
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listen } from "./listen.ts";
+ * const listener = await listen({ port: 0 }, (conn) => conn.close());
+ * assert.notEqual(listener.port, 0);
+ * assert.equal(listener.address, `tcp://127.0.0.1:${listener.port}`);
+ * await listener.close();
+ * ```
  */
 export async function listen<In, Out>(
   options: ListenOptions,
@@ -151,11 +175,8 @@ async function listenTls<In, Out>(
   onConnection: (conn: TcpConnection<In, Out>) => void,
 ): Promise<FrameListener> {
   const server = tls.createServer({ cert: pem.cert, key: pem.key });
-  const sockets = new Set<tls.TLSSocket>();
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
     const peer = formatAddress(
       "tls",
       socket.remoteAddress ?? "?",
