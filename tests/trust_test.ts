@@ -18,10 +18,12 @@ import {
 import {
   boom,
   heldUntilBroadcast,
+  holdUntilCancelled,
   inc,
   kidsKeepingSlot,
   pinnedKidKeepingSlot,
   submitsAClosure,
+  twoWaitsAtOnce,
   unserializableResult,
   whereAmI,
 } from "./fixtures/tasks.ts";
@@ -206,6 +208,39 @@ clusterTest(
       client.submit(inc, 1).status,
       "cancelled",
       "and so is new work",
+    );
+  },
+);
+
+clusterTest(
+  "a task cancelled while its function is still loading never starts, and frees its slot",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    // The worker has not loaded this function yet: the cancel arrives (in the
+    // same batch as the compute) while it loads.
+    const held = client.submit(holdUntilCancelled);
+    await held.cancel();
+    assert.equal(
+      await within(
+        "a task after the cancelled one",
+        client.submit(inc, 1).result(),
+      ),
+      2,
+    );
+  },
+);
+
+clusterTest(
+  "two waits at once in one task give the slot back until both end",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    // On one slot. Rejoining when the first wait ended took the slot the
+    // second wait's child needed: the task waited forever.
+    assert.equal(
+      await within("twoWaitsAtOnce", client.submit(twoWaitsAtOnce).result()),
+      53,
     );
   },
 );

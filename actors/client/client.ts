@@ -481,18 +481,19 @@ export class Client implements FutureHost, AsyncDisposable {
     const ctx = currentTask();
     // A cancelled task stops waiting at once, so it can unwind.
     if (ctx) all = untilAborted(all, ctx.signal);
-    if (!ctx || ctx.seceded || options.blocking === false) {
-      return void await all;
-    }
-    if (options.secede !== false) {
-      secede();
+    if (!ctx || options.blocking === false) return void await all;
+    if (options.secede !== false && (ctx.autoWaits > 0 || !ctx.seceded)) {
+      // Several waits of one task may overlap: the first gives the slot
+      // back, the last takes it again.
+      if (ctx.autoWaits++ === 0) secede();
       try {
         await all;
       } finally {
-        await rejoin();
+        if (--ctx.autoWaits === 0) await rejoin();
       }
       return;
     }
+    if (ctx.seceded) return void await all; // seceded by the task itself
     const { key, run } = ctx;
     this.host.send({ op: "blocked", key, run, on: pending.map((r) => r.key) });
     try {

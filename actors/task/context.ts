@@ -40,6 +40,11 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** True between secede() and the end of rejoin(). */
   seceded: boolean;
+  /**
+   * Waits in progress that seceded automatically (a task may await several
+   * at once): the slot is taken back when the last one ends.
+   */
+  autoWaits: number;
 }
 
 /**
@@ -49,6 +54,8 @@ export interface TaskContext {
 export class RunningTask implements TaskContext {
   /** True between secede() and the end of rejoin(). */
   seceded = false;
+  /** Waits in progress that seceded automatically. */
+  autoWaits = 0;
   /** Made on the first read of `signal`. */
   private controller: AbortController | null = null;
   /** Why the task was cancelled, kept for a signal made after the abort. */

@@ -286,6 +286,11 @@ export class WorkerActor implements WorkerRuntime {
     fn: Task,
   ): void {
     const { key, deps } = run;
+    // Cancelled while its function loaded: it never starts.
+    if (this.core.statusOf(key) === "cancelled") {
+      const error = new CancelledError(key, "cancelled before it started");
+      return this.settle(key, run.run, error, false);
+    }
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
     let result: unknown;
