@@ -30,6 +30,9 @@ import { ownerId, type SchedulerEffect, TaskGraph } from "./transitions.ts";
 
 export type { SchedulerEffect };
 
+/** What an event with no consequence returns (not to be modified). */
+const NO_EFFECTS: SchedulerEffect[] = [];
+
 /** Everything that can happen to a scheduler. */
 export type SchedulerEvent =
   | { type: "worker-joined"; id: string; slots: number; address: string }
@@ -128,6 +131,7 @@ export class SchedulerState extends TaskGraph {
     this.flushFrees();
     if (this.validating) this.validate();
     const out = this.effects;
+    if (out.length === 0) return NO_EFFECTS;
     this.effects = [];
     return out;
   }

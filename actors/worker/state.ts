@@ -20,6 +20,9 @@ import type {
   WorkerToScheduler,
 } from "../protocol.ts";
 
+/** What an event with no consequence returns (not to be modified). */
+const NO_EFFECTS: WorkerEffect[] = [];
+
 /** A value the worker holds: the live value and its codec bytes. */
 export interface Stored {
   /** The decoded value. */
@@ -237,6 +240,7 @@ export class WorkerState {
     }
     if (this.validating) this.validate();
     const out = this.effects;
+    if (out.length === 0) return NO_EFFECTS;
     this.effects = [];
     return out;
   }
