@@ -9,7 +9,7 @@
 
 const root = new URL("../", import.meta.url);
 const cli = new URL("cli/cluster.ts", root);
-const remoteClient = new URL("actors/remote_client.ts", root);
+const remoteClient = new URL("actors/client/remote.ts", root);
 
 /** Why the TCP cluster cannot be used, or undefined when it can. */
 export function tcpUnavailable(): string | undefined {

@@ -51,6 +51,7 @@ clusterTest(
         error.message,
         /could not fetch its dependency produce-\S+ from tcp:\/\/127\.0\.0\.2:\d+/,
       );
+      assert.match(error.unreachable[0], /^tcp:\/\/127\.0\.0\.2:\d+$/);
       await within(
         "the scheduler's log",
         sched.stderr.waitFor(/giving up after 4 tries/),

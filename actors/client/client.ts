@@ -89,8 +89,6 @@ export class Client implements FutureHost, AsyncDisposable {
   private readonly sentFns = new Set<string>();
   /** Keys each running task holds here, dropped when it ends. */
   private readonly taskKeys = new Map<string, string[]>();
-  /** Callbacks waiting for a key to leave "pending", by key. */
-  private readonly waiters = new Map<string, (() => void)[]>();
   /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
   /** Drops the hold of a client-owned future that is garbage collected unreleased. */
@@ -362,7 +360,7 @@ export class Client implements FutureHost, AsyncDisposable {
     this.flush();
     const i = openClients.lastIndexOf(this);
     if (i >= 0) openClients.splice(i, 1);
-    for (const key of [...this.waiters.keys()]) this.wake(key);
+    for (const key of [...this.state.keys.keys()]) this.wake(key);
     await this.host.close();
   }
 
@@ -510,16 +508,15 @@ export class Client implements FutureHost, AsyncDisposable {
   /** Calls `fn` once the record leaves "pending". */
   private whenSettled(record: KeyRecord, fn: () => void): void {
     if (record.status !== "pending" || this.live.closed) return fn();
-    const list = this.waiters.get(record.key);
-    if (list) list.push(fn);
-    else this.waiters.set(record.key, [fn]);
+    (record.waiters ??= []).push(fn);
   }
 
   /** Runs the key's waiters. */
   private wake(key: string): void {
-    const list = this.waiters.get(key);
+    const record = this.state.record(key);
+    const list = record?.waiters;
     if (!list) return;
-    this.waiters.delete(key);
+    record.waiters = null;
     for (const fn of list) fn();
   }
 
@@ -536,7 +533,7 @@ export class Client implements FutureHost, AsyncDisposable {
     for (const effect of this.state.handle(event)) {
       switch (effect.type) {
         case "send":
-          this.host.send(effect.msg);
+          for (const msg of effect.msgs) this.host.send(msg);
           break;
         case "settled":
           this.wake(effect.key);

@@ -39,6 +39,12 @@ export class KeyRecord {
   /** Failed fetches since the value was last had. */
   fetchFailures = 0;
   /**
+   * The client shell's callbacks waiting for this key to leave "pending"
+   * (kept here to spare a lookup per settled key; the machine never touches
+   * them).
+   */
+  waiters: (() => void)[] | null = null;
+  /**
    * Holders per owner ("" = the client itself, else a task key): the first
    * owner inline (the common case: one per key), others in `more`.
    */
@@ -118,7 +124,8 @@ export type ClientEvent =
 
 /** What the shell must do. */
 export type ClientEffect =
-  | { type: "send"; msg: ClientToScheduler }
+  /** Send these messages to the scheduler, in order. */
+  | { type: "send"; msgs: ClientToScheduler[] }
   /** `key` left pending (or went back to it): wake whoever waits on it. */
   | { type: "settled"; key: string }
   /** Waits of these tasks can never end. */
@@ -151,8 +158,9 @@ export class ClientState {
    * c.handle({ type: "submit", spec: { key: "a", fn: "f", args: "\x90" }, owner: "" });
    * c.handle({ type: "submit", spec: { key: "b", fn: "f", args: "\x90" }, owner: "" });
    * const [sent] = c.handle({ type: "flush" });
-   * assert.ok(sent.type === "send" && sent.msg.op === "submit");
-   * assert.equal(sent.msg.tasks.length, 2);
+   * assert.ok(sent.type === "send" && sent.msgs.length === 1);
+   * const [submit] = sent.msgs;
+   * assert.ok(submit.op === "submit" && submit.tasks.length === 2);
    * const [settled] = c.handle({ type: "message", msg: { op: "key-done", key: "a", value: "\x01" } });
    * assert.deepEqual(settled, { type: "settled", key: "a" });
    * assert.equal(c.keys.get("a")!.status, "finished");
@@ -190,8 +198,9 @@ export class ClientState {
         for (const record of this.keys.values()) this.cancelIfLost(record);
         break;
       case "flush":
-        if (this.lostReason !== undefined) this.out = [];
-        for (const msg of this.out) this.effect({ type: "send", msg });
+        if (this.out.length > 0 && this.lostReason === undefined) {
+          this.effect({ type: "send", msgs: this.out });
+        }
         this.out = [];
         this.submitting = null;
         break;

@@ -22,6 +22,9 @@ import {
 /** The transport interface, re-exported because {@linkcode SchedulerConnection} names it. */
 export type { Connection };
 
+/** The end of an input batch (see `SchedulerEvent`). */
+const FLUSH: SchedulerEvent = { type: "flush" };
+
 /** A connection as the scheduler sees it. */
 export type SchedulerConnection = Connection<ToScheduler, ToWorkerConnection>;
 
@@ -110,29 +113,34 @@ export class Scheduler {
     conn: SchedulerConnection,
     batch: ToScheduler[],
   ): void {
+    // One event object for the whole batch: the machine does not keep events.
+    const event = { type: "message" as const, from: id, msg: batch[0] };
     for (const msg of batch) {
       let effects: SchedulerEffect[];
+      event.msg = msg;
       try {
-        effects = this.state.handle({ type: "message", from: id, msg });
+        effects = this.state.handle(event);
       } catch (e) {
         if (e instanceof ProtocolError) {
           console.error(
             `tendril: closing connection to ${conn.peer}: ${e.message}`,
           );
           conn.close(e);
-          return;
+          break;
         }
         internalError(`a ${JSON.stringify(msg?.op)} message from ${id}`, e);
         continue;
       }
       this.apply(effects);
     }
+    this.run(FLUSH);
   }
 
-  /** Handles an event that no peer sent (joins and leaves). */
+  /** Handles an event that no peer sent (joins, leaves, flushes). */
   private run(event: SchedulerEvent): void {
     try {
       this.apply(this.state.handle(event));
+      if (event !== FLUSH) this.apply(this.state.handle(FLUSH));
     } catch (e) {
       internalError(`${event.type} of ${"id" in event ? event.id : "?"}`, e);
     }

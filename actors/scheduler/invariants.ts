@@ -13,7 +13,7 @@
  */
 
 import { allowedOn } from "./placement.ts";
-import { ACTIVE, type TaskRecord, type WorkerRecord } from "./records.ts";
+import { isActive, type TaskRecord, type WorkerRecord } from "./records.ts";
 import type { TaskGraph } from "./transitions.ts";
 
 /** A broken invariant: a bug in the scheduler, never a peer's fault. */
@@ -47,6 +47,15 @@ export function checkInvariants(g: TaskGraph): void {
   for (const ts of g.queue.data) queued.add(ts);
   for (const [key, ts] of g.tasks) checkTask(g, key, ts, queued);
   for (const [id, w] of g.workers) checkWorker(g, id, w);
+  for (const [w, keys] of g.pendingFree) {
+    for (const key of keys) {
+      check(
+        !(g.tasks.get(key)?.whoHas?.includes(w) ?? false),
+        () =>
+          `a free of ${key} is held back for ${w.id}, which holds its value`,
+      );
+    }
+  }
   for (const [id, owner] of g.owners) {
     check(owner.id === id, () => `owner ${id} is filed under another id`);
     check(
@@ -108,7 +117,7 @@ function checkTask(
       g.tasks.get(x.key) === x && x.deps.includes(ts),
       () => `${at()} lists dependent ${x.key}, which does not depend on it`,
     );
-    if (ACTIVE[x.status]) active++;
+    if (isActive(x.status)) active++;
   }
   check(
     ts.activeDependents === active,
@@ -126,7 +135,7 @@ function checkTask(
       () => `${at()} is wanted by owner ${o.id}, which does not want it`,
     );
   }
-  if (ACTIVE[ts.status] || ts.status === "memory") {
+  if (isActive(ts.status) || ts.status === "memory") {
     check(
       ts.needed,
       () => `${at()} is neither wanted nor needed by a dependent`,
@@ -150,7 +159,7 @@ function checkTask(
       );
       for (const d of notMemory) {
         check(
-          ACTIVE[d.status],
+          isActive(d.status),
           () =>
             `${at()} waits for ${d.key}, which is ${d.status}: it would wait forever`,
         );
@@ -173,7 +182,7 @@ function checkTask(
       // fetched it already or reports it missing.
       for (const d of notMemory) {
         check(
-          ACTIVE[d.status],
+          isActive(d.status),
           () => `${at()} runs without ${d.key}, which is ${d.status}`,
         );
       }

@@ -39,7 +39,9 @@ export type SchedulerEvent =
   | { type: "worker-left"; id: string }
   | { type: "client-joined"; id: string }
   | { type: "client-left"; id: string }
-  | { type: "message"; from: string; msg: ToScheduler };
+  | { type: "message"; from: string; msg: ToScheduler }
+  /** The end of a batch of input: send what was held back (frees, one message per worker). */
+  | { type: "flush" };
 
 /** Tuning of a {@linkcode SchedulerState}. */
 export interface SchedulerOptions {
@@ -125,10 +127,12 @@ export class SchedulerState extends TaskGraph {
       case "client-left":
         this.clientLeft(event.id);
         break;
+      case "flush":
+        this.flushFrees();
+        break;
     }
     this.drainWork();
     if (this.deadlockSuspected) this.checkDeadlock();
-    this.flushFrees();
     if (this.validating) this.validate();
     const out = this.effects;
     if (out.length === 0) return NO_EFFECTS;
@@ -198,7 +202,7 @@ export class SchedulerState extends TaskGraph {
       if (++ts.suspicious > this.allowedFailures) {
         this.unassign(ts, false);
         this.fail(ts, pack(new KilledWorkerError(ts.key, ts.suspicious)));
-      } else this.recommend(ts, "waiting");
+      } else this.recommend(ts, "rerun", ts.run);
     }
     w.stopping.clear();
     this.deadlockSuspected = true;
@@ -303,7 +307,7 @@ export class SchedulerState extends TaskGraph {
         return d;
       });
     }
-    this.recommend(ts, "waiting");
+    this.start(ts);
   }
 
   /** Why a new task cannot be accepted, if it cannot. */
@@ -447,7 +451,7 @@ export class SchedulerState extends TaskGraph {
     if (ts.retries > 0) {
       ts.retries--;
       this.releaseOwned(ts);
-      this.recommend(ts, "waiting");
+      this.recommend(ts, "rerun", ts.run);
     } else {
       this.unassign(ts, false);
       this.fail(ts, msg.error);
@@ -461,7 +465,7 @@ export class SchedulerState extends TaskGraph {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts) return;
     // The worker gave back a run that had not started (a steal): place it again.
-    this.recommend(ts, "waiting");
+    this.recommend(ts, "rerun", ts.run);
     this.deadlockSuspected = true;
   }
 
@@ -566,16 +570,25 @@ export class SchedulerState extends TaskGraph {
                 msg.key,
                 `${what}; tried ${ts.fetchFailures} times. Is the holder's ` +
                   `advertised address reachable from ${w.id}?`,
+                { unreachable: live },
               ),
             ),
           );
         }
         this.log("warn", `${what}; trying again`);
       }
-      return this.recommend(ts, "waiting");
+      return this.recommend(ts, "rerun", ts.run);
     }
     this.dropReplicas(dep, msg.notHeld);
-    if (dep && this.clientOwners.has(from)) this.report(dep, from);
+    if (!this.clientOwners.has(from)) return;
+    if (dep) this.report(dep, from);
+    else {
+      this.send(from, {
+        op: "key-cancelled",
+        key: msg.key,
+        reason: "forgotten by the scheduler",
+      });
+    }
   }
 
   /** Holders that said they do not have `ts`'s value lose it (recomputed if needed). */

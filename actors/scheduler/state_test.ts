@@ -3,6 +3,7 @@
 // except in the 100,000-task chains, where that would be quadratic.
 import assert from "node:assert/strict";
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
+import type { LostDataError } from "../../runtime/errors.ts";
 import type { TaskSpec, ToScheduler } from "../protocol.ts";
 import { type SchedulerEffect, SchedulerState } from "./state.ts";
 
@@ -31,8 +32,9 @@ class Sim {
     this.drain();
   }
 
+  /** Handles `e`, then the end of its batch (held-back frees go out). */
   event(e: Parameters<SchedulerState["handle"]>[0]): SchedulerEffect[] {
-    const fx = this.s.handle(e);
+    const fx = [...this.s.handle(e), ...this.s.handle({ type: "flush" })];
     this.out.push(...fx);
     return fx;
   }
@@ -496,6 +498,7 @@ Deno.test("scheduler: a fetch that failed from a live holder is retried, then er
     e.message,
     /could not fetch its dependency make from inproc:\/\/wC \(connection refused\); tried 4 times/,
   );
+  assert.deepEqual((e as LostDataError).unreachable, ["inproc://wC"]);
   assert.equal(t.task("make").status, "memory", "the holder keeps the value");
 });
 
@@ -712,4 +715,49 @@ Deno.test("scheduler: a missing-data report from a client points it at the value
   assert.equal(t.sent("key-done", "c").length, 0, "a is being recomputed");
   t.finishBig("a");
   assert.deepEqual(t.sent("key-done", "c")[0].who, ["inproc://w2"]);
+});
+
+Deno.test("scheduler: a missing-data report about a forgotten key is answered, not left hanging", () => {
+  const t = new Sim();
+  t.msg("c", {
+    op: "missing-data",
+    key: "gone",
+    notHeld: [],
+    unreachable: ["inproc://w9"],
+    reason: "connection refused",
+  });
+  assert.deepEqual(t.sent("key-cancelled", "c").map((m) => m.key), ["gone"]);
+});
+
+Deno.test("scheduler: frees wait for the end of the batch, and a new run of the key cancels its free", () => {
+  const t = new Sim([["w1", 1]], 4);
+  t.submit(spec("a"));
+  t.finishBig("a");
+  t.drain();
+  // One batch from the client: release a, then submit a again.
+  const released = t.s.handle({
+    type: "message",
+    from: "c",
+    msg: { op: "release", keys: ["a"] },
+  });
+  assert.equal(
+    released.filter((e) => e.type === "send" && e.msg.op === "free").length,
+    0,
+    "held back",
+  );
+  const resubmitted = t.s.handle({
+    type: "message",
+    from: "c",
+    msg: { op: "submit", tasks: [spec("a")] },
+  });
+  assert.ok(
+    resubmitted.some((e) => e.type === "send" && e.msg.op === "compute"),
+  );
+  const flushed = t.s.handle({ type: "flush" });
+  assert.deepEqual(
+    flushed,
+    [],
+    "the free would have deleted the new run's result",
+  );
+  t.s.validate();
 });

@@ -20,8 +20,8 @@ import type { FunctionRef } from "../../runtime/shipping/describe.ts";
 import type { SchedulerToClient, SchedulerToWorker } from "../protocol.ts";
 import { allowedOn, pickWorker } from "./placement.ts";
 import {
-  ACTIVE,
   addTo,
+  isActive,
   Owner,
   removeFrom,
   type TaskRecord,
@@ -37,6 +37,7 @@ export type SchedulerEffect =
 /** Where a recommendation asks a task to go. */
 export type Target =
   | "waiting" // compute (or recompute, or recount) it
+  | "rerun" // its worker stopped running that run (arg: the run id): run it again
   | "ready" // its dependencies are in memory: place it
   | "released" // nobody needs it running or its value
   | "forgotten" // nothing refers to it: drop it
@@ -58,16 +59,6 @@ export interface TaskQueue {
   pop(): TaskRecord | undefined;
   /** The entry with the smallest rank, left in place. */
   peek(): TaskRecord | undefined;
-}
-
-/** One entry of the work list: a transition asked for. */
-interface Recommendation {
-  /** The task to move. */
-  ts: TaskRecord;
-  /** Where to. */
-  to: Target;
-  /** The error (to `erred`) or the reason (to `cancelled`). */
-  arg?: Packed | string;
 }
 
 /** Heap order: smaller rank first. */
@@ -98,39 +89,58 @@ export class TaskGraph {
   /** Run counter: every run of every task gets a new id. */
   private runs = 0;
   /** Recommendations not carried out yet, in order. */
-  private work: Recommendation[] = [];
-  /** Keys to free per worker, sent as one message at the end of the event. */
-  private readonly pendingFree = new Map<WorkerRecord, string[]>();
+  // The work list, as three parallel arrays: no object per recommendation.
+  private readonly workTs: TaskRecord[] = [];
+  private readonly workTo: Target[] = [];
+  private readonly workArg: (Packed | string | number | undefined)[] = [];
+  /**
+   * Keys to free per worker, held back until the end of the input batch
+   * (a `flush` event) and sent as one message per worker.
+   */
+  readonly pendingFree: Map<WorkerRecord, Set<string>> = new Map();
 
   /** An empty graph whose workers take `saturation` tasks per slot. */
   constructor(saturation: number) {
     this.saturation = saturation;
   }
 
+  /**
+   * Moves a task just submitted (released) to waiting, or on to a worker:
+   * the submit event's own transition, carried out at once rather than
+   * through the work list.
+   */
+  protected start(ts: TaskRecord): void {
+    this.toWaiting(ts);
+  }
+
   /** Queues a transition of `ts`; `arg` is the error or reason `to` needs. */
   protected recommend(
     ts: TaskRecord,
     to: Target,
-    arg?: Packed | string,
+    arg?: Packed | string | number,
   ): void {
-    this.work.push({ ts, to, arg });
+    this.workTs.push(ts);
+    this.workTo.push(to);
+    this.workArg.push(arg);
   }
 
   /** Runs recommendations (and those they make) until none is left. */
   protected drainWork(): void {
-    const work = this.work;
-    for (let i = 0; i < work.length; i++) {
-      const { ts, to, arg } = work[i];
-      work[i] = undefined as never; // let finished records go
-      if (ts.status !== "forgotten") this.transition(ts, to, arg);
+    const { workTs, workTo, workArg } = this;
+    for (let i = 0; i < workTs.length; i++) {
+      const ts = workTs[i];
+      if (ts.status !== "forgotten") this.transition(ts, workTo[i], workArg[i]);
     }
-    work.length = 0;
+    workTs.length = 0;
+    workTo.length = 0;
+    workArg.length = 0;
   }
 
   /** Moves queued `free` messages into the effects (one per worker). */
   protected flushFrees(): void {
+    if (this.pendingFree.size === 0) return;
     for (const [w, keys] of this.pendingFree) {
-      this.send(w.id, { op: "free", keys });
+      if (keys.size > 0) this.send(w.id, { op: "free", keys: [...keys] });
     }
     this.pendingFree.clear();
   }
@@ -139,11 +149,13 @@ export class TaskGraph {
   private transition(
     ts: TaskRecord,
     to: Target,
-    arg?: Packed | string,
+    arg?: Packed | string | number,
   ): void {
     switch (to) {
       case "waiting":
         return this.toWaiting(ts);
+      case "rerun":
+        return this.toRerun(ts, arg as number);
       case "ready":
         return this.toReady(ts);
       case "released":
@@ -151,7 +163,7 @@ export class TaskGraph {
       case "forgotten":
         return this.toForgotten(ts);
       case "erred":
-        if (ACTIVE[ts.status]) this.fail(ts, arg as Packed);
+        if (isActive(ts.status)) this.fail(ts, arg as Packed);
         return;
       case "cancelled":
         return this.toCancelled(ts, arg as string);
@@ -162,22 +174,32 @@ export class TaskGraph {
 
   /**
    * Computes `ts`: from released (first run, or recompute), from memory when
-   * its value was lost, from processing when its worker dropped it or died,
-   * or recounts its missing dependencies when waiting or queued.
+   * its value was lost, or recounts its missing dependencies when waiting or
+   * queued (a processing task is computing already).
    */
   private toWaiting(ts: TaskRecord): void {
     const from = ts.status;
-    if (from === "erred") return;
+    if (from === "erred" || from === "processing") return;
     if (from === "memory") {
       if (ts.value !== null || (ts.whoHas !== null && ts.whoHas.length > 0)) {
         return; // the value is still there
       }
       this.dropValue(ts);
-    } else if (from === "processing") {
-      const w = ts.processingOn!;
-      this.unassign(ts, false);
-      this.fill(w);
     }
+    this.compute(ts, from);
+  }
+
+  /** Run `run` of `ts` stopped on its worker (which dropped it or died): run it again. */
+  private toRerun(ts: TaskRecord, run: number): void {
+    if (ts.status !== "processing" || ts.run !== run) return;
+    const w = ts.processingOn!;
+    this.unassign(ts, false);
+    this.fill(w);
+    this.compute(ts, "processing");
+  }
+
+  /** Makes `ts` (no longer running, without a value) wait for its dependencies, or run. */
+  private compute(ts: TaskRecord, from: TaskStatus): void {
     if (!ts.needed) {
       this.setStatus(ts, "released");
       return this.settle(ts);
@@ -191,7 +213,7 @@ export class TaskGraph {
       if (d.status === "released") this.recommend(d, "waiting");
     }
     ts.waitingOn = waitingOn;
-    if (waitingOn === 0) this.recommend(ts, "ready");
+    if (waitingOn === 0) this.place(ts); // nothing to wait for: on to a worker
     if (from === "memory" && ts.dependents) {
       // Dependents that counted this value as present count again.
       for (const x of ts.dependents) {
@@ -205,6 +227,11 @@ export class TaskGraph {
   /** Places a waiting task whose dependencies are all in memory. */
   private toReady(ts: TaskRecord): void {
     if (ts.status !== "waiting" || ts.waitingOn !== 0) return;
+    this.place(ts);
+  }
+
+  /** Sends a waiting task with every dependency in memory to a worker, or queues it. */
+  private place(ts: TaskRecord): void {
     const w = pickWorker(ts, this.workers.values(), this.saturation);
     if (w) return this.assign(ts, w);
     this.setStatus(ts, "queued");
@@ -252,7 +279,7 @@ export class TaskGraph {
     this.setStatus(ts, "erred");
     this.notify(ts, { op: "key-erred", key: ts.key, error });
     for (const x of ts.dependents ?? []) {
-      if (ACTIVE[x.status]) this.recommend(x, "erred", error);
+      if (isActive(x.status)) this.recommend(x, "erred", error);
     }
     this.settle(ts);
   }
@@ -270,7 +297,11 @@ export class TaskGraph {
       case "queued":
       case "processing":
       case "memory":
-        if (!ts.needed) this.recommend(ts, "released");
+        // Not needed: forgotten at once when nothing refers to it either.
+        if (!ts.needed) {
+          const kept = ts.dependents !== null && ts.dependents.size > 0;
+          this.recommend(ts, kept ? "released" : "forgotten");
+        }
         return;
       case "released":
         if (ts.needed) this.recommend(ts, "waiting");
@@ -290,8 +321,8 @@ export class TaskGraph {
 
   /** Sets the status, keeping dependencies' active-dependent counts. */
   protected setStatus(ts: TaskRecord, status: TaskStatus): void {
-    const was = ACTIVE[ts.status];
-    const now = ACTIVE[status];
+    const was = isActive(ts.status);
+    const now = isActive(status);
     ts.status = status;
     if (was === now) return;
     if (now) { for (const d of ts.deps) d.activeDependents++; }
@@ -345,6 +376,9 @@ export class TaskGraph {
     ts.stealing = false;
     w.processing.add(ts);
     w.executing++;
+    // A free of this key held back for w would arrive after this compute and
+    // delete the new result: the new result replaces the old value anyway.
+    this.pendingFree.get(w)?.delete(ts.key);
     const msg: SchedulerToWorker & { op: "compute" } = {
       op: "compute",
       key: ts.key,
@@ -487,11 +521,11 @@ export class TaskGraph {
     }
   }
 
-  /** Asks worker `w` to free `key` (batched: one message per worker per event). */
+  /** Asks worker `w` to free `key` (held back until the batch ends, see `pendingFree`). */
   protected free(w: WorkerRecord, key: string): void {
     const keys = this.pendingFree.get(w);
-    if (keys) keys.push(key);
-    else this.pendingFree.set(w, [key]);
+    if (keys) keys.add(key);
+    else this.pendingFree.set(w, new Set([key]));
   }
 
   /** A removed worker gets no more frees. */

@@ -177,11 +177,12 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Hands an event to the state machine; events are handled one at a time, in order. */
   private post(event: WorkerEvent): void {
-    this.events.push(event);
-    if (this.handling) return;
+    if (this.handling) return void this.events.push(event);
     this.handling = true;
     try {
-      for (let e = this.events.shift(); e; e = this.events.shift()) {
+      // Effects may post events (a decoded value, say): they queue up and
+      // are handled after the current one, in order.
+      for (let e: WorkerEvent | undefined = event; e; e = this.events.shift()) {
         for (const effect of this.core.handle(e)) this.apply(effect);
       }
     } finally {
@@ -248,7 +249,17 @@ export class WorkerActor implements WorkerRuntime {
     const fn = this.fns.get(run.fn);
     if (fn) return this.call(run, fn);
     this.load(run.fn).then(
-      (fn) => this.call(run, fn),
+      (fn) => {
+        // Cancelled while its function loaded: it never starts.
+        if (this.core.statusOf(run.key) !== "cancelled") {
+          return this.call(run, fn);
+        }
+        const error = new CancelledError(
+          run.key,
+          "cancelled before it started",
+        );
+        this.settle(run.key, run.run, error, false);
+      },
       (e) => this.settle(run.key, run.run, e, false),
     );
   }
@@ -286,11 +297,6 @@ export class WorkerActor implements WorkerRuntime {
     fn: Task,
   ): void {
     const { key, deps } = run;
-    // Cancelled while its function loaded: it never starts.
-    if (this.core.statusOf(key) === "cancelled") {
-      const error = new CancelledError(key, "cancelled before it started");
-      return this.settle(key, run.run, error, false);
-    }
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
     let result: unknown;
@@ -314,7 +320,9 @@ export class WorkerActor implements WorkerRuntime {
    * that cannot be encoded makes the run err.
    */
   private settle(key: string, run: number, value: unknown, ok: boolean): void {
-    if (this.running.get(key)?.run === run) this.running.delete(key);
+    // A run of a key starts only after the previous run of it ended (the
+    // machine defers it): the key names this run.
+    this.running.delete(key);
     this.client.endTask(key);
     let event: WorkerEvent;
     if (ok) {

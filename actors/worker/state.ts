@@ -210,26 +210,27 @@ export class WorkerState {
         }
         break;
       case "returned":
-        this.ended(event.key, event.run, (task) => {
-          this.data.set(task.key, { value: event.value, bytes: event.bytes });
+        if (this.ended(event.key, event.run)) {
+          const { key, run, bytes } = event;
+          this.data.set(key, { value: event.value, bytes });
           const msg: WorkerToScheduler = {
             op: "task-finished",
-            key: task.key,
-            run: task.run,
-            nbytes: event.bytes.length,
+            key,
+            run,
+            nbytes: bytes.length,
           };
-          if (event.inline) msg.value = event.bytes;
+          if (event.inline) msg.value = bytes;
           if (event.refs && event.refs.length > 0) msg.refs = event.refs;
-          return msg;
-        });
+          this.send(msg);
+        }
+        this.afterEnd(event.key);
         break;
       case "threw":
-        this.ended(event.key, event.run, (task) => ({
-          op: "task-erred",
-          key: task.key,
-          run: task.run,
-          error: event.error,
-        }));
+        if (this.ended(event.key, event.run)) {
+          const { key, run, error } = event;
+          this.send({ op: "task-erred", key, run, error });
+        }
+        this.afterEnd(event.key);
         break;
       case "secede":
         this.secede(event.key);
@@ -517,30 +518,32 @@ export class WorkerState {
     this.startReady();
   }
 
-  /** A run's function ended: free its slot, report (or, if cancelled, say it stopped). */
-  private ended(
-    key: string,
-    run: number,
-    report: (task: WorkerTask) => WorkerToScheduler,
-  ): void {
+  /**
+   * A run's function ended: frees its slot; true when its result is to be
+   * reported (false for another run, or a cancelled one, reported stopped).
+   */
+  private ended(key: string, run: number): boolean {
     const task = this.tasks.get(key);
-    if (!task || task.run !== run) return;
+    if (!task || task.run !== run) return false;
     this.tasks.delete(key);
     if (task.holdsSlot) {
       task.holdsSlot = false;
       this.running--;
     }
-    this.send(
-      task.status === "cancelled"
-        ? { op: "task-stopped", key, run }
-        : report(task),
-    );
+    if (task.status !== "cancelled") return true;
+    this.send({ op: "task-stopped", key, run });
+    return false;
+  }
+
+  /** After a run ended: a compute waiting for its key, then free slots. */
+  private afterEnd(key: string): void {
     this.startDeferred(key);
     this.startReady();
   }
 
   /** Starts a compute that waited for the previous run of its key to stop. */
   private startDeferred(key: string): void {
+    if (this.deferred.size === 0) return;
     const msg = this.deferred.get(key);
     if (!msg || this.tasks.has(key)) return;
     this.deferred.delete(key);
