@@ -46,6 +46,9 @@ export interface WaitResult<T> {
   notDone: Future<T>[];
 }
 
+/** The flush event (one object: the machine keeps no event). */
+const FLUSH: ClientEvent = { type: "flush" };
+
 /** Fetch failures of one value a client sits out before giving up. */
 const MAX_FETCH_FAILURES = 3;
 
@@ -107,8 +110,16 @@ export class Client implements FutureHost, AsyncDisposable {
       this.run({ type: "drop", key, owner });
       this.flushSoon();
     });
+    // One event object for every incoming message: the machine keeps none.
+    const received: ClientEvent & { type: "message" } = {
+      type: "message",
+      msg: undefined as never,
+    };
     host.listen(
-      (msg) => this.run({ type: "message", msg }),
+      (msg) => {
+        received.msg = msg;
+        this.run(received);
+      },
       (reason) => this.run({ type: "lost", reason }),
     );
   }
@@ -557,7 +568,7 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal sends queued messages now. */
   flush(): void {
     this.live.flushing = false;
-    this.run({ type: "flush" });
+    this.run(FLUSH);
   }
 }
 

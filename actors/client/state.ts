@@ -19,6 +19,9 @@ import type {
   TaskSpec,
 } from "../protocol.ts";
 
+/** What an event without effects returns (shared; never written to). */
+const NO_EFFECTS: ClientEffect[] = [];
+
 /** A future's status, as in Dask. */
 export type FutureStatus = "pending" | "finished" | "error" | "cancelled";
 
@@ -131,15 +134,13 @@ export type ClientEffect =
   /** Waits of these tasks can never end. */
   | { type: "deadlock"; keys: string[]; message: string };
 
-const NONE: ClientEffect[] = [];
-
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
   /** Every key held here. */
   readonly keys: Map<string, KeyRecord> = new Map();
   private out: ClientToScheduler[] = [];
   private submitting: TaskSpec[] | null = null;
-  private effects: ClientEffect[] = NONE;
+  private effects: ClientEffect[] = NO_EFFECTS;
   /** Why the scheduler is out of reach, once it is. */
   private lostReason: string | undefined;
 
@@ -207,7 +208,7 @@ export class ClientState {
     }
     if (this.validating) this.validate();
     const out = this.effects;
-    this.effects = NONE;
+    this.effects = NO_EFFECTS;
     return out;
   }
 
@@ -321,7 +322,7 @@ export class ClientState {
 
   /** Adds an effect to those the current event returns. */
   private effect(effect: ClientEffect): void {
-    if (this.effects === NONE) this.effects = [];
+    if (this.effects === NO_EFFECTS) this.effects = [];
     this.effects.push(effect);
   }
 

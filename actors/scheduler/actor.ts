@@ -113,37 +113,44 @@ export class Scheduler {
     conn: SchedulerConnection,
     batch: ToScheduler[],
   ): void {
-    // One event object for the whole batch: the machine does not keep events.
+    // One event object and one effects array for the whole batch (the
+    // machine keeps neither); the effects go out after the batch's flush.
     const event = { type: "message" as const, from: id, msg: batch[0] };
+    const effects: SchedulerEffect[] = [];
+    let refused: ProtocolError | undefined;
     for (const msg of batch) {
-      let effects: SchedulerEffect[];
       event.msg = msg;
       try {
-        effects = this.state.handle(event);
+        this.state.handle(event, effects);
       } catch (e) {
         if (e instanceof ProtocolError) {
-          console.error(
-            `tendril: closing connection to ${conn.peer}: ${e.message}`,
-          );
-          conn.close(e);
+          refused = e;
           break;
         }
         internalError(`a ${JSON.stringify(msg?.op)} message from ${id}`, e);
-        continue;
       }
-      this.apply(effects);
     }
-    this.run(FLUSH);
+    this.run(FLUSH, effects);
+    if (refused) {
+      console.error(
+        `tendril: closing connection to ${conn.peer}: ${refused.message}`,
+      );
+      conn.close(refused);
+    }
   }
 
-  /** Handles an event that no peer sent (joins, leaves, flushes). */
-  private run(event: SchedulerEvent): void {
+  /**
+   * Handles an event that no peer sent (a join, a leave, the end of a
+   * batch), then the end of the batch, and carries out the effects.
+   */
+  private run(event: SchedulerEvent, effects: SchedulerEffect[] = []): void {
     try {
-      this.apply(this.state.handle(event));
-      if (event !== FLUSH) this.apply(this.state.handle(FLUSH));
+      this.state.handle(event, effects);
+      if (event !== FLUSH) this.state.handle(FLUSH, effects);
     } catch (e) {
       internalError(`${event.type} of ${"id" in event ? event.id : "?"}`, e);
     }
+    this.apply(effects);
   }
 
   /** Carries out effects: logs lines, sends to peers still connected. */

@@ -30,9 +30,6 @@ import { ownerId, type SchedulerEffect, TaskGraph } from "./transitions.ts";
 
 export type { SchedulerEffect };
 
-/** What an event with no consequence returns (not to be modified). */
-const NO_EFFECTS: SchedulerEffect[] = [];
-
 /** Everything that can happen to a scheduler. */
 export type SchedulerEvent =
   | { type: "worker-joined"; id: string; slots: number; address: string }
@@ -81,7 +78,9 @@ export class SchedulerState extends TaskGraph {
   }
 
   /**
-   * Handles one event; returns what to do about it, in order.
+   * Handles one event; returns what to do about it, in order, appended to
+   * `into` when given (a shell passes one array for a whole input batch,
+   * sparing an array per event) or to a new array.
    *
    * @throws {ProtocolError} for a message no peer may send (before any change).
    * @example A task's life: submitted, computed, reported, released
@@ -108,7 +107,11 @@ export class SchedulerState extends TaskGraph {
    * assert.equal(s.tasks.size, 0);
    * ```
    */
-  handle(event: SchedulerEvent): SchedulerEffect[] {
+  handle(
+    event: SchedulerEvent,
+    into: SchedulerEffect[] = [],
+  ): SchedulerEffect[] {
+    this.effects = into;
     switch (event.type) {
       case "message":
         this.message(event.from, event.msg);
@@ -134,10 +137,7 @@ export class SchedulerState extends TaskGraph {
     this.drainWork();
     if (this.deadlockSuspected) this.checkDeadlock();
     if (this.validating) this.validate();
-    const out = this.effects;
-    if (out.length === 0) return NO_EFFECTS;
-    this.effects = [];
-    return out;
+    return this.effects;
   }
 
   /**

@@ -81,6 +81,7 @@ export class TaskGraph {
   /** Tasks a worker may hold per slot (running plus queued on the worker). */
   readonly saturation: number;
   /** Effects produced by the event being handled. */
+  /** Where the event being handled puts its effects (see `handle`). */
   protected effects: SchedulerEffect[] = [];
   /** Set by events after which a deadlock may have appeared. */
   protected deadlockSuspected = false;
@@ -93,6 +94,11 @@ export class TaskGraph {
   private readonly workTs: TaskRecord[] = [];
   private readonly workTo: Target[] = [];
   private readonly workArg: (Packed | string | number | undefined)[] = [];
+  /**
+   * Entries in use. The arrays keep their capacity between events (setting
+   * `length = 0` would drop their backing stores and regrow them each time).
+   */
+  private workLength = 0;
   /**
    * Keys to free per worker, held back until the end of the input batch
    * (a `flush` event) and sent as one message per worker.
@@ -119,21 +125,23 @@ export class TaskGraph {
     to: Target,
     arg?: Packed | string | number,
   ): void {
-    this.workTs.push(ts);
-    this.workTo.push(to);
-    this.workArg.push(arg);
+    const i = this.workLength++;
+    this.workTs[i] = ts;
+    this.workTo[i] = to;
+    this.workArg[i] = arg;
   }
 
   /** Runs recommendations (and those they make) until none is left. */
   protected drainWork(): void {
     const { workTs, workTo, workArg } = this;
-    for (let i = 0; i < workTs.length; i++) {
+    for (let i = 0; i < this.workLength; i++) {
       const ts = workTs[i];
-      if (ts.status !== "forgotten") this.transition(ts, workTo[i], workArg[i]);
+      const arg = workArg[i];
+      workTs[i] = undefined as never; // let what is done go
+      workArg[i] = undefined;
+      if (ts.status !== "forgotten") this.transition(ts, workTo[i], arg);
     }
-    workTs.length = 0;
-    workTo.length = 0;
-    workArg.length = 0;
+    this.workLength = 0;
   }
 
   /** Moves queued `free` messages into the effects (one per worker). */

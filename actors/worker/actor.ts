@@ -118,6 +118,10 @@ export class WorkerActor implements WorkerRuntime {
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
   /** True while `post` is handling events (a nested post only queues). */
   private handling = false;
+  private readonly received: WorkerEvent & { type: "message" } = {
+    type: "message",
+    msg: undefined as never,
+  };
 
   /** Wires a worker; it starts handling the scheduler's messages at once. */
   constructor(options: WorkerOptions) {
@@ -155,7 +159,13 @@ export class WorkerActor implements WorkerRuntime {
             this.clientHandler?.(msg);
             break;
           default:
-            this.post({ type: "message", msg });
+            // Batches arrive between events, so one event object serves
+            // them all (a fresh one if ever delivered while handling).
+            if (this.handling) this.post({ type: "message", msg });
+            else {
+              this.received.msg = msg;
+              this.post(this.received);
+            }
         }
       }
     });

@@ -20,7 +20,7 @@ import type {
   WorkerToScheduler,
 } from "../protocol.ts";
 
-/** What an event with no consequence returns (not to be modified). */
+/** What an event without effects returns (shared; never written to). */
 const NO_EFFECTS: WorkerEffect[] = [];
 
 /** A value the worker holds: the live value and its codec bytes. */
@@ -149,7 +149,7 @@ export class WorkerState {
   /** Computes for keys whose previous (cancelled) run still runs. */
   private readonly deferred = new Map<string, ComputeMsg>();
   /** Effects produced by the event being handled. */
-  private effects: WorkerEffect[] = [];
+  private effects: WorkerEffect[] = NO_EFFECTS;
   /** Slots held now. */
   private running = 0;
 
@@ -241,8 +241,7 @@ export class WorkerState {
     }
     if (this.validating) this.validate();
     const out = this.effects;
-    if (out.length === 0) return NO_EFFECTS;
-    this.effects = [];
+    this.effects = NO_EFFECTS;
     return out;
   }
 
@@ -326,7 +325,7 @@ export class WorkerState {
       }
       task.missing++;
       if (dep.value !== undefined) {
-        this.effects.push({
+        this.effect({
           type: "decode",
           key: task.key,
           run: task.run,
@@ -359,7 +358,7 @@ export class WorkerState {
       else toFetch.set(holders[0], [dep.key]);
     }
     for (const [from, keys] of toFetch ?? []) {
-      this.effects.push({ type: "fetch", from, keys });
+      this.effect({ type: "fetch", from, keys });
     }
     if (task.missing === 0 && this.tasks.get(task.key) === task) {
       this.enqueue(task);
@@ -383,8 +382,8 @@ export class WorkerState {
     task.status = "cancelled";
     // A pending rejoin resolves (without a slot) so the function can see
     // the abort and unwind.
-    if (wasRejoining) this.effects.push({ type: "rejoined", key });
-    this.effects.push({ type: "abort", key, reason });
+    if (wasRejoining) this.effect({ type: "rejoined", key });
+    this.effect({ type: "abort", key, reason });
   }
 
   /** Drops a run that has not started, telling the scheduler. */
@@ -428,7 +427,7 @@ export class WorkerState {
     }
     if (f.next < f.holders.length) {
       const next = f.holders[f.next++];
-      this.effects.push({ type: "fetch", from: next, keys: [key] });
+      this.effect({ type: "fetch", from: next, keys: [key] });
       return;
     }
     this.fetching.delete(key);
@@ -470,7 +469,7 @@ export class WorkerState {
         task.status = "executing";
         task.holdsSlot = true;
         this.send({ op: "rejoined", key: rejoin, run: task.run });
-        this.effects.push({ type: "rejoined", key: rejoin });
+        this.effect({ type: "rejoined", key: rejoin });
         continue;
       }
       const task = this.ready.pop();
@@ -481,7 +480,7 @@ export class WorkerState {
       this.running++;
       task.status = "executing";
       task.holdsSlot = true;
-      this.effects.push({
+      this.effect({
         type: "execute",
         key: task.key,
         run: task.run,
@@ -510,7 +509,7 @@ export class WorkerState {
   private rejoin(key: string): void {
     const task = this.tasks.get(key);
     if (!task || task.status !== "long-running") {
-      this.effects.push({ type: "rejoined", key });
+      this.effect({ type: "rejoined", key });
       return;
     }
     task.status = "rejoining";
@@ -551,8 +550,14 @@ export class WorkerState {
   }
 
   /** Emits a message to the scheduler. */
+  /** Adds an effect (an array is made only for events that have effects). */
+  private effect(effect: WorkerEffect): void {
+    if (this.effects === NO_EFFECTS) this.effects = [];
+    this.effects.push(effect);
+  }
+
   private send(msg: WorkerToScheduler): void {
-    this.effects.push({ type: "send", msg });
+    this.effect({ type: "send", msg });
   }
 
   // ---- invariants -----------------------------------------------------------
