@@ -80,7 +80,6 @@ export class TaskGraph {
   readonly queue: TaskQueue = new TinyQueue<TaskRecord>([], byPriority);
   /** Tasks a worker may hold per slot (running plus queued on the worker). */
   readonly saturation: number;
-  /** Effects produced by the event being handled. */
   /** Where the event being handled puts its effects (see `handle`). */
   protected effects: SchedulerEffect[] = [];
   /** Set by events after which a deadlock may have appeared. */
@@ -89,8 +88,10 @@ export class TaskGraph {
   protected seq = 0;
   /** Run counter: every run of every task gets a new id. */
   private runs = 0;
-  /** Recommendations not carried out yet, in order. */
-  // The work list, as three parallel arrays: no object per recommendation.
+  /**
+   * Recommendations not carried out yet, in order: the work list, as three
+   * parallel arrays (no object per recommendation).
+   */
   private readonly workTs: TaskRecord[] = [];
   private readonly workTo: Target[] = [];
   private readonly workArg: (Packed | string | number | undefined)[] = [];

@@ -549,13 +549,13 @@ export class WorkerState {
     this.compute(msg);
   }
 
-  /** Emits a message to the scheduler. */
   /** Adds an effect (an array is made only for events that have effects). */
   private effect(effect: WorkerEffect): void {
     if (this.effects === NO_EFFECTS) this.effects = [];
     this.effects.push(effect);
   }
 
+  /** Emits a message to the scheduler. */
   private send(msg: WorkerToScheduler): void {
     this.effect({ type: "send", msg });
   }
