@@ -462,35 +462,32 @@ Deno.test("scheduler: a fetch that failed from a live holder is retried, then er
   t.submit(spec("make", { workers: ["wC"] }));
   t.finishBig("make");
   t.submit(spec("use", { deps: ["make"], workers: ["wB"] }));
-  for (let i = 1; i <= 3; i++) {
-    const ts = t.task("use");
-    assert.equal(ts.status, "processing", `placed again (attempt ${i})`);
-    t.drain();
+  // wB reports that its fetch of make from wC (alive) failed.
+  const refused = () =>
     t.msg("wB", {
       op: "missing-data",
       key: "make",
       task: "use",
-      run: ts.run,
+      run: t.task("use").run,
       notHeld: [],
       unreachable: ["inproc://wC"],
       reason: "connection refused",
     });
+  for (let i = 1; i <= 3; i++) {
+    assert.equal(
+      t.task("use").status,
+      "processing",
+      `placed again (attempt ${i})`,
+    );
+    t.drain();
+    refused();
     assert.match(
       t.logs()[0],
       /could not fetch its dependency make from inproc:\/\/wC/,
     );
   }
   t.drain();
-  const ts = t.task("use");
-  t.msg("wB", {
-    op: "missing-data",
-    key: "make",
-    task: "use",
-    run: ts.run,
-    notHeld: [],
-    unreachable: ["inproc://wC"],
-    reason: "connection refused",
-  });
+  refused();
   const [erred] = t.sent("key-erred", "c");
   const e = errorOf(erred);
   assert.equal(e.name, "LostDataError");
