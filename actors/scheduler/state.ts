@@ -26,7 +26,12 @@ import type {
 import { findDeadlock } from "./deadlock.ts";
 import { checkInvariants } from "./invariants.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
-import { ownerId, type SchedulerEffect, TaskGraph } from "./transitions.ts";
+import {
+  keyDone,
+  ownerId,
+  type SchedulerEffect,
+  TaskGraph,
+} from "./transitions.ts";
 
 export type { SchedulerEffect };
 
@@ -191,12 +196,7 @@ export class SchedulerState extends TaskGraph {
     this.workers.delete(id);
     this.forgetFrees(w);
     this.clientLeft(id);
-    for (const ts of w.hasWhat) {
-      removeFrom(ts.whoHas, w);
-      if (ts.whoHas!.length > 0 || ts.value !== null) continue;
-      this.recommend(ts, ts.needed ? "waiting" : "released");
-    }
-    w.hasWhat.clear();
+    for (const ts of w.hasWhat) this.loseCopy(ts, w);
     for (const ts of [...w.processing]) {
       this.releaseOwned(ts);
       if (++ts.suspicious > this.allowedFailures) {
@@ -425,14 +425,7 @@ export class SchedulerState extends TaskGraph {
     w.hasWhat.add(ts);
     this.setStatus(ts, "memory");
     this.releaseOwned(ts, msg.refs);
-    if (ts.wantedBy) {
-      this.notify(
-        ts,
-        msg.value !== undefined
-          ? { op: "key-done", key: ts.key, value: msg.value }
-          : { op: "key-done", key: ts.key, who: [w.address] },
-      );
-    }
+    if (ts.wantedBy) this.notify(ts, keyDone(ts));
     if (ts.dependents) {
       for (const x of ts.dependents) {
         if (x.status === "waiting" && --x.waitingOn === 0) {
@@ -596,13 +589,19 @@ export class SchedulerState extends TaskGraph {
     if (!ts?.whoHas || notHeld.length === 0) return;
     for (const address of notHeld) {
       const h = ts.whoHas.find((x) => x.address === address);
-      if (!h) continue;
-      removeFrom(ts.whoHas, h);
-      h.hasWhat.delete(ts);
+      if (h) this.loseCopy(ts, h);
     }
-    if (ts.whoHas.length === 0 && ts.value === null) {
-      this.recommend(ts, ts.needed ? "waiting" : "released");
-    }
+  }
+
+  /**
+   * Worker `h` no longer holds `ts`'s value (it left, or said so). With no
+   * copy left, the value is recomputed when needed, else released.
+   */
+  private loseCopy(ts: TaskRecord, h: WorkerRecord): void {
+    removeFrom(ts.whoHas, h);
+    h.hasWhat.delete(ts);
+    if (ts.whoHas!.length > 0 || ts.value !== null) return;
+    this.recommend(ts, ts.needed ? "waiting" : "released");
   }
 
   /** The connected worker whose data address is `address`, if any. */
