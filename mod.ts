@@ -60,6 +60,7 @@ export {
   KilledWorkerError,
   LostDataError,
   ProtocolError,
+  SchedulerLostError,
   SerializationError,
   ShippingError,
   TendrilError,

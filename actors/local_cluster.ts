@@ -19,7 +19,7 @@ import type {
   ToWorkerConnection,
 } from "./protocol.ts";
 import { Scheduler } from "./scheduler/actor.ts";
-import type { WorkerInit } from "./worker/web_worker_main.ts";
+import type { ControlMessage, WorkerInit } from "./worker/web_worker_main.ts";
 
 /** Options of {@linkcode LocalCluster.start}. */
 export interface LocalClusterOptions {
@@ -29,6 +29,17 @@ export interface LocalClusterOptions {
   slots?: number;
   /** Tasks a worker may hold queued per slot (default 64). */
   saturation?: number;
+  /**
+   * Worker deaths a task may be part of and still be retried: one more and
+   * it errs with `KilledWorkerError` (default 3, as in Dask).
+   */
+  allowedFailures?: number;
+  /**
+   * Milliseconds a cancelled task has to stop before its worker is
+   * restarted (default 10 000): a function that never yields cannot be
+   * stopped any other way.
+   */
+  cancelGrace?: number;
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -43,12 +54,24 @@ interface WorkerHandle {
   conn: PortConnection<ToScheduler, ToWorkerConnection>;
   /** The data connection clients of this isolate fetch its values over. */
   data: DataPeer;
+  /** The control port: dial requests in, peers to accept and deaths out. */
+  control: MessagePort;
+  /** True once it registered with the scheduler. */
+  registered: boolean;
+  /** True once it died or was stopped. */
+  lost: boolean;
 }
+
+/** Workers in a row that may die before registering before the cluster stops replacing them. */
+const START_FAILURES_ALLOWED = 3;
 
 let clusterCounter = 0;
 
 /**
- * A scheduler and workers in this process.
+ * A scheduler and workers in this process, supervised: a worker whose
+ * thread ends (an uncaught error, `Deno.exit()` in a task) or that cannot
+ * stop a cancelled task is replaced by a fresh one, and the scheduler
+ * reschedules or fails its tasks as for any lost worker.
  *
  * @example Two workers in Web Workers of this process
  * ```ts
@@ -63,8 +86,12 @@ let clusterCounter = 0;
 export class LocalCluster implements ClusterLike, AsyncDisposable {
   /** @internal The scheduler actor (its `state` is inspectable in tests). */
   readonly scheduler: Scheduler;
-  private readonly workers: WorkerHandle[] = [];
-  private readonly byAddress = new Map<string, WorkerHandle>();
+  /** Live workers, by data address, in start order. */
+  private readonly live = new Map<string, WorkerHandle>();
+  private readonly slots: number;
+  private workersStarted = 0;
+  /** Workers in a row that died before registering. */
+  private startFailures = 0;
   private clients = 0;
   private closed = false;
 
@@ -74,7 +101,14 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     readonly name: string,
     options: LocalClusterOptions,
   ) {
-    this.scheduler = new Scheduler({ saturation: options.saturation });
+    this.slots = options.slots ?? 1;
+    this.scheduler = new Scheduler({
+      saturation: options.saturation,
+      allowedFailures: options.allowedFailures,
+    }, {
+      grace: options.cancelGrace ?? 10_000,
+      stuck: (id, key) => this.restartStuck(id, key),
+    });
   }
 
   /** Starts the scheduler and the workers; resolves once all are ready. */
@@ -90,7 +124,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     }
     const cluster = new LocalCluster(`local${++clusterCounter}`, options);
     try {
-      await cluster.spawn(n, slots);
+      await Promise.all(Array.from({ length: n }, () => cluster.spawn()));
     } catch (e) {
       await cluster.close();
       throw e;
@@ -98,76 +132,133 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     return cluster;
   }
 
-  /** Starts `n` Web Workers, wires them, registers them. */
-  private async spawn(n: number, slots: number): Promise<void> {
+  /**
+   * Starts one Web Worker and registers it with the scheduler; resolves
+   * once it has registered, rejects if it dies first.
+   */
+  private spawn(): Promise<WorkerHandle> {
     const url = new URL("./worker/web_worker_main.ts", import.meta.url);
-    const ids = Array.from({ length: n }, (_, i) => `${this.name}-w${i}`);
-    const addresses = ids.map((id) => `inproc://${id}`);
-    const peers: WorkerInit["init"]["peers"][] = ids.map(() => []);
-    for (let i = 0; i < n; i++) {
-      for (let j = i + 1; j < n; j++) {
-        const { port1, port2 } = new MessageChannel();
-        peers[i].push({ address: addresses[j], port: port1 });
-        peers[j].push({ address: addresses[i], port: port2 });
+    const id = `${this.name}-w${this.workersStarted++}`;
+    const thread = new Worker(url, { type: "module" });
+    const conn = new PortConnection<ToScheduler, ToWorkerConnection>(
+      thread,
+      `worker ${id}`,
+    );
+    const data = new MessageChannel();
+    const control = new MessageChannel();
+    const handle: WorkerHandle = {
+      id,
+      address: `inproc://${id}`,
+      thread,
+      conn,
+      data: new DataPeer(new PortConnection(data.port1, `worker ${id} data`)),
+      control: control.port1,
+      registered: false,
+      lost: false,
+    };
+    this.live.set(handle.address, handle);
+    const registered = Promise.withResolvers<WorkerHandle>();
+    thread.onerror = (event) => {
+      event.preventDefault();
+      this.lose(handle, `its thread failed: ${event.message}`);
+    };
+    conn.onClose((reason) => {
+      this.lose(handle, reason?.message ?? "it closed its connection");
+      registered.reject(
+        new Error(
+          `worker ${id} died before it registered: ${
+            reason?.message ?? "closed"
+          }`,
+        ),
+      );
+    });
+    conn.onMessages((batch) => {
+      const hello = batch[0] as unknown as RegisterWorker;
+      if (hello?.op !== "register-worker") {
+        return conn.close(new Error(`worker ${id} did not register`));
       }
-    }
-    const ready: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) {
-      const thread = new Worker(url, { type: "module" });
-      const conn = new PortConnection<ToScheduler, ToWorkerConnection>(
-        thread,
-        `worker ${ids[i]}`,
-      );
-      const { port1, port2 } = new MessageChannel();
-      const handle: WorkerHandle = {
-        id: ids[i],
-        address: addresses[i],
-        thread,
-        conn,
-        data: new DataPeer(new PortConnection(port1, `worker ${ids[i]} data`)),
-      };
-      this.workers.push(handle);
-      this.byAddress.set(handle.address, handle);
-      ready.push(
-        new Promise<void>((resolve, reject) => {
-          thread.onerror = (event) => {
-            event.preventDefault();
-            const error = new Error(
-              `worker ${handle.id} failed: ${event.message}`,
-            );
-            console.error(`tendril: ${error.message}`);
-            reject(error);
-            this.lose(handle, error);
-          };
-          conn.onMessages((batch) => {
-            const hello = batch[0] as unknown as RegisterWorker;
-            if (hello?.op !== "register-worker") {
-              return reject(new Error(`worker ${handle.id} did not register`));
-            }
-            resolve();
-          });
-        }),
-      );
-      const init: WorkerInit = {
-        init: {
-          id: ids[i],
-          slots,
-          address: addresses[i],
-          mainData: port2,
-          peers: peers[i],
-        },
-      };
-      thread.postMessage(init, [port2, ...peers[i].map((p) => p.port)]);
-    }
-    await Promise.all(ready);
-    for (const w of this.workers) {
-      this.scheduler.addWorker(w.id, slots, w.address, w.conn);
-    }
+      handle.registered = true;
+      this.startFailures = 0;
+      this.scheduler.addWorker(id, this.slots, handle.address, conn);
+      registered.resolve(handle);
+    });
+    control.port1.onmessage = (event: MessageEvent<ControlMessage>) =>
+      this.route(handle, event.data);
+    const init: WorkerInit = {
+      init: {
+        id,
+        slots: this.slots,
+        address: handle.address,
+        mainData: data.port2,
+        control: control.port2,
+      },
+    };
+    thread.postMessage(init, [data.port2, control.port2]);
+    return registered.promise;
   }
 
-  /** Worker ids, in start order. */
+  /**
+   * Connects worker `from` to the peer it dials, handing the peer the far
+   * end of its channel; a dial to a worker that is gone closes the channel
+   * with a reason, so the dialler's fetch fails at once.
+   */
+  private route(from: WorkerHandle, msg: ControlMessage): void {
+    if (!("dial" in msg)) return;
+    const to = this.live.get(msg.dial);
+    if (!to || to.lost) {
+      msg.port.postMessage({ close: `no live worker at ${msg.dial}` });
+      msg.port.close();
+      return;
+    }
+    const accept: ControlMessage = { accept: from.address, port: msg.port };
+    to.control.postMessage(accept, [msg.port]);
+  }
+
+  /**
+   * Drops a worker that died (or must be stopped): the scheduler hears it
+   * left, its peers drop their connections to it, and, unless the cluster
+   * is closing, a replacement starts. Workers that keep dying before they
+   * register are not replaced forever.
+   */
+  private lose(handle: WorkerHandle, reason: string): void {
+    if (handle.lost) return;
+    handle.lost = true;
+    this.live.delete(handle.address);
+    handle.conn.close(new Error(reason));
+    handle.data.close();
+    handle.thread.terminate();
+    if (this.closed) return;
+    const gone: ControlMessage = { gone: handle.address };
+    for (const other of this.live.values()) other.control.postMessage(gone);
+    handle.control.close();
+    if (!handle.registered && ++this.startFailures >= START_FAILURES_ALLOWED) {
+      console.error(
+        `tendril: worker ${handle.id} died before it registered ` +
+          `(${reason}); ${this.startFailures} in a row, so no replacement`,
+      );
+      return;
+    }
+    console.error(
+      `tendril: worker ${handle.id} died (${reason}); starting a replacement`,
+    );
+    this.spawn().catch(() => {
+      // `lose` already said why, and replaces or gives up.
+    });
+  }
+
+  /** A cancelled task that never stopped: its worker is restarted. */
+  private restartStuck(id: string, key: string): void {
+    const handle = [...this.live.values()].find((w) => w.id === id);
+    if (!handle) return;
+    this.lose(
+      handle,
+      `task ${key} did not stop after it was cancelled; restarting its worker`,
+    );
+  }
+
+  /** Ids of the live workers, in start order (replacements get new ids). */
   get workerIds(): string[] {
-    return this.workers.map((w) => w.id);
+    return [...this.live.values()].map((w) => w.id);
   }
 
   /** Opens a client connection to the scheduler (used by `Client.connect`). */
@@ -194,14 +285,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
 
   /** Fetches a value's bytes from the first holder that has it. */
   private fetch(key: string, who: string[]): Promise<Packed> {
-    return fetchFromHolders(key, who, (a) => this.byAddress.get(a)?.data);
-  }
-
-  /** Drops a worker that failed. */
-  private lose(handle: WorkerHandle, error: Error): void {
-    handle.conn.close(error);
-    handle.data.close();
-    handle.thread.terminate();
+    return fetchFromHolders(key, who, (a) => this.live.get(a)?.data);
   }
 
   /** Stops every worker and the scheduler; leaves no timers or ports. */
@@ -209,11 +293,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     this.scheduler.close();
-    for (const w of this.workers) {
-      w.conn.close();
-      w.data.close();
-      w.thread.terminate();
-    }
+    for (const w of [...this.live.values()]) this.lose(w, "cluster closed");
     return Promise.resolve();
   }
 

@@ -296,6 +296,45 @@ export class ClientClosedError extends TendrilError {
 }
 
 /**
+ * The connection to the scheduler was lost: `address` names the scheduler,
+ * and `vanished` tells a peer that stopped answering or reset the connection
+ * (killed, frozen, cut off) from one that closed it (`false`).
+ *
+ * @example A scheduler that went silent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SchedulerLostError } from "@tendril/tendril";
+ * const e = new SchedulerLostError("tcp://127.0.0.1:8786", true, "no reply for 10 s");
+ * assert.equal(e.vanished, true);
+ * assert.match(e.message, /tcp:\/\/127\.0\.0\.1:8786 vanished: no reply for 10 s/);
+ * ```
+ */
+export class SchedulerLostError extends TendrilError {
+  /** The `name` of this class's instances. */
+  static override readonly errorName: string = "SchedulerLostError";
+  /** The scheduler's address. */
+  readonly address: string;
+  /** True when the scheduler vanished rather than closed the connection. */
+  readonly vanished: boolean;
+  /** Builds the error for the scheduler at `address`. */
+  constructor(
+    address: string,
+    vanished: boolean,
+    detail: string,
+    options?: TendrilErrorOptions,
+  ) {
+    super(
+      `lost the scheduler: ${address} ${
+        vanished ? "vanished" : "closed the connection"
+      }: ${detail}`,
+      options,
+    );
+    this.address = address;
+    this.vanished = vanished;
+  }
+}
+
+/**
  * A message broke the protocol (unknown operation, a field of the wrong
  * type); its message names the operation and the field. It closes only the
  * connection it came from.
@@ -374,6 +413,7 @@ const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
     UnguardedEntryError,
     TimeoutError,
     ClientClosedError,
+    SchedulerLostError,
     ProtocolError,
     FrameError,
     HandshakeError,
@@ -398,4 +438,25 @@ export function tendrilErrorClass(
   name: string,
 ): typeof TendrilError | undefined {
   return FAMILY.get(name);
+}
+
+/**
+ * Describes a thrown value that is not an `Error` (`{ code: 42 }`, a string)
+ * with its content, for messages and logs; never throws.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeThrown } from "./errors.ts";
+ * assert.equal(describeThrown({ code: 42 }), "{ code: 42 }");
+ * assert.equal(describeThrown("plain"), "plain");
+ * ```
+ */
+export function describeThrown(value: unknown): string {
+  if (typeof value === "string") return value;
+  try {
+    return Deno.inspect(value, { depth: 4 });
+  } catch {
+    return String(value);
+  }
 }

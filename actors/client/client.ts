@@ -447,10 +447,9 @@ export class Client implements FutureHost, AsyncDisposable {
     });
   }
 
-  /** @internal */
-  errorOf(record: KeyRecord): Error {
-    const e = unpack(record.error!);
-    return e instanceof Error ? e : new Error(String(e));
+  /** @internal the value a task threw, as thrown (not always an `Error`). */
+  errorOf(record: KeyRecord): unknown {
+    return unpack(record.error!);
   }
 
   /** @internal */

@@ -24,8 +24,8 @@ export interface FutureHost {
   cancelKeys(keys: string[]): Promise<void>;
   /** One holder of the key is gone (`token` unregisters its finalizer). */
   dropHolder(record: KeyRecord, owner: string, token: object): void;
-  /** Decodes the error of an erred key. */
-  errorOf(record: KeyRecord): Error;
+  /** Decodes what an erred key's task threw (any value, as in a `catch`). */
+  errorOf(record: KeyRecord): unknown;
 }
 
 /**
@@ -88,10 +88,16 @@ export class Future<T = unknown> {
     ) as Promise<T>;
   }
 
-  /** The task's error once it erred, undefined once it finished. */
-  async exception(options?: AwaitOptions): Promise<Error | undefined> {
+  /**
+   * What the task threw once it erred, undefined once it finished. A task
+   * may throw any value (a thrown `{ code: 42 }` comes back as that object),
+   * so `E` is only what the caller expects: pass `unknown` when unsure.
+   */
+  async exception<E = Error>(options?: AwaitOptions): Promise<E | undefined> {
     await this.host.settle([this.record], options);
-    if (this.record.status === "error") return this.host.errorOf(this.record);
+    if (this.record.status === "error") {
+      return this.host.errorOf(this.record) as E;
+    }
     return undefined;
   }
 

@@ -25,6 +25,19 @@ export type { Connection };
 /** The end of an input batch (see `SchedulerEvent`). */
 const FLUSH: SchedulerEvent = { type: "flush" };
 
+/**
+ * What the scheduler does about a task that was told to stop and did not:
+ * after `grace` milliseconds, if the run still has not reported stopping,
+ * `stuck` is called with its worker and key (a supervisor restarts that
+ * worker: nothing else can stop a function that never yields).
+ */
+export interface StuckRunWatch {
+  /** Milliseconds a cancelled run has to stop. */
+  grace: number;
+  /** Called for each run that did not stop within `grace`. */
+  stuck(worker: string, key: string): void;
+}
+
 /** A connection as the scheduler sees it. */
 export type SchedulerConnection = Connection<ToScheduler, ToWorkerConnection>;
 
@@ -49,9 +62,14 @@ export class Scheduler {
   /** The state machine (read it for stats and tests). */
   readonly state: SchedulerState;
   private readonly conns = new Map<string, SchedulerConnection>();
+  /** Timers of {@linkcode StuckRunWatch}, cleared on close. */
+  private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
 
   /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
-  constructor(options: SchedulerOptions = {}) {
+  constructor(
+    options: SchedulerOptions = {},
+    private readonly stuckRuns?: StuckRunWatch,
+  ) {
     this.state = new SchedulerState({
       ...options,
       validate: options.validate ?? validateFromEnv(),
@@ -162,11 +180,28 @@ export class Scheduler {
       }
       const conn = this.conns.get(effect.to);
       if (conn && !conn.closed) conn.send(effect.msg);
+      if (effect.msg.op === "cancel-compute" && this.stuckRuns) {
+        this.watchStop(effect.to, effect.msg.key, effect.msg.run);
+      }
     }
+  }
+
+  /** Calls `stuckRuns.stuck` if run `run` of `key` is still stopping on `worker` after the grace. */
+  private watchStop(worker: string, key: string, run: number): void {
+    const { grace, stuck } = this.stuckRuns!;
+    const timer = setTimeout(() => {
+      this.stuckTimers.delete(timer);
+      if (this.state.workers.get(worker)?.stopping.has(run)) {
+        stuck(worker, key);
+      }
+    }, grace);
+    this.stuckTimers.add(timer);
   }
 
   /** Closes every connection. */
   close(): void {
+    for (const timer of this.stuckTimers) clearTimeout(timer);
+    this.stuckTimers.clear();
     for (const conn of [...this.conns.values()]) conn.close();
     this.conns.clear();
   }

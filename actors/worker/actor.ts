@@ -11,7 +11,7 @@
  */
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
-import { CancelledError } from "../../runtime/errors.ts";
+import { CancelledError, describeThrown } from "../../runtime/errors.ts";
 import { loadShipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
@@ -22,7 +22,12 @@ import type {
   ToScheduler,
   ToWorkerConnection,
 } from "../protocol.ts";
-import { runInTask, RunningTask, type WorkerRuntime } from "../task/context.ts";
+import {
+  runInTask,
+  RunningTask,
+  type TaskContext,
+  type WorkerRuntime,
+} from "../task/context.ts";
 import {
   DataPeer,
   fetchFromHolders,
@@ -317,9 +322,13 @@ export class WorkerActor implements WorkerRuntime {
       return this.settle(key, run.run, e, false);
     }
     if (result instanceof Promise) {
+      // A stray error of the task may have ended the run first (see
+      // `strayError`): then its late outcome is dropped.
       result.then(
-        (v) => this.settle(key, run.run, v, true),
-        (e) => this.settle(key, run.run, e, false),
+        (v) =>
+          this.running.get(key) === ctx && this.settle(key, run.run, v, true),
+        (e) =>
+          this.running.get(key) === ctx && this.settle(key, run.run, e, false),
       );
     } else this.settle(key, run.run, result, true);
   }
@@ -414,6 +423,30 @@ export class WorkerActor implements WorkerRuntime {
     return fetchFromHolders(key, who, (a) => this.peer(a), this.retry);
   }
 
+  /**
+   * An error no task awaited (see `stray_errors.ts`). Raised by a task still
+   * running, it ends that run with the error; otherwise it is logged with
+   * the task that raised it, and the worker goes on either way.
+   */
+  strayError(error: unknown, task: TaskContext | undefined): void {
+    if (task && this.running.get(task.key) === task) {
+      return this.settle(task.key, task.run, error, false);
+    }
+    const where = task ? `task ${task.key} (ended before it)` : "no known task";
+    console.error(
+      `tendril: worker ${this.id}: uncaught error from ${where}: ${
+        (error as Error)?.stack ?? describeThrown(error)
+      }`,
+    );
+  }
+
+  /** Forgets the peer at `address` (it left): its pending requests fail at once. */
+  dropPeer(address: string): void {
+    const peer = this.peers.get(address);
+    this.peers.delete(address);
+    peer?.then((p) => p.close(), () => {});
+  }
+
   /** Stops serving: closes peer connections, aborts running tasks. */
   close(): void {
     for (const peer of this.peers.values()) {
@@ -444,15 +477,21 @@ async function loadTask(
   return (typeof inner === "function" ? inner : fn) as Task;
 }
 
-/** Encodes a thrown value; falls back to name/message/stack if it cannot travel. */
+/**
+ * Encodes a thrown value as it was thrown (an `Error`, or any value: a
+ * thrown `{ code: 42 }` arrives as that object); what cannot travel becomes
+ * an `Error` that keeps its name, message and stack, or describes it.
+ */
 export function encodeError(e: unknown): Packed {
   try {
-    return pack(e instanceof Error ? e : new Error(String(e)));
+    return pack(e);
   } catch {
-    const err = e as Error;
-    const copy = new Error(err?.message ?? String(e));
-    copy.name = err?.name ?? "Error";
-    copy.stack = err?.stack;
+    if (!(e instanceof Error)) {
+      return pack(new Error(`a task threw ${describeThrown(e)}`));
+    }
+    const copy = new Error(e.message);
+    copy.name = e.name;
+    copy.stack = e.stack;
     return pack(copy);
   }
 }

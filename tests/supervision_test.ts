@@ -1,0 +1,175 @@
+/**
+ * Supervision of in-process workers: a worker whose thread ends, or whose
+ * task cannot be stopped, is replaced; a task's stray error is reported
+ * against it without ending its worker; thrown non-Errors keep their content.
+ * Each test breaks the thing it recovers from, then checks that later work
+ * completes on the same number of workers and that no future hangs.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  CancelledError,
+  Client,
+  KilledWorkerError,
+  LocalCluster,
+  registerModule,
+} from "../mod.ts";
+import {
+  exitWorker,
+  inc,
+  spinForever,
+  strayRejection,
+  strayThrowAfterReturn,
+  strayThrowWhileRunning,
+  throwObject,
+} from "./fixtures/tasks.ts";
+import { clusterTest, within } from "./fixtures/bounded.ts";
+
+await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
+
+/** All of `inc` over 0..n-1 completes: the cluster still works. */
+async function stillWorks(client: Client, n = 20): Promise<void> {
+  const results = await within(
+    "later tasks",
+    client.gather(client.map(inc, Array.from({ length: n }, (_, i) => i))),
+  );
+  assert.deepEqual(results, Array.from({ length: n }, (_, i) => i + 1));
+}
+
+/** Resolves once `path` exists (polled: it is made by another thread). */
+async function fileAppears(path: string): Promise<void> {
+  while (!(await Deno.stat(path).then(() => true, () => false))) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Resolves once the cluster has `n` live, registered workers again. */
+async function workersBack(cluster: LocalCluster, n: number): Promise<void> {
+  await within(
+    `${n} workers`,
+    (async () => {
+      while (cluster.scheduler.state.workers.size < n) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })(),
+  );
+}
+
+clusterTest(
+  "Deno.exit in a task: the worker is replaced, the task errs as KilledWorkerError",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const before = cluster.workerIds;
+    const error = await within(
+      "the exiting task",
+      client.submit(exitWorker, 1).exception(),
+    );
+    assert.ok(error instanceof KilledWorkerError, String(error));
+    // Retried on a fresh worker each time: one more death than allowed.
+    assert.equal(error.attempts, 4);
+    await workersBack(cluster, 2);
+    assert.equal(cluster.workerIds.length, 2);
+    assert.notDeepEqual(cluster.workerIds, before);
+    await stillWorks(client);
+  },
+);
+
+clusterTest(
+  "allowedFailures sets how many deaths a task survives",
+  async () => {
+    await using cluster = await LocalCluster.start({
+      workers: 1,
+      allowedFailures: 0,
+    });
+    await using client = await Client.connect(cluster);
+    const error = await within(
+      "the exiting task",
+      client.submit(exitWorker, 3).exception(),
+    );
+    assert.ok(error instanceof KilledWorkerError);
+    assert.equal(error.attempts, 1);
+    await stillWorks(client);
+  },
+);
+
+clusterTest(
+  "a stray timer error after a task returned leaves its worker alive",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const ids = cluster.workerIds;
+    // Twice per worker: before, this left no worker at all.
+    for (let i = 0; i < 4; i++) {
+      assert.equal(
+        await within(
+          "a task with a stray timer",
+          client.submit(strayThrowAfterReturn, i).result(),
+        ),
+        i,
+      );
+    }
+    await stillWorks(client);
+    assert.deepEqual(cluster.workerIds, ids);
+  },
+);
+
+clusterTest(
+  "a stray timer error while a task runs ends that run with the error",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1 });
+    await using client = await Client.connect(cluster);
+    const ids = cluster.workerIds;
+    const error = await within(
+      "the task",
+      client.submit(strayThrowWhileRunning).exception(),
+    );
+    assert.match((error as Error).message, /stray error while running/);
+    const rejected = await within(
+      "the task",
+      client.submit(strayRejection).exception(),
+    );
+    assert.deepEqual(rejected, { code: 7 });
+    await stillWorks(client);
+    assert.deepEqual(cluster.workerIds, ids);
+  },
+);
+
+clusterTest("a thrown non-Error keeps its content", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1 });
+  await using client = await Client.connect(cluster);
+  await assert.rejects(
+    within("the task", client.submit(throwObject, 42).result()),
+    (e) => {
+      assert.deepEqual(e, { code: 42 });
+      return true;
+    },
+  );
+});
+
+clusterTest(
+  "a cancelled task that never yields gets its worker restarted",
+  async () => {
+    await using cluster = await LocalCluster.start({
+      workers: 1,
+      cancelGrace: 200,
+    });
+    await using client = await Client.connect(cluster);
+    const ids = cluster.workerIds;
+    const marker = await Deno.makeTempFile();
+    await Deno.remove(marker);
+    const spinning = client.submit(spinForever, marker);
+    await within("the task to start spinning", fileAppears(marker));
+    await Deno.remove(marker);
+    await spinning.cancel();
+    await assert.rejects(
+      within("the cancelled future", spinning.result()),
+      CancelledError,
+    );
+    // One worker only: later tasks can run only on its replacement.
+    await stillWorks(client);
+    assert.notDeepEqual(cluster.workerIds, ids);
+  },
+);
