@@ -54,6 +54,7 @@ export {
   CancelledError,
   ClientClosedError,
   ConnectionClosedError,
+  ConnectionFailedError,
   DeadlockError,
   FrameError,
   HandshakeError,

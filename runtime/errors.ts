@@ -296,6 +296,24 @@ export class ClientClosedError extends TendrilError {
 }
 
 /**
+ * A connection could not be opened: its message names the address and the
+ * cause (nothing listening, a TLS mismatch), and `cause` keeps the
+ * system's own error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionFailedError } from "@tendril/tendril";
+ * const e = new ConnectionFailedError("cannot connect to tcp://127.0.0.1:9: refused");
+ * assert.match(e.message, /tcp:\/\/127\.0\.0\.1:9/);
+ * ```
+ */
+export class ConnectionFailedError extends TendrilError {
+  /** The `name` of this class's instances. */
+  static override readonly errorName: string = "ConnectionFailedError";
+}
+
+/**
  * The connection to the scheduler was lost: `address` names the scheduler,
  * and `vanished` tells a peer that stopped answering or reset the connection
  * (killed, frozen, cut off) from one that closed it (`false`).
@@ -413,6 +431,7 @@ const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
     UnguardedEntryError,
     TimeoutError,
     ClientClosedError,
+    ConnectionFailedError,
     SchedulerLostError,
     ProtocolError,
     FrameError,

@@ -10,6 +10,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { Client, KilledWorkerError, registerModule } from "../mod.ts";
 import { PROTOCOL_VERSION } from "../actors/protocol.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
+import { type Challenge, proofOf } from "../runtime/wire/handshake.ts";
 import {
   big,
   fib,
@@ -159,10 +160,14 @@ clusterTest(
         },
       );
       await t.step(
-        "a client that gives a token is accepted without one required",
+        "a client that gives a token refuses a scheduler that cannot prove it",
         async () => {
-          await using other = await Client.connect(`${address}?token=anything`);
-          assert.equal(await other.submit(inc, 1).result(), 2);
+          // The scheduler requires no token, so it cannot prove it knows
+          // this one: it may be an impostor, and the client will not talk.
+          await assert.rejects(
+            Client.connect(`${address}?token=anything`),
+            /could not prove it knows the token/,
+          );
         },
       );
     } finally {
@@ -186,6 +191,21 @@ function frame(value: unknown): Uint8Array {
 
 function bytes(value: unknown): Uint8Array {
   return new Uint8Array(packr.pack(value));
+}
+
+/** Reads exactly one frame (its length, then its payload), decoded. */
+async function readFrame(conn: Deno.TcpConn): Promise<unknown> {
+  const exactly = async (n: number) => {
+    const buf = new Uint8Array(n);
+    for (let got = 0; got < n;) {
+      const r = await conn.read(buf.subarray(got));
+      if (r === null) throw new Error("the server closed before a whole frame");
+      got += r;
+    }
+    return buf;
+  };
+  const len = new DataView((await exactly(4)).buffer).getUint32(0);
+  return unpackr.unpack(await exactly(len));
 }
 
 /** Reads until the server closes the socket; the frames it sent, decoded. */
@@ -236,18 +256,36 @@ clusterTest(
       "100",
     ]);
     const { port } = parseAddress(address);
+    /** A raw socket to the scheduler, with the challenge it sent first. */
     const raw = async () => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       conn.setNoDelay(true);
-      return conn;
+      const [challenge] = await readFrame(conn) as Challenge[];
+      return { conn, challenge };
     };
-    const hello = (extra: Record<string, unknown> = {}) => ({
-      op: "hello",
-      version: PROTOCOL_VERSION,
-      role: "client",
-      token: TOKEN,
-      ...extra,
-    });
+    /** A hello answering `challenge`, proving `token` (none when undefined). */
+    const hello = (
+      challenge: Challenge,
+      extra: Record<string, unknown> = {},
+    ) => {
+      const { token, ...fields } = { token: TOKEN, ...extra };
+      const msg = {
+        op: "hello",
+        version: PROTOCOL_VERSION,
+        role: "client",
+        nonce: "n1",
+        ...fields,
+      };
+      return token === undefined ? msg : {
+        ...msg,
+        proof: proofOf(
+          token as string,
+          { side: "client", role: msg.role as string },
+          challenge.nonce,
+          msg.nonce,
+        ),
+      };
+    };
     // A task that would kill the only worker if it ever ran.
     const evil = {
       op: "submit",
@@ -266,13 +304,14 @@ clusterTest(
       let n = 0;
       /** Sends `writes` on a fresh socket, expects the server to close it and log `log`. */
       const dropped = async (
-        writes: Uint8Array[],
+        writes: Uint8Array[] | ((challenge: Challenge) => Uint8Array[]),
         log: RegExp,
         end = false,
       ): Promise<unknown[]> => {
         const from = sched.stderr.lines.length;
-        const conn = await raw();
-        for (const w of writes) await conn.write(w);
+        const { conn, challenge } = await raw();
+        const bytes = typeof writes === "function" ? writes(challenge) : writes;
+        for (const w of bytes) await conn.write(w);
         if (end) await conn.closeWrite();
         const frames = await untilClosed(conn);
         // The scheduler's next log line is about this connection.
@@ -290,19 +329,18 @@ clusterTest(
       await t.step("garbage bytes", async () => {
         await dropped(
           [new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
-          /closing connection to 127\.0\.0\.1:\d+: frame of 1195725856 bytes exceeds the 67108864-byte limit/,
+          /closing connection to 127\.0\.0\.1:\d+: the peer sent an HTTP request: this is a Tendril protocol port/,
         );
       });
       await t.step("an oversized length prefix", async () => {
         await dropped(
           [new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x90])],
-          /frame of 4294967295 bytes exceeds the 67108864-byte limit/,
+          /frame of 4294967295 bytes exceeds the 16384-byte limit before authentication/,
         );
       });
       await t.step("a truncated frame", async () => {
-        const f = frame([hello()]);
         await dropped(
-          [f.subarray(0, 10)],
+          (c) => [frame([hello(c)]).subarray(0, 10)],
           /truncated frame: the connection ended after 6 of \d+ bytes/,
           true,
         );
@@ -335,24 +373,24 @@ clusterTest(
           /expected a hello first, got operation "submit"/,
         );
         await dropped(
-          [frame([hello(), evil])],
+          (c) => [frame([hello(c), evil])],
           /nothing may follow the hello before the welcome/,
         );
       });
       await t.step("a wrong token, a missing token", async () => {
         const wrong = await dropped(
-          [frame([hello({ token: "guess" })])],
+          (c) => [frame([hello(c, { token: "guess" })])],
           /: wrong token/,
         );
         assert.deepEqual(wrong[0], [{ op: "refused", reason: "wrong token" }]);
         assert.deepEqual(wrong[1], { close: "wrong token" });
         await dropped(
-          [frame([hello({ token: undefined })])],
+          (c) => [frame([hello(c, { token: undefined })])],
           /: a token is required/,
         );
-        await dropped([
+        await dropped((c) => [
           frame([
-            hello({
+            hello(c, {
               token: "guess",
               role: "worker",
               id: "evil",
@@ -364,14 +402,14 @@ clusterTest(
       });
       await t.step("another protocol version", async () => {
         await dropped(
-          [frame([hello({ version: 999 })])],
+          (c) => [frame([hello(c, { version: 999 })])],
           /protocol version 999 is not supported \(this side speaks version \d+\)/,
         );
       });
       await t.step("an unknown op after the hello", async () => {
         const frames = await dropped(
-          [
-            frame([hello()]),
+          (c) => [
+            frame([hello(c)]),
             frame([{ op: "launch-missiles", target: "moon" }]),
           ],
           /closing connection to .*: unknown operation "launch-missiles"/,
@@ -384,19 +422,19 @@ clusterTest(
       });
       await t.step("wrong field types", async () => {
         await dropped(
-          [frame([hello()]), frame([{ op: "want", keys: ["a", 7] }])],
+          (c) => [frame([hello(c)]), frame([{ op: "want", keys: ["a", 7] }])],
           /bad "want" message: field keys\[1\] must be a string, got a number/,
         );
         await dropped(
-          [
-            frame([hello()]),
+          (c) => [
+            frame([hello(c)]),
             frame([{ ...evil, tasks: [{ ...evil.tasks[0], args: 42 }] }]),
           ],
           /bad "submit" message: field tasks\[0\]\.args must be bytes, got a number/,
         );
         await dropped(
-          [
-            frame([hello()]),
+          (c) => [
+            frame([hello(c)]),
             frame([{ op: "task-finished", key: "k", nbytes: 1 }]),
           ],
           /operation "task-finished" is for workers, not clients/,
@@ -412,8 +450,8 @@ clusterTest(
         "a worker that stops sending heartbeats is removed",
         async () => {
           await dropped(
-            [frame([
-              hello({
+            (c) => [frame([
+              hello(c, {
                 role: "worker",
                 id: "silent",
                 slots: 1,
@@ -449,7 +487,7 @@ clusterTest(
     try {
       await assert.rejects(
         () => Client.connect(address),
-        /refused the connection: a token is required/,
+        /requires a token \(add \?token=\.\.\. to the address/,
       );
       await assert.rejects(
         () => Client.connect(`${address}?token=guess`),
@@ -471,9 +509,7 @@ clusterTest(
       const status = await intruder.status;
       await intruder.stop();
       assert.equal(status.code, 1);
-      await intruder.stderr.waitFor(
-        /refused the connection: a token is required/,
-      );
+      await intruder.stderr.waitFor(/requires a token/);
     } finally {
       await stopAll([w, sched]);
     }

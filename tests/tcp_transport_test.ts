@@ -3,10 +3,12 @@
 // truncated and undecodable frames, and frames split across reads.
 import assert from "node:assert/strict";
 import { TcpConnection } from "../runtime/wire/tcp/connection.ts";
+import { Packr } from "msgpackr";
 import {
   connect,
   type FrameListener,
   listen,
+  type ListenOptions,
 } from "../runtime/wire/tcp/listen.ts";
 import {
   type ConnectedPair,
@@ -119,11 +121,16 @@ Deno.test("tcp: a truncated frame followed by EOF closes with a reason", async (
 });
 
 Deno.test("tcp: garbage bytes close with a reason", async () => {
-  // Read as a length prefix, "GET " is a 1.2 GB frame.
-  const reason = await badInput(
+  const reason = await badInput(new Uint8Array([0x7f, 0xff, 0xff, 0xff, 1]));
+  assert.match(reason!.message, /frame of 2147483647 bytes exceeds/);
+  // Read as a length prefix, "GET " is a 1.2 GB frame: named as HTTP instead.
+  const http = await badInput(
     new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"),
   );
-  assert.match(reason!.message, /exceeds/);
+  assert.match(http!.message, /the peer sent an HTTP request/);
+  // A TLS ClientHello on a plain port.
+  const tls = await badInput(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00]));
+  assert.match(tls!.message, /TLS handshake on a plain tcp:\/\/ port/);
   const undecodable = await badInput(
     new Uint8Array([0, 0, 0, 3, 0x93, 0xc1, 0xc1]),
   );
@@ -232,4 +239,65 @@ addEventListener("unload", () => {
   } catch {
     // already gone
   }
+});
+
+/** A listener with `options`, one raw socket to it, and the server side of it. */
+async function rawTo(options: Partial<ListenOptions>) {
+  const accepted = Promise.withResolvers<TcpConnection<unknown, unknown>>();
+  const listener = await listen(
+    { port: 0, linger: 200, ...options },
+    (c) => accepted.resolve(c),
+  );
+  const raw = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+  });
+  const server = await accepted.promise;
+  const reason = new Promise<Error | undefined>((r) => server.onClose(r));
+  return {
+    raw,
+    server,
+    reason,
+    async [Symbol.asyncDispose]() {
+      server.close();
+      try {
+        raw.close();
+      } catch {
+        // closed
+      }
+      await Promise.all([server.done, listener.close()]);
+    },
+  };
+}
+
+Deno.test("tcp: a frame that stalls after it started is cut off", async () => {
+  await using pair = await rawTo({ frameAllowance: 100 });
+  // 100 bytes announced, one sent, then nothing: a trickle that never ends.
+  await pair.raw.write(new Uint8Array([0, 0, 0, 100, 0x91]));
+  const reason = await pair.reason;
+  assert.match(
+    reason!.message,
+    /a frame of 100 bytes did not arrive within \d+ ms: the peer sends too slowly/,
+  );
+});
+
+Deno.test("tcp: before authentication frames are small; after it, full size", async () => {
+  await using pair = await rawTo({ preAuthFrameSize: 1024 });
+  const got = new Promise<unknown[]>((r) => pair.server.onMessages(r));
+  assert.equal(pair.server.isAuthenticated, false);
+  assert.equal(pair.server.maxFrameSize, 1024);
+  pair.server.authenticated();
+  const big = new Packr({ useRecords: false }).pack(["x".repeat(4000)]);
+  const frame = new Uint8Array(4 + big.length);
+  new DataView(frame.buffer).setUint32(0, big.length);
+  frame.set(big, 4);
+  await pair.raw.write(frame);
+  assert.equal(((await got)[0] as string).length, 4000);
+
+  await using early = await rawTo({ preAuthFrameSize: 1024 });
+  await early.raw.write(frame);
+  assert.match(
+    (await early.reason)!.message,
+    /exceeds the 1024-byte limit before authentication/,
+  );
 });

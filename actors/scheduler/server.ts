@@ -13,7 +13,10 @@
  */
 
 import { isLoopback } from "../../runtime/wire/tcp/address.ts";
-import type { TcpConnection } from "../../runtime/wire/tcp/connection.ts";
+import {
+  DEFAULT_PRE_AUTH_FRAME_SIZE,
+  type TcpConnection,
+} from "../../runtime/wire/tcp/connection.ts";
 import { type FrameListener, listen } from "../../runtime/wire/tcp/listen.ts";
 import {
   admit,
@@ -135,6 +138,7 @@ export class SchedulerServer implements AsyncDisposable {
       port: options.port ?? DEFAULT_PORT,
       tls: options.tls,
       maxFrameSize: options.maxFrameSize,
+      preAuthFrameSize: DEFAULT_PRE_AUTH_FRAME_SIZE,
     }, (conn) => ref.server!.#accept(conn, options));
     return ref.server = new SchedulerServer(
       scheduler,

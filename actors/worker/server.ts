@@ -9,7 +9,10 @@
  */
 
 import { isLoopback, parseAddress } from "../../runtime/wire/tcp/address.ts";
-import type { TcpConnection } from "../../runtime/wire/tcp/connection.ts";
+import {
+  DEFAULT_PRE_AUTH_FRAME_SIZE,
+  type TcpConnection,
+} from "../../runtime/wire/tcp/connection.ts";
 import {
   connect,
   type FrameListener,
@@ -168,6 +171,7 @@ export class WorkerServer implements AsyncDisposable {
         port: options.port ?? 0,
         tls: options.tls,
         ...frames,
+        preAuthFrameSize: DEFAULT_PRE_AUTH_FRAME_SIZE,
       }, (conn) => {
         conns.add(conn);
         conn.onClose(() => conns.delete(conn));

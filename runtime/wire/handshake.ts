@@ -1,15 +1,23 @@
 /**
- * The handshake that opens every TCP connection. The connecting side's first
- * frame is `{ op: "hello", version, role, token?, ... }`; the listening side
- * answers `{ op: "welcome", version, ... }`, or `{ op: "refused", reason }`
- * and closes. Before the welcome nothing but the hello is accepted (workers
- * execute submitted code: an unauthenticated peer must never submit), and a
- * peer that says nothing is dropped after a timeout.
+ * The handshake that opens every TCP connection. The listening side speaks
+ * first, `{ op: "challenge", version, nonce, auth }`; the connecting side
+ * answers `{ op: "hello", version, role, nonce, proof?, ... }`; the listening
+ * side answers `{ op: "welcome", version, proof?, ... }`, or
+ * `{ op: "refused", reason }` and closes. Before the welcome nothing but the
+ * hello is accepted (workers execute submitted code: an unauthenticated peer
+ * must never submit), and a peer that says nothing is dropped after a
+ * timeout.
+ *
+ * The cluster token never crosses the wire: each side proves it knows it
+ * with an HMAC over both sides' fresh nonces and the role (so a recorded
+ * proof is worth nothing on another connection), and the connecting side
+ * checks the listener's proof too, so a client holding a token never talks
+ * to an impostor.
  *
  * @module
  */
 
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { TcpConnection } from "./tcp/connection.ts";
 import { PROTOCOL_VERSION } from "../../actors/protocol.ts";
 import { HandshakeError, ProtocolError } from "../errors.ts";
@@ -17,7 +25,19 @@ import { HandshakeError, ProtocolError } from "../errors.ts";
 /** Who is connecting: a user's client, a worker (to the scheduler), or a worker's peer (to a data port). */
 export type Role = "client" | "worker" | "peer";
 
-/** The first message on a connection. */
+/** The listening side's first message. */
+export interface Challenge {
+  /** Always `"challenge"`. */
+  op: "challenge";
+  /** The protocol version the listening side speaks. */
+  version: number;
+  /** A fresh random nonce (hex) the connecting side's proof covers. */
+  nonce: string;
+  /** True when a token is required here. */
+  auth: boolean;
+}
+
+/** The connecting side's answer to the challenge. */
 export interface Hello {
   /** Always `"hello"`. */
   op: "hello";
@@ -25,8 +45,10 @@ export interface Hello {
   version: number;
   /** Who is connecting. */
   role: Role;
-  /** The cluster's shared token. */
-  token?: string;
+  /** The connecting side's fresh random nonce (hex). */
+  nonce: string;
+  /** With a token: HMAC proving the connecting side knows it (see {@linkcode proofOf}). */
+  proof?: string;
   /** Workers: their id. */
   id?: string;
   /** Workers: their slots. */
@@ -41,6 +63,8 @@ export interface Welcome {
   op: "welcome";
   /** The protocol version the listening side speaks. */
   version: number;
+  /** With a token: HMAC proving the listening side knows it too. */
+  proof?: string;
   /** Clients: the id the scheduler gave them. */
   id?: string;
 }
@@ -55,6 +79,42 @@ export interface Refusal {
 
 /** Default time to wait for a hello, or for its answer: 10 s. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/** Which side of a handshake a proof is for. */
+export type ProofSide = { side: "client"; role: string } | { side: "server" };
+
+/**
+ * The HMAC-SHA256 (hex) of the nonces, keyed by the token, for one side of
+ * a handshake: the connecting side's covers its role too.
+ *
+ * @example The two sides' proofs differ, and depend on every nonce
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { proofOf } from "./handshake.ts";
+ * const client = proofOf("t", { side: "client", role: "worker" }, "a", "b");
+ * assert.notEqual(client, proofOf("t", { side: "server" }, "a", "b"));
+ * assert.notEqual(client, proofOf("t", { side: "client", role: "worker" }, "a", "c"));
+ * assert.equal(client.length, 64);
+ * ```
+ */
+export function proofOf(
+  token: string,
+  who: ProofSide,
+  serverNonce: string,
+  clientNonce: string,
+): string {
+  const label = who.side === "client" ? `client ${who.role}` : "server";
+  return createHmac("sha256", token)
+    .update(
+      `tendril v${PROTOCOL_VERSION} ${label} ${serverNonce} ${clientNonce}`,
+    )
+    .digest("hex");
+}
+
+/** A fresh random nonce (128 bits, hex). */
+function nonce(): string {
+  return randomBytes(16).toString("hex");
+}
 
 /**
  * Says hello on `conn` and resolves with the welcome. Messages that follow
@@ -85,11 +145,20 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
  */
 export function greet(
   conn: TcpConnection<unknown, unknown>,
-  hello: Omit<Hello, "op" | "version">,
+  hello: {
+    role: Role;
+    token?: string;
+    id?: string;
+    slots?: number;
+    address?: string;
+  },
   timeout: number = DEFAULT_HANDSHAKE_TIMEOUT,
 ): Promise<Welcome> {
+  const { token, ...fields } = hello;
   return new Promise<Welcome>((resolve, reject) => {
     let settled = false;
+    let challenge: Challenge | null = null;
+    let clientNonce = "";
     const fail = (error: HandshakeError) => {
       if (settled) return;
       settled = true;
@@ -101,7 +170,10 @@ export function greet(
       () =>
         fail(
           new HandshakeError(
-            `${conn.peer} did not answer the hello within ${timeout} ms`,
+            `${conn.peer} did not answer within ${timeout} ms ` +
+              (challenge
+                ? "after the hello"
+                : "(is it a Tendril port? A TLS port needs a tls:// address)"),
           ),
         ),
       timeout,
@@ -111,12 +183,24 @@ export function greet(
         new HandshakeError(
           `${conn.peer} closed the connection during the handshake${
             reason ? `: ${reason.message}` : ""
+          }${
+            challenge
+              ? ""
+              : " (is it a Tendril port? A TLS port needs a tls:// address)"
           }`,
         ),
       )
     );
     conn.intercept = (batch) => {
-      const first = batch[0] as { op?: unknown; reason?: unknown } | undefined;
+      const first = batch[0] as
+        | {
+          op?: unknown;
+          reason?: unknown;
+          version?: unknown;
+          auth?: unknown;
+          proof?: unknown;
+        }
+        | undefined;
       if (first?.op === "refused") {
         fail(
           new HandshakeError(
@@ -125,18 +209,81 @@ export function greet(
         );
         return [];
       }
+      if (!challenge) {
+        if (first?.op !== "challenge") {
+          throw new ProtocolError(
+            `expected a challenge first, got ${JSON.stringify(first?.op)}`,
+          );
+        }
+        if (first.version !== PROTOCOL_VERSION) {
+          fail(
+            new HandshakeError(
+              `${conn.peer} speaks protocol version ${
+                JSON.stringify(first.version)
+              }; this side speaks version ${PROTOCOL_VERSION}`,
+            ),
+          );
+          return [];
+        }
+        if (first.auth && token === undefined) {
+          fail(
+            new HandshakeError(
+              `${conn.peer} requires a token (add ?token=... to the address, or set TENDRIL_TOKEN)`,
+            ),
+          );
+          return [];
+        }
+        if (typeof (first as Partial<Challenge>).nonce !== "string") {
+          throw new ProtocolError("the challenge has no nonce");
+        }
+        challenge = first as Challenge;
+        clientNonce = nonce();
+        const proof = token === undefined ? undefined : proofOf(
+          token,
+          { side: "client", role: fields.role },
+          challenge.nonce,
+          clientNonce,
+        );
+        conn.send(
+          {
+            op: "hello",
+            version: PROTOCOL_VERSION,
+            nonce: clientNonce,
+            ...fields,
+            ...(proof ? { proof } : {}),
+          } satisfies Hello,
+        );
+        if (batch.length > 1) {
+          throw new ProtocolError("nothing may follow the challenge");
+        }
+        return [];
+      }
       if (first?.op !== "welcome") {
         throw new ProtocolError(
           `expected a welcome or a refusal, got ${JSON.stringify(first?.op)}`,
         );
       }
+      if (
+        token !== undefined &&
+        !sameProof(
+          first.proof,
+          proofOf(token, { side: "server" }, challenge.nonce, clientNonce),
+        )
+      ) {
+        fail(
+          new HandshakeError(
+            `${conn.peer} could not prove it knows the token: it is not the cluster you meant, or its token differs`,
+          ),
+        );
+        return [];
+      }
       conn.intercept = null;
       settled = true;
       clearTimeout(timer);
+      conn.authenticated();
       resolve(first as unknown as Welcome);
       return batch.slice(1);
     };
-    conn.send({ op: "hello", version: PROTOCOL_VERSION, ...hello });
   });
 }
 
@@ -208,9 +355,15 @@ export function admit(
     timeout,
   );
   conn.onClose(() => clearTimeout(timer));
+  const challenge: Challenge = {
+    op: "challenge",
+    version: PROTOCOL_VERSION,
+    nonce: nonce(),
+    auth: options.token !== undefined,
+  };
   conn.intercept = (batch) => {
     conn.intercept = null; // one hello, whatever happens
-    const reason = checkHello(batch, options);
+    const reason = checkHello(batch, options, challenge.nonce);
     if (typeof reason === "string") {
       refuse(reason);
       return [];
@@ -227,14 +380,28 @@ export function admit(
       op: "welcome",
       version: PROTOCOL_VERSION,
     };
+    if (options.token !== undefined) {
+      welcome.proof = proofOf(
+        options.token,
+        { side: "server" },
+        challenge.nonce,
+        hello.nonce,
+      );
+    }
+    conn.authenticated();
     conn.send(welcome);
     options.ready(hello, welcome);
     return [];
   };
+  conn.send(challenge);
 }
 
 /** The hello, or why it is refused. */
-function checkHello(batch: unknown[], options: AdmitOptions): Hello | string {
+function checkHello(
+  batch: unknown[],
+  options: AdmitOptions,
+  serverNonce: string,
+): Hello | string {
   const hello = batch[0] as Partial<Hello> | undefined;
   if (
     typeof hello !== "object" || hello === null || Array.isArray(hello) ||
@@ -262,18 +429,27 @@ function checkHello(batch: unknown[], options: AdmitOptions): Hello | string {
       options.roles.join(", ")
     })`;
   }
-  if (hello.token !== undefined && typeof hello.token !== "string") {
-    return "the token must be a string";
+  if (typeof hello.nonce !== "string" || hello.nonce.length > 128) {
+    return "the hello needs a nonce (a string of at most 128 characters)";
   }
   if (options.token !== undefined) {
-    if (hello.token === undefined) return "a token is required";
-    if (!sameToken(hello.token, options.token)) return "wrong token";
+    if (hello.proof === undefined) return "a token is required";
+    const expected = proofOf(
+      options.token,
+      { side: "client", role: hello.role },
+      serverNonce,
+      hello.nonce,
+    );
+    if (!sameProof(hello.proof, expected)) return "wrong token";
   }
   return hello as Hello;
 }
 
-/** Constant-time comparison (of digests, so lengths do not leak either). */
-function sameToken(a: string, b: string): boolean {
-  const digest = (s: string) => createHash("sha256").update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
+/** Constant-time comparison of a received proof with the expected one. */
+function sameProof(got: unknown, expected: string): boolean {
+  if (typeof got !== "string" || got.length !== expected.length) return false;
+  return timingSafeEqual(
+    new TextEncoder().encode(got),
+    new TextEncoder().encode(expected),
+  );
 }

@@ -130,6 +130,13 @@ export abstract class BatchingConnection<In, Out>
     this.terminate(reason);
   }
 
+  /** Takes the batches buffered while there was no handler (to pass them through something first). */
+  protected takeEarly(): In[][] {
+    const early = this.#early;
+    this.#early = [];
+    return early;
+  }
+
   /** Hands a received batch to the handler (or buffers it). */
   protected deliver(batch: In[]): void {
     if (this.#closed) return;

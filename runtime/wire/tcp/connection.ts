@@ -9,10 +9,17 @@
  *
  * Incoming bytes are untrusted: a length prefix above the maximum frame size
  * (64 MiB by default), a frame that ends at EOF, or a payload that does not
- * decode to an array closes the connection with a logged reason. A closing
- * side sends a last frame `{ close: reason }` (a map, not a batch), shuts
- * its write side and drains the peer's bytes until EOF (or a linger timeout),
- * so the reason reaches the peer instead of being lost to a reset.
+ * decode to an array closes the connection with a logged reason. Until the
+ * handshake authenticates the peer, frames are limited to a few KiB and the
+ * read buffer is as small (so unauthenticated connections cost little), and
+ * bytes that look like another protocol (TLS, HTTP) are named as such. A
+ * frame must arrive at a minimum pace once it has started, so a peer that
+ * trickles bytes cannot hold a connection forever. A closing side sends a
+ * last frame `{ close: reason }` (a map, not a batch; `null` for a close
+ * without a reason), shuts its write side and drains the peer's bytes until
+ * EOF (or a linger timeout), so the reason reaches the peer instead of being
+ * lost to a reset; a peer that ends the stream without that notice vanished
+ * (killed, or cut off), and {@linkcode TcpConnection.vanished} says so.
  *
  * @module
  */
@@ -39,12 +46,30 @@ export interface ByteStream {
   close(): void;
 }
 
+/** Default largest frame before the handshake authenticates the peer: 16 KiB. */
+export const DEFAULT_PRE_AUTH_FRAME_SIZE = 16 * 1024;
+/** Slowest pace a started frame may arrive at: 64 KiB/s (after an allowance). */
+const MIN_FRAME_RATE = 64 * 1024;
+/** Default time any started frame has, on top of its size at the slowest pace: 10 s. */
+export const DEFAULT_FRAME_ALLOWANCE = 10_000;
+
 /** Options of a {@linkcode TcpConnection}. */
 export interface TcpConnectionOptions {
-  /** Largest frame accepted or sent, in bytes (default 64 MiB). */
+  /** Largest frame accepted or sent once authenticated, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Largest frame accepted before {@linkcode TcpConnection.authenticated}
+   * (servers pass {@linkcode DEFAULT_PRE_AUTH_FRAME_SIZE}; unset, the
+   * connection starts authenticated).
+   */
+  preAuthFrameSize?: number;
   /** Milliseconds to wait for the peer's EOF after closing (default 2000). */
   linger?: number;
+  /**
+   * Milliseconds a started frame has to arrive, on top of its size at
+   * 64 KiB/s (default 10 000): a peer trickling bytes is cut off.
+   */
+  frameAllowance?: number;
 }
 
 // Frames use their own Packr/Unpackr. msgpackr's extension registry is global
@@ -91,15 +116,19 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   readonly done: Promise<void>;
   /** This side's IP, when known (the interface that reaches the peer). */
   localHostname: string | undefined;
-  /**
-   * Sees every received batch before the handler and returns what to
-   * deliver (handshakes consume their message, validators check each one).
-   * Throwing closes the connection, logging the error's message as reason.
-   */
-  intercept: ((batch: unknown[]) => In[]) | null = null;
+  #intercept: ((batch: unknown[]) => In[]) | null = null;
   readonly #stream: ByteStream;
-  readonly #max: number;
+  /** The frame limit once authenticated. */
+  readonly #fullMax: number;
+  /** The frame limit now (smaller until authenticated). */
+  #max: number;
+  #authenticated = false;
+  /** True once any complete frame arrived (foreign protocols are named only before). */
+  #spoken = false;
+  /** Timer that closes a connection whose started frame arrives too slowly. */
+  #slowFrame: ReturnType<typeof setTimeout> | undefined;
   readonly #linger: number;
+  readonly #frameAllowance: number;
   #queue: Uint8Array[] = [];
   #writing = false;
   #finishing = false;
@@ -107,6 +136,8 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   #readerDone = false;
   #peerEof = false;
   #peerClosed = false;
+  /** True once this side closed first (so the end is not the peer vanishing). */
+  #closedHere = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resolveDone!: () => void;
 
@@ -119,15 +150,60 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     super();
     this.#stream = stream;
     this.peer = peer;
-    this.#max = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#fullMax = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    // Without a pre-authentication limit the peer counts as authenticated
+    // (raw connections of tests and tools; servers always set one).
+    this.#authenticated = options.preAuthFrameSize === undefined;
+    this.#max = Math.min(
+      this.#fullMax,
+      options.preAuthFrameSize ?? Infinity,
+    );
     this.#linger = options.linger ?? DEFAULT_LINGER;
+    this.#frameAllowance = options.frameAllowance ?? DEFAULT_FRAME_ALLOWANCE;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     this.#read();
   }
 
-  /** The maximum frame size, in bytes. */
+  /**
+   * Sees every received batch before the handler and returns what to
+   * deliver (handshakes consume their message, validators check each one).
+   * Throwing closes the connection, logging the error's message as reason.
+   * Batches that arrived before it was set, with no handler to take them,
+   * go through it when it is set (a peer may speak before this side is
+   * ready to listen).
+   */
+  get intercept(): ((batch: unknown[]) => In[]) | null {
+    return this.#intercept;
+  }
+
+  set intercept(fn: ((batch: unknown[]) => In[]) | null) {
+    this.#intercept = fn;
+    if (fn) { for (const batch of this.takeEarly()) this.#pass(batch); }
+  }
+
+  /** The maximum frame size now, in bytes (small until authenticated). */
   get maxFrameSize(): number {
     return this.#max;
+  }
+
+  /** True once {@linkcode TcpConnection.authenticated} was called. */
+  get isAuthenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  /** The handshake authenticated the peer: full-size frames and read buffers from now on. */
+  authenticated(): void {
+    this.#authenticated = true;
+    this.#max = this.#fullMax;
+  }
+
+  /**
+   * True once the connection ended without the peer's close notice: the
+   * peer was killed, reset the connection, or was cut off (as opposed to
+   * closing it). Meaningful once `closed`.
+   */
+  get vanished(): boolean {
+    return this.closed && !this.#peerClosed && !this.#closedHere;
   }
 
   // ---- writing --------------------------------------------------------------
@@ -145,7 +221,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   /** Encodes `batch` as one frame, or several if it is too big for one. */
   #encode(batch: unknown[]): void {
     const body = framePackr.pack(batch);
-    if (body.length <= this.#max) {
+    if (body.length <= this.#fullMax) {
       const frame = new Uint8Array(body.length + 4);
       new DataView(frame.buffer).setUint32(0, body.length);
       frame.set(body, 4); // pack() gives a view of a shared buffer: copy now
@@ -159,7 +235,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
       return;
     }
     throw new FrameError(
-      `a message of ${body.length} bytes exceeds the ${this.#max}-byte frame limit`,
+      `a message of ${body.length} bytes exceeds the ${this.#fullMax}-byte frame limit`,
     );
   }
 
@@ -217,9 +293,13 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
    */
   protected shutdown(reason: Error | undefined): void {
     this.#finishing = true;
-    if (reason && !this.#peerEof && !this.#peerClosed) {
+    clearTimeout(this.#slowFrame);
+    if (!this.#peerEof && !this.#peerClosed) {
+      this.#closedHere = true;
       try {
-        this.#encode({ close: reason.message } as unknown as unknown[]);
+        this.#encode(
+          { close: reason ? reason.message : null } as unknown as unknown[],
+        );
       } catch {
         // nothing more to say
       }
@@ -248,7 +328,9 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   // ---- reading --------------------------------------------------------------
 
   async #read(): Promise<void> {
-    let buf = new Uint8Array(READ_CHUNK);
+    // Small until authenticated: an idle unauthenticated connection costs
+    // a few KiB, not a full read buffer.
+    let buf = new Uint8Array(Math.min(READ_CHUNK, this.#max + 4));
     let start = 0, end = 0;
     try {
       for (;;) {
@@ -256,9 +338,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
         while (end - start >= 4 && !this.#finishing) {
           const len = readLength(buf, start);
           if (len > this.#max) {
-            return this.#violation(
-              `frame of ${len} bytes exceeds the ${this.#max}-byte limit`,
-            );
+            return this.#violation(this.#oversized(buf, start, end, len));
           }
           if (end - start - 4 >= len) {
             const payload = buf.subarray(start + 4, start + 4 + len);
@@ -266,6 +346,15 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
             this.#frame(payload);
             continue;
           }
+          if (len + 4 > buf.length && len + 4 <= READ_CHUNK) {
+            // Authenticated since the buffer was made: grow it.
+            const grown = new Uint8Array(READ_CHUNK);
+            grown.set(buf.subarray(start, end));
+            buf = grown;
+            end -= start;
+            start = 0;
+          }
+          this.#watchPace(len);
           if (len + 4 > buf.length) {
             // A big frame: read its payload straight into its own buffer.
             const payload = new Uint8Array(len);
@@ -282,6 +371,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
           }
           break;
         }
+        if (end - start > 0 && end - start < 4) this.#watchPace(0);
         if (this.#finishing) {
           // Closing: discard what the peer still sends until its EOF.
           start = end = 0;
@@ -319,6 +409,36 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     }
   }
 
+  /**
+   * Arms the pace check of a frame that has started (of `len` bytes, 0 when
+   * its length is not known yet), unless one is armed; a complete frame
+   * disarms it.
+   */
+  #watchPace(len: number): void {
+    if (this.#slowFrame !== undefined || this.#finishing) return;
+    const ms = this.#frameAllowance + (len / MIN_FRAME_RATE) * 1000;
+    this.#slowFrame = setTimeout(() => {
+      this.#slowFrame = undefined;
+      this.#violation(
+        `a frame of ${len || "unknown"} bytes did not arrive within ${
+          Math.round(ms)
+        } ms: the peer sends too slowly`,
+      );
+    }, ms);
+  }
+
+  /** Why a frame of `len` bytes is refused: too big, or not our protocol at all. */
+  #oversized(buf: Uint8Array, start: number, end: number, len: number): string {
+    const head = buf.subarray(start, Math.min(end, start + 8));
+    if (!this.#spoken) {
+      const foreign = foreignProtocol(head);
+      if (foreign) return foreign;
+    }
+    return `frame of ${len} bytes exceeds the ${this.#max}-byte limit${
+      this.#authenticated ? "" : " before authentication"
+    }`;
+  }
+
   #truncated(got: number, len: number): void {
     this.#violation(
       `truncated frame: the connection ended after ${got} of ${len} bytes`,
@@ -326,6 +446,11 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   }
 
   #frame(payload: Uint8Array): void {
+    if (this.#slowFrame !== undefined) {
+      clearTimeout(this.#slowFrame);
+      this.#slowFrame = undefined;
+    }
+    this.#spoken = true;
     let value: unknown;
     try {
       value = frameUnpackr.unpack(payload);
@@ -344,10 +469,15 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
         `frame is not a batch (array) but ${describeValue(value)}`,
       );
     }
+    this.#pass(value);
+  }
+
+  /** Runs a received batch through the intercept, then to the handler. */
+  #pass(value: unknown[]): void {
     let batch = value as In[];
-    if (this.intercept) {
+    if (this.#intercept) {
       try {
-        batch = this.intercept(value);
+        batch = this.#intercept(value);
       } catch (e) {
         return this.#violation(message(e));
       }
@@ -365,6 +495,32 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     console.error(`tendril: closing connection to ${this.peer}: ${reason}`);
     this.close(new FrameError(reason));
   }
+}
+
+/**
+ * Names the protocol the first bytes of a connection belong to when it is
+ * not ours: a TLS handshake on a plain port, or an HTTP request.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { foreignProtocol } from "./connection.ts";
+ * assert.match(foreignProtocol(new TextEncoder().encode("GET / HT"))!, /HTTP/);
+ * assert.match(foreignProtocol(new Uint8Array([0x16, 0x03, 0x01, 0x02]))!, /TLS/);
+ * assert.equal(foreignProtocol(new Uint8Array([0, 0, 0, 9])), undefined);
+ * ```
+ */
+export function foreignProtocol(head: Uint8Array): string | undefined {
+  if (head[0] === 0x16 && head[1] === 0x03) {
+    return "the peer started a TLS handshake on a plain tcp:// port " +
+      "(dial tcp://, or start this side with TLS)";
+  }
+  const text = String.fromCharCode(...head.subarray(0, 8));
+  if (/^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT) /.test(text)) {
+    return "the peer sent an HTTP request: this is a Tendril protocol port, " +
+      "not a web page";
+  }
+  return undefined;
 }
 
 function readLength(buf: Uint8Array, at: number): number {

@@ -9,6 +9,7 @@
  */
 
 import tls from "node:tls";
+import { ConnectionFailedError } from "../../errors.ts";
 import { formatAddress, parseAddress } from "./address.ts";
 import {
   type ByteStream,
@@ -44,7 +45,18 @@ export async function connect<In, Out>(
   options: ConnectOptions = {},
 ): Promise<TcpConnection<In, Out>> {
   const { scheme, hostname, port } = parseAddress(address);
-  const tcp = await Deno.connect({ hostname, port });
+  let tcp: Deno.TcpConn;
+  try {
+    tcp = await Deno.connect({ hostname, port });
+  } catch (e) {
+    // Deno's errors do not say where ("Connection refused (os error 111)").
+    const what = e instanceof Deno.errors.ConnectionRefused
+      ? "nothing listens there (connection refused)"
+      : message(e);
+    throw new ConnectionFailedError(`cannot connect to ${address}: ${what}`, {
+      cause: e,
+    });
+  }
   tcp.setNoDelay(true);
   const local = tcp.localAddr.hostname;
   let stream: ByteStream = tcp;
@@ -62,7 +74,11 @@ export async function connect<In, Out>(
       } catch {
         // startTls took it over
       }
-      throw new Error(`TLS handshake with ${address} failed: ${message(e)}`);
+      throw new ConnectionFailedError(
+        `TLS handshake with ${address} failed: ${message(e)} ` +
+          "(if that port speaks plain TCP, dial tcp:// instead)",
+        { cause: e },
+      );
     }
   }
   const peer = formatAddress(scheme, hostname, port);
@@ -79,7 +95,19 @@ export interface ListenOptions extends TcpConnectionOptions {
   port: number;
   /** PEM certificate chain and key: listen for `tls://` instead of `tcp://`. */
   tls?: { cert: string; key: string };
+  /**
+   * Connections not yet authenticated that may be open at once (default
+   * 64); past it the oldest is closed, so a flood of idle sockets cannot
+   * hold memory or keep a real peer out.
+   */
+  maxUnauthenticated?: number;
 }
+
+/** Default cap on connections not yet authenticated, per listener. */
+export const DEFAULT_MAX_UNAUTHENTICATED = 64;
+
+/** Longest pause of the accept loop when the process is out of descriptors. */
+const ACCEPT_BACKOFF_MAX = 1000;
 
 /** A listening socket handing out {@linkcode TcpConnection}s. */
 export interface FrameListener {
@@ -126,15 +154,37 @@ function listenTcp<In, Out>(
 ): FrameListener {
   const listener = Deno.listen({ hostname, port: options.port });
   const bound = listener.addr as Deno.NetAddr;
+  const unauthenticated = new Set<TcpConnection<In, Out>>();
+  const cap = options.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
+  let stopped = false;
+  let evicted = 0, evictedLogged = -Infinity;
   const loop = (async () => {
+    let backoff = 0;
     for (;;) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
       } catch (e) {
-        if (e instanceof Deno.errors.BadResource) return; // closed
-        console.error(`tendril: accept failed: ${message(e)}`);
+        if (e instanceof Deno.errors.BadResource || stopped) return; // closed
+        // Out of descriptors (EMFILE) or memory: retrying at once would
+        // spin a core and flood the log. Pause, longer each time, and say
+        // so once per episode.
+        if (backoff === 0) {
+          console.error(
+            `tendril: accept on ${bound.hostname}:${bound.port} failed: ${
+              message(e)
+            }; pausing accept (up to ${ACCEPT_BACKOFF_MAX} ms at a time) until it works again`,
+          );
+        }
+        backoff = Math.min(ACCEPT_BACKOFF_MAX, Math.max(10, backoff * 2));
+        await new Promise((r) => setTimeout(r, backoff));
         continue;
+      }
+      if (backoff > 0) {
+        console.error(
+          `tendril: accept on ${bound.hostname}:${bound.port} works again`,
+        );
+        backoff = 0;
       }
       try {
         conn.setNoDelay(true);
@@ -142,13 +192,24 @@ function listenTcp<In, Out>(
         // the peer is already gone; the read loop will notice
       }
       const remote = conn.remoteAddr;
-      onConnection(
-        new TcpConnection<In, Out>(
-          conn,
-          formatAddress("tcp", remote.hostname, remote.port).slice(6),
-          options,
-        ),
+      const tcp = new TcpConnection<In, Out>(
+        conn,
+        formatAddress("tcp", remote.hostname, remote.port).slice(6),
+        options,
       );
+      if (!tcp.isAuthenticated && admitUnder(cap, unauthenticated, tcp)) {
+        // One line per second at most, with the count: a flood must not
+        // flood the log too.
+        evicted++;
+        const now = performance.now();
+        if (now - evictedLogged >= 1000) {
+          console.error(
+            `tendril: more than ${cap} connections have not authenticated; closed the oldest ${evicted} so far`,
+          );
+          evictedLogged = now;
+        }
+      }
+      onConnection(tcp);
     }
   })();
   let closed: Promise<void> | undefined;
@@ -158,6 +219,7 @@ function listenTcp<In, Out>(
     port: bound.port,
     close: () =>
       closed ??= (async () => {
+        stopped = true;
         try {
           listener.close();
         } catch {
@@ -166,6 +228,29 @@ function listenTcp<In, Out>(
         await loop;
       })(),
   };
+}
+
+/**
+ * Files a connection that has yet to authenticate among `pending`, closing
+ * the oldest when there are more than `cap` (then returns true): a flood of
+ * idle sockets is bounded in memory, and a real peer still gets in (its
+ * socket is the newest).
+ */
+function admitUnder<In, Out>(
+  cap: number,
+  pending: Set<TcpConnection<In, Out>>,
+  conn: TcpConnection<In, Out>,
+): boolean {
+  for (const c of pending) {
+    if (c.closed || c.isAuthenticated) pending.delete(c);
+  }
+  pending.add(conn);
+  conn.onClose(() => pending.delete(conn));
+  if (pending.size <= cap) return false;
+  const oldest = pending.values().next().value!;
+  pending.delete(oldest);
+  oldest.close(new Error(`too many unauthenticated connections (over ${cap})`));
+  return true;
 }
 
 async function listenTls<In, Out>(
