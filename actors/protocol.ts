@@ -216,8 +216,34 @@ export type RegisterWorker = {
   version: number;
 };
 
-/** A worker's liveness signal (consumed by the server, never by the state machine). */
+/**
+ * A liveness signal over TCP, both ways: workers send it to the scheduler,
+ * the scheduler to every client and worker. The receiving server or
+ * connection consumes it; no state machine ever sees one.
+ */
 export type Heartbeat = { op: "heartbeat" };
+
+/**
+ * `batch` without its heartbeats (the same array when it has none, the
+ * common case).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dropHeartbeats } from "./protocol.ts";
+ * assert.deepEqual(dropHeartbeats([{ op: "heartbeat" }, { op: "x" }]), [{ op: "x" }]);
+ * ```
+ */
+export function dropHeartbeats<T extends { op: string }>(
+  batch: (T | Heartbeat)[],
+): T[] {
+  for (const msg of batch) {
+    if (msg.op === "heartbeat") {
+      return batch.filter((m) => m.op !== "heartbeat") as T[];
+    }
+  }
+  return batch as T[];
+}
 
 /** Every message the scheduler may receive. */
 export type ToScheduler = ClientToScheduler | WorkerToScheduler;

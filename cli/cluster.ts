@@ -1,8 +1,13 @@
 /**
  * `deno task cluster`: starts a scheduler and N workers on this machine as
  * child processes, prints the scheduler's address as the first line of
- * stdout once every worker is connected, restarts a worker that dies, and on
- * SIGINT or SIGTERM stops them all and exits, leaving no process behind.
+ * stdout once every worker is connected, restarts a worker or the scheduler
+ * when one dies (workers dial a restarted scheduler again by themselves), and
+ * on SIGINT or SIGTERM stops them all and exits, leaving no process behind.
+ * With no token given it makes a fresh random one, shared with its children
+ * through a file only this user can read and printed in the address
+ * (`tcp://127.0.0.1:8786?token=...`), so other local users can neither read
+ * results nor run code.
  * Children also exit by themselves if the launcher is killed outright (they
  * watch their stdin, a pipe from the launcher, for EOF).
  *
@@ -11,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { DEFAULT_PORT } from "../actors/scheduler/server.ts";
+import { parseAddress } from "../runtime/wire/tcp/address.ts";
 import {
   EXIT_WITH_PARENT,
   intOption,
@@ -31,7 +37,9 @@ Options:
   --host HOST               interface the scheduler binds (default 127.0.0.1);
                             anything but loopback requires a token
   --port PORT               scheduler port (default ${DEFAULT_PORT}; 0 = any free port)
-  --token-file FILE         shared token (default: the TENDRIL_TOKEN variable)
+  --token-file FILE         shared token (default: the TENDRIL_TOKEN variable,
+                            else a fresh random token, printed in the address)
+  --allowed-failures N      worker deaths a task survives (default 3)
   --tls-cert FILE           PEM certificate: the scheduler serves tls://; the
                             workers trust it (or --tls-ca)
   --tls-key FILE            PEM private key of --tls-cert
@@ -132,6 +140,7 @@ async function main(): Promise<void> {
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "allowed-failures": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -152,10 +161,23 @@ async function main(): Promise<void> {
   if (!values["tls-cert"] !== !values["tls-key"]) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
-  readToken(values["token-file"]); // fail early on a bad token file
+  let tokenFile = values["token-file"];
+  // Fails early on a bad token file.
+  const freshToken = readToken(tokenFile) === undefined
+    ? crypto.getRandomValues(new Uint8Array(24)).reduce(
+      (hex, b) => hex + b.toString(16).padStart(2, "0"),
+      "",
+    )
+    : undefined;
+  if (freshToken) {
+    // A file, not an argument: other users can read a process's arguments.
+    tokenFile = await Deno.makeTempFile({ prefix: "tendril-token-" });
+    await Deno.chmod(tokenFile, 0o600);
+    await Deno.writeTextFile(tokenFile, freshToken);
+  }
   const shared: string[] = [];
-  if (values["token-file"]) shared.push("--token-file", values["token-file"]);
-  const schedulerArgs = [...shared, "--port", String(port)];
+  if (tokenFile) shared.push("--token-file", tokenFile);
+  const schedulerArgs = [...shared];
   if (values.host) schedulerArgs.push("--host", values.host);
   if (values["tls-cert"]) {
     schedulerArgs.push(
@@ -168,6 +190,10 @@ async function main(): Promise<void> {
   if (values["heartbeat-timeout"]) {
     schedulerArgs.push("--heartbeat-timeout", values["heartbeat-timeout"]);
   }
+  if (values["allowed-failures"]) {
+    intOption("allowed-failures", values["allowed-failures"], 3, 0);
+    schedulerArgs.push("--allowed-failures", values["allowed-failures"]);
+  }
   const workerArgs = [...shared, "--slots", String(slots)];
   const ca = values["tls-ca"] ?? values["tls-cert"];
   if (ca) workerArgs.push("--tls-ca", ca);
@@ -176,11 +202,13 @@ async function main(): Promise<void> {
   const workers = new Set<Child>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
 
-  const scheduler = spawn(
-    ["--allow-net", "--allow-read", "--allow-env"],
-    SCHEDULER,
-    schedulerArgs,
-  );
+  const startScheduler = (port: number) =>
+    spawn(
+      ["--allow-net", "--allow-read", "--allow-env"],
+      SCHEDULER,
+      [...schedulerArgs, "--port", String(port)],
+    );
+  let scheduler = startScheduler(port);
   const stopAll = async (code: number): Promise<never> => {
     stopping = true;
     for (const t of timers) clearTimeout(t);
@@ -202,6 +230,7 @@ async function main(): Promise<void> {
     };
     await stop([...workers]);
     await stop([scheduler]);
+    if (freshToken) await Deno.remove(tokenFile!).catch(() => {});
     Deno.exit(code);
   };
   Deno.addSignalListener("SIGINT", () => void stopAll(130));
@@ -215,13 +244,26 @@ async function main(): Promise<void> {
     );
     return void await stopAll(1);
   }
-  scheduler.process.status.then((status) => {
-    if (stopping) return;
-    console.error(
-      `tendril cluster: the scheduler exited (code ${status.code}); stopping the workers`,
-    );
-    stopAll(1);
-  });
+  // A scheduler that dies is started again on the port it had; the
+  // workers dial it again by themselves. One that cannot start ends it all.
+  const { port: bound } = parseAddress(address);
+  const supervise = (child: Child): void => {
+    child.process.status.then(async (status) => {
+      if (stopping) return;
+      console.error(
+        `tendril cluster: the scheduler exited (${
+          status.signal ?? `code ${status.code}`
+        }); restarting it on port ${bound}`,
+      );
+      scheduler = startScheduler(bound);
+      if ((await scheduler.firstLine) === null) {
+        console.error("tendril cluster: the scheduler failed to restart");
+        return void stopAll(1);
+      }
+      supervise(scheduler);
+    });
+  };
+  supervise(scheduler);
 
   /** Starts a worker; restarts it whenever it dies, backing off if it cannot even start. */
   const startWorker = (failures: number): Promise<boolean> => {
@@ -262,7 +304,7 @@ async function main(): Promise<void> {
     console.error("tendril cluster: a worker failed to start");
     return void await stopAll(1);
   }
-  console.log(address);
+  console.log(freshToken ? `${address}?token=${freshToken}` : address);
 }
 
 if (import.meta.main) await runMain(main);

@@ -38,6 +38,8 @@ Options:
   --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
+  --allowed-failures N      worker deaths a task survives; one more and it errs
+                            with KilledWorkerError (default 3, as in Dask)
   -h, --help                show this help
 `;
 
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
       "handshake-timeout": { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "max-frame-size": { type: "string" },
+      "allowed-failures": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -93,6 +96,12 @@ async function main(): Promise<void> {
       values["max-frame-size"],
       DEFAULT_MAX_FRAME_SIZE,
       1024,
+    ),
+    allowedFailures: intOption(
+      "allowed-failures",
+      values["allowed-failures"],
+      3,
+      0,
     ),
   });
   console.log(server.address);

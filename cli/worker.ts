@@ -1,7 +1,11 @@
 /**
  * `deno task worker tcp://HOST:PORT`: runs a Tendril worker that connects to
- * the scheduler at that address. Prints one line when connected; exits when
- * the scheduler goes away.
+ * the scheduler at that address. Prints one line each time it connects.
+ * When the scheduler goes away (killed, restarted, cut off) the worker drops
+ * its tasks and values and dials again with backoff, for up to
+ * `--reconnect-timeout`, then exits with code 1. Errors a task leaves behind
+ * (a throw from a timer it set, an unhandled rejection) are reported against
+ * that task instead of ending the process.
  *
  * @module
  */
@@ -13,6 +17,8 @@ import {
   WorkerServer,
 } from "../actors/worker/server.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../runtime/wire/tcp/connection.ts";
+import { DEFAULT_SILENCE_TIMEOUT } from "../runtime/wire/liveness.ts";
+import { guardStrayErrors } from "../actors/worker/stray_errors.ts";
 import {
   intOption,
   readPem,
@@ -21,6 +27,9 @@ import {
   stopOn,
   UsageError,
 } from "./options.ts";
+
+/** Default time a worker keeps dialling a lost scheduler: 5 minutes. */
+const DEFAULT_RECONNECT_TIMEOUT = 300_000;
 
 const HELP = `Usage: deno task worker SCHEDULER_ADDRESS [options]
 
@@ -43,6 +52,10 @@ Options:
   --heartbeat-interval MS   time between heartbeats (default ${DEFAULT_HEARTBEAT_INTERVAL})
   --handshake-timeout MS    time a handshake may take (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
+  --silence-timeout MS      silence of the scheduler after which it counts as
+                            gone (default ${DEFAULT_SILENCE_TIMEOUT})
+  --reconnect-timeout MS    how long to keep dialling a lost scheduler before
+                            exiting (default ${DEFAULT_RECONNECT_TIMEOUT})
   -h, --help                show this help
 `;
 
@@ -66,6 +79,8 @@ async function main(): Promise<void> {
       "heartbeat-interval": { type: "string" },
       "handshake-timeout": { type: "string" },
       "max-frame-size": { type: "string" },
+      "silence-timeout": { type: "string" },
+      "reconnect-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -83,7 +98,7 @@ async function main(): Promise<void> {
   if (!values["tls-cert"] !== !values["tls-key"]) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
-  const server = await WorkerServer.start({
+  const options: Parameters<typeof WorkerServer.start>[0] = {
     scheduler: positionals[0],
     id: values.name,
     slots: intOption("slots", values.slots, 1, 1),
@@ -118,17 +133,75 @@ async function main(): Promise<void> {
       DEFAULT_MAX_FRAME_SIZE,
       1024,
     ),
-  });
-  console.log(`tendril worker ${server.id} at ${server.address}`);
-  stopOn(() => server.close());
-  const reason = await server.closed;
-  await server.close();
-  console.error(
-    `tendril: worker ${server.id}: the scheduler connection closed${
-      reason ? `: ${reason.message}` : ""
-    }; exiting`,
+    silenceTimeout: intOption(
+      "silence-timeout",
+      values["silence-timeout"],
+      DEFAULT_SILENCE_TIMEOUT,
+      1,
+    ),
+  };
+  const reconnectTimeout = intOption(
+    "reconnect-timeout",
+    values["reconnect-timeout"],
+    DEFAULT_RECONNECT_TIMEOUT,
+    0,
   );
-  Deno.exit(reason ? 1 : 0);
+  let current: WorkerServer | undefined;
+  let stopping = false;
+  guardStrayErrors((error, task) => {
+    if (current) current.worker.strayError(error, task);
+    else console.error(`tendril: uncaught error: ${error}`);
+  });
+  stopOn(() => {
+    stopping = true;
+    return current?.close() ?? Promise.resolve();
+  });
+  // The first connection fails fast (a wrong address or token is a usage
+  // error); later ones are the same scheduler coming back.
+  let server: WorkerServer | undefined = await WorkerServer.start(options);
+  for (;;) {
+    current = server;
+    console.log(`tendril worker ${server.id} at ${server.address}`);
+    const reason = await server.closed;
+    await server.close();
+    if (stopping) return;
+    console.error(
+      `tendril: worker ${server.id}: lost the scheduler${
+        reason ? ` (${reason.message})` : ""
+      }; its tasks and values are dropped; dialling again for up to ${reconnectTimeout} ms`,
+    );
+    current = undefined;
+    server = await reconnect(options, reconnectTimeout, () => stopping);
+    if (!server) {
+      if (stopping) return;
+      console.error(
+        `tendril: no scheduler at ${options.scheduler} within ${reconnectTimeout} ms; exiting`,
+      );
+      Deno.exit(1);
+    }
+  }
+}
+
+/**
+ * Starts a worker again, with backoff (100 ms doubling to 5 s), until it
+ * connects, `timeout` ms pass, or `stopping()`; undefined when it gave up.
+ */
+async function reconnect(
+  options: Parameters<typeof WorkerServer.start>[0],
+  timeout: number,
+  stopping: () => boolean,
+): Promise<WorkerServer | undefined> {
+  const deadline = performance.now() + timeout;
+  let delay = 100;
+  while (!stopping() && performance.now() + delay <= deadline) {
+    await new Promise((r) => setTimeout(r, delay));
+    try {
+      return await WorkerServer.start(options);
+    } catch {
+      delay = Math.min(5000, delay * 2);
+    }
+  }
+  return undefined;
 }
 
 if (import.meta.main) await runMain(main);

@@ -7,12 +7,18 @@
 import assert from "node:assert/strict";
 import { clusterTest } from "./fixtures/bounded.ts";
 import { Packr, Unpackr } from "msgpackr";
-import { Client, KilledWorkerError, registerModule } from "../mod.ts";
+import {
+  Client,
+  KilledWorkerError,
+  registerModule,
+  SchedulerLostError,
+} from "../mod.ts";
 import { PROTOCOL_VERSION } from "../actors/protocol.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
 import { type Challenge, proofOf } from "../runtime/wire/handshake.ts";
 import {
   big,
+  busyFor,
   fib,
   holdUntilCancelled,
   inc,
@@ -89,8 +95,13 @@ clusterTest(
       const address = await launcher.stdout.waitFor(/./);
       assert.match(
         address,
-        /^tcp:\/\/127\.0\.0\.1:\d+$/,
-        "the first line is the address",
+        /^tcp:\/\/127\.0\.0\.1:\d+\?token=[0-9a-f]{48}$/,
+        "the first line is the address, with a fresh token",
+      );
+      // Without the token (another local user), nothing is served.
+      await assert.rejects(
+        Client.connect(address.replace(/\?.*$/, "")),
+        /requires a token/,
       );
       // the launcher, its scheduler and 2 workers (and the task runner's shell, if any)
       assert.ok(descendants(launcher.pid).length >= 4);
@@ -554,31 +565,96 @@ clusterTest("tls: a round trip with a generated certificate", async () => {
 });
 
 clusterTest(
-  "tcp: losing the scheduler cancels a client's pending futures instead of hanging",
+  "tcp: a lost scheduler fails pending futures with SchedulerLostError; workers dial a restarted one",
+  async () => {
+    let [sched, address] = await scheduler();
+    const w = await worker(address);
+    const { port } = parseAddress(address);
+    try {
+      {
+        await using client = await Client.connect(address);
+        assert.equal(await client.submit(inc, 1).result(), 2);
+        const pending = client.submit(holdUntilCancelled);
+        const from = w.stderr.lines.length;
+        await sched.stop("SIGKILL");
+        const error = await pending.exception<SchedulerLostError>();
+        assert.ok(error instanceof SchedulerLostError, String(error));
+        assert.equal(error.address, address);
+        assert.equal(error.vanished, true, error.message);
+        assert.match(error.message, /vanished/);
+        // The worker survives, and dials again.
+        await w.stderr.waitFor(/lost the scheduler.*dialling again/, from);
+      }
+      [sched, address] = await scheduler(["--port", String(port)]);
+      await w.stdout.waitFor(/^tendril worker /, 1);
+      {
+        await using client = await Client.connect(address);
+        assert.equal(await client.submit(inc, 2).result(), 3);
+        const pending = client.submit(holdUntilCancelled);
+        // A scheduler that shuts down says goodbye: closed, not vanished.
+        await sched.stop("SIGTERM");
+        const error = await pending.exception<SchedulerLostError>();
+        assert.ok(error instanceof SchedulerLostError, String(error));
+        assert.equal(error.vanished, false, error.message);
+      }
+    } finally {
+      await stopAll([w, sched]);
+    }
+  },
+);
+
+clusterTest(
+  "tcp: a frozen scheduler (SIGSTOP) is detected by its clients",
   async () => {
     const [sched, address] = await scheduler();
     const w = await worker(address);
     try {
-      await using client = await Client.connect(address);
+      await using client = await Client.connect(
+        `${address}?silence-timeout=1000`,
+      );
       assert.equal(await client.submit(inc, 1).result(), 2);
       const pending = client.submit(holdUntilCancelled);
-      const from = w.stderr.lines.length;
-      await sched.stop("SIGKILL");
-      await assert.rejects(
-        () => pending.result(),
-        (e: Error) =>
-          e.name === "CancelledError" &&
-          /the connection to the scheduler at tcp:\/\/127\.0\.0\.1:\d+ was lost/
-            .test(e.message),
-      );
-      // The worker notices too, and exits.
-      await w.status;
-      await w.stderr.waitFor(
-        /the scheduler connection closed.*; exiting/,
-        from,
-      );
+      sched.process.kill("SIGSTOP");
+      const error = await pending.exception<SchedulerLostError>();
+      assert.ok(error instanceof SchedulerLostError, String(error));
+      assert.equal(error.vanished, true);
+      assert.match(error.message, /no message from it for \d+ ms/);
     } finally {
+      sched.process.kill("SIGCONT");
       await stopAll([w, sched]);
+    }
+  },
+);
+
+clusterTest(
+  "tcp: a long synchronous task does not get its worker declared dead; a frozen worker is",
+  async () => {
+    const [sched, address] = await scheduler(["--heartbeat-timeout", "1500"]);
+    const a = await worker(address);
+    try {
+      await using client = await Client.connect(address);
+      // Four times the heartbeat timeout on the worker's main thread.
+      assert.equal(await client.submit(busyFor, 6000).result(), 6000);
+      assert.ok(
+        !sched.stderr.lines.some((l) => /removing worker/.test(l)),
+        "no worker was removed",
+      );
+      // A frozen worker falls silent, heartbeat thread and all: it is
+      // removed, and work goes on on the other worker.
+      const b = await worker(address);
+      try {
+        const id = /^tendril worker (\S+) /.exec(a.stdout.lines[0])![1];
+        a.process.kill("SIGSTOP");
+        await sched.stderr.waitFor(
+          new RegExp(`removing worker ${id} sent nothing for \\d+ ms`),
+        );
+        assert.equal(await client.submit(inc, 1).result(), 2);
+      } finally {
+        a.process.kill("SIGCONT");
+        await b.stop();
+      }
+    } finally {
+      await stopAll([a, sched]);
     }
   },
 );

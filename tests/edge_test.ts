@@ -18,10 +18,12 @@ import { type Proc, runCli } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
-/** Resident memory of process `pid`, in bytes. */
-function rss(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+/** Resident memory of process `pid`, in bytes (`ps`: /proc needs --allow-all). */
+async function rss(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", {
+    args: ["-o", "rss=", "-p", String(pid)],
+  }).output();
+  return Number(new TextDecoder().decode(stdout).trim()) * 1024;
 }
 
 /** A scheduler and one worker; resolves with both and the address. */
@@ -83,14 +85,14 @@ clusterTest(
     const conns: Deno.TcpConn[] = [];
     try {
       await served(address);
-      const before = rss(scheduler.pid);
+      const before = await rss(scheduler.pid);
       // Each announces a 64 MiB frame and sends 1 KiB of it.
       const prefix = new Uint8Array(4 + 1024);
       new DataView(prefix.buffer).setUint32(0, 64 * 1024 * 1024 - 1);
       conns.push(...await open(address, 8, prefix));
       conns.push(...await open(address, 1000));
       await served(address);
-      const after = rss(scheduler.pid);
+      const after = await rss(scheduler.pid);
       console.log(
         `scheduler RSS: ${(before / 2 ** 20).toFixed(0)} MB before, ${
           (after / 2 ** 20).toFixed(0)

@@ -120,7 +120,12 @@ export class Client implements FutureHost, AsyncDisposable {
         received.msg = msg;
         this.run(received);
       },
-      (reason) => this.run({ type: "lost", reason }),
+      (reason, error) =>
+        this.run({
+          type: "lost",
+          reason,
+          error: error ? pack(error) : undefined,
+        }),
     );
   }
 

@@ -7,6 +7,8 @@
  * the address's query (`tcp://host:8786?token=SECRET`,
  * `tls://host:8786?ca=/path/ca.pem`); the environment (`TENDRIL_TOKEN`,
  * `TENDRIL_TLS_CA`, a path to a PEM file), read only with env permission.
+ * `?silence-timeout=MS` sets how long the scheduler may stay silent (it
+ * sends heartbeats every second) before it counts as vanished (10 s).
  *
  * @module
  */
@@ -21,7 +23,12 @@ import {
   greet,
 } from "../../runtime/wire/handshake.ts";
 import type { SchedulerToClient } from "../protocol.ts";
-import { validateDataMessage } from "../protocol.ts";
+import { dropHeartbeats, validateDataMessage } from "../protocol.ts";
+import { SchedulerLostError } from "../../runtime/errors.ts";
+import {
+  DEFAULT_SILENCE_TIMEOUT,
+  SilenceWatch,
+} from "../../runtime/wire/liveness.ts";
 
 /** Options of {@linkcode connectRemote}. */
 export interface RemoteOptions {
@@ -33,6 +40,25 @@ export interface RemoteOptions {
   handshakeTimeout?: number;
   /** Largest frame accepted or sent, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Milliseconds without a message from the scheduler (it sends heartbeats)
+   * after which it counts as vanished (default 10 s).
+   */
+  silenceTimeout?: number;
+}
+
+/** The `silence-timeout` query parameter, checked. */
+function silenceParam(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const ms = Number(value);
+  if (!Number.isSafeInteger(ms) || ms < 1) {
+    throw new RangeError(
+      `silence-timeout must be a positive number of milliseconds, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return ms;
 }
 
 function env(name: string): string | undefined {
@@ -103,21 +129,43 @@ export async function connectRemote(
   // Messages that arrive before the client listens, and a loss before then.
   const early: SchedulerToClient[] = [];
   let handler: ((msg: SchedulerToClient) => void) | undefined;
-  let onLost: ((reason: string) => void) | undefined;
+  let onLost: ((reason: string, error?: Error) => void) | undefined;
   let lost: string | undefined;
   let closing: Promise<void> | undefined;
   let closedByUs = false;
+  let lostError: SchedulerLostError | undefined;
+  let silence: string | undefined;
+  const watch = new SilenceWatch(
+    options.silenceTimeout ?? silenceParam(params.get("silence-timeout")) ??
+      DEFAULT_SILENCE_TIMEOUT,
+    (ms) => {
+      silence = `no message from it for ${Math.round(ms)} ms`;
+      conn.close(new Error(silence));
+    },
+  );
+  conn.intercept = (batch) => {
+    watch.heard();
+    return dropHeartbeats(batch as SchedulerToClient[]);
+  };
   conn.onMessages((batch) => {
     if (handler) batch.forEach(handler);
     else early.push(...batch);
   });
   conn.onClose((reason) => {
+    watch.stop();
     if (closedByUs) return;
-    lost = `cancelled: the connection to the scheduler at ${bare} was lost (${
-      reason?.message ?? "closed by the scheduler"
-    })`;
-    console.error(`tendril: ${lost.replace(/^cancelled: /, "")}`);
-    onLost?.(lost);
+    const vanished = silence !== undefined || conn.vanished;
+    lostError = new SchedulerLostError(
+      bare,
+      vanished,
+      silence ?? reason?.message ??
+        (vanished
+          ? "the connection ended without a goodbye (killed, or cut off)"
+          : "it closed the connection"),
+    );
+    lost = lostError.message;
+    console.error(`tendril: ${lost}`);
+    onLost?.(lost, lostError);
   });
 
   return {
@@ -130,11 +178,12 @@ export async function connectRemote(
       handler = h;
       onLost = l;
       for (const msg of early.splice(0)) h(msg);
-      if (lost !== undefined) l(lost);
+      if (lost !== undefined) l(lost, lostError);
     },
     close: () =>
       closing ??= (async () => {
         closedByUs = true;
+        watch.stop();
         conn.close();
         await Promise.allSettled([...peers.values()]);
         const data = [...opened];

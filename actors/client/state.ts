@@ -120,8 +120,12 @@ export type ClientEvent =
   }
   /** A message from the scheduler. */
   | { type: "message"; msg: SchedulerToClient }
-  /** The connection to the scheduler is gone: nothing pending can settle. */
-  | { type: "lost"; reason: string }
+  /**
+   * The connection to the scheduler is gone: nothing pending can settle.
+   * With `error` (codec bytes, a `SchedulerLostError`), pending keys err
+   * with it; without, they are cancelled with `reason`.
+   */
+  | { type: "lost"; reason: string; error?: Packed }
   /** Send what is queued. */
   | { type: "flush" };
 
@@ -143,6 +147,8 @@ export class ClientState {
   private effects: ClientEffect[] = NO_EFFECTS;
   /** Why the scheduler is out of reach, once it is. */
   private lostReason: string | undefined;
+  /** What pending keys err with once the scheduler is lost, if it is known why. */
+  private lostError: Packed | undefined;
 
   /** A client machine; with `validating`, it checks its invariants after each event. */
   constructor(private readonly validating = false) {}
@@ -196,6 +202,7 @@ export class ClientState {
         break;
       case "lost":
         this.lostReason ??= event.reason;
+        this.lostError ??= event.error;
         for (const record of this.keys.values()) this.cancelIfLost(record);
         break;
       case "flush":
@@ -246,12 +253,18 @@ export class ClientState {
     if (record.addHolder(owner)) this.keyMessage("want", key, owner);
   }
 
-  /** After the scheduler is lost, a pending record can only be cancelled. */
+  /**
+   * After the scheduler is lost, a pending record can only err with the
+   * loss (or be cancelled, when the loss has no error).
+   */
   private cancelIfLost(record: KeyRecord): boolean {
     if (this.lostReason === undefined || record.status !== "pending") {
       return false;
     }
-    record.status = "cancelled";
+    if (this.lostError) {
+      record.status = "error";
+      record.error = this.lostError;
+    } else record.status = "cancelled";
     record.reason = this.lostReason;
     record.who = undefined;
     this.effect({ type: "settled", key: record.key });

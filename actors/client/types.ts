@@ -50,11 +50,12 @@ export interface ClientHost {
   fetch(key: string, who: string[]): Promise<Packed>;
   /**
    * Tells the client of scheduler messages, and (`lost`, once) that the
-   * scheduler is out of reach, saying why.
+   * scheduler is out of reach, saying why (and with the error pending
+   * futures reject with, when there is one).
    */
   listen(
     handler: (msg: SchedulerToClient) => void,
-    lost: (reason: string) => void,
+    lost: (reason: string, error?: Error) => void,
   ): void;
   /** Disconnects. */
   close(): Promise<void>;

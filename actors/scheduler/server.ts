@@ -26,11 +26,17 @@ import {
 import { Scheduler, type SchedulerConnection } from "./actor.ts";
 import type { SchedulerOptions } from "./state.ts";
 import { type PeerRole, validateToScheduler } from "../protocol.ts";
+import { ProtocolError } from "../../runtime/errors.ts";
+import { DEFAULT_SILENCE_TIMEOUT } from "../../runtime/wire/liveness.ts";
 
 /** Default scheduler port (Dask's). */
 export const DEFAULT_PORT = 8786;
-/** Default time without any message from a worker before it is removed: 60 s. */
-export const DEFAULT_HEARTBEAT_TIMEOUT = 60_000;
+/**
+ * Default time without any message from a worker before it is removed:
+ * 10 s. Workers beat from a thread of their own, so a long synchronous
+ * task does not silence them.
+ */
+export const DEFAULT_HEARTBEAT_TIMEOUT: number = DEFAULT_SILENCE_TIMEOUT;
 
 /** Options of {@linkcode SchedulerServer.start}. */
 export interface SchedulerServerOptions extends SchedulerOptions {
@@ -44,7 +50,7 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   tls?: { cert: string; key: string };
   /** Milliseconds a new connection has to say hello (default 10 s). */
   handshakeTimeout?: number;
-  /** Milliseconds of silence after which a worker is removed (default 60 s). */
+  /** Milliseconds of silence after which a worker is removed (default 10 s). */
   heartbeatTimeout?: number;
   /** Largest frame accepted, in bytes (default 64 MiB). */
   maxFrameSize?: number;
@@ -90,7 +96,11 @@ export class SchedulerServer implements AsyncDisposable {
   readonly #listener: FrameListener;
   readonly #conns = new Set<TcpConnection<unknown, unknown>>();
   readonly #workers = new Map<string, Peer>();
+  /** Authenticated clients' and workers' connections: they get heartbeats. */
+  readonly #peers = new Set<TcpConnection<unknown, unknown>>();
   readonly #timer: ReturnType<typeof setInterval>;
+  /** When the heartbeat timer last ran (to notice this process was stopped). */
+  #lastTick = performance.now();
   #clients = 0;
   #closing: Promise<void> | undefined;
 
@@ -103,10 +113,13 @@ export class SchedulerServer implements AsyncDisposable {
     this.scheduler = scheduler;
     this.#listener = listener;
     this.address = listener.address;
-    this.#timer = setInterval(
-      () => this.#checkHeartbeats(heartbeatTimeout),
-      Math.max(10, Math.min(1000, heartbeatTimeout / 4)),
-    );
+    const tick = Math.max(10, Math.min(1000, heartbeatTimeout / 4));
+    this.#timer = setInterval(() => {
+      this.#checkHeartbeats(heartbeatTimeout, tick);
+      for (const conn of this.#peers) {
+        if (!conn.closed) conn.send({ op: "heartbeat" });
+      }
+    }, tick);
   }
 
   /**
@@ -164,11 +177,16 @@ export class SchedulerServer implements AsyncDisposable {
     this.#conns.add(conn);
     conn.onClose(() => this.#conns.delete(conn));
     admit(conn, {
-      roles: ["client", "worker"],
+      roles: ["client", "worker", "heartbeat"],
       token: options.token,
       timeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
       check: (hello) => {
         if (hello.role === "worker") return this.#checkWorker(hello);
+        if (hello.role === "heartbeat") {
+          return typeof hello.id === "string"
+            ? {}
+            : "a heartbeat connection names its worker (id)";
+        }
         let id: string;
         do id = `client-${++this.#clients}`; while (
           this.scheduler.peers.includes(id)
@@ -176,6 +194,9 @@ export class SchedulerServer implements AsyncDisposable {
         return { id };
       },
       ready: (hello, welcome) => {
+        if (hello.role === "heartbeat") return this.#beatsFor(conn, hello.id!);
+        this.#peers.add(conn);
+        conn.onClose(() => this.#peers.delete(conn));
         const role: PeerRole = hello.role === "worker" ? "worker" : "client";
         const id = role === "worker" ? hello.id! : welcome.id!;
         const peer: Peer = { id, role, conn, lastSeen: performance.now() };
@@ -239,9 +260,40 @@ export class SchedulerServer implements AsyncDisposable {
     return {};
   }
 
-  /** Removes the workers that sent nothing for longer than `timeout` ms. */
-  #checkHeartbeats(timeout: number): void {
+  /**
+   * A worker's heartbeat thread connected: its beats keep worker `id`
+   * alive; it may send nothing else.
+   */
+  #beatsFor(conn: TcpConnection<unknown, unknown>, id: string): void {
+    conn.intercept = (batch) => {
+      for (const msg of batch as { op?: unknown }[]) {
+        if (msg?.op !== "heartbeat") {
+          throw new ProtocolError(
+            `a heartbeat connection may send only heartbeats, got ${
+              JSON.stringify(msg?.op)
+            }`,
+          );
+        }
+      }
+      const peer = this.#workers.get(id);
+      if (peer) peer.lastSeen = performance.now();
+      return [];
+    };
+  }
+
+  /**
+   * Removes the workers that sent nothing for longer than `timeout` ms,
+   * unless this process was the one stopped (its timer ran late): then
+   * every worker gets a fresh allowance.
+   */
+  #checkHeartbeats(timeout: number, tick: number): void {
     const now = performance.now();
+    const late = now - this.#lastTick > tick + timeout / 2;
+    this.#lastTick = now;
+    if (late) {
+      for (const peer of this.#workers.values()) peer.lastSeen = now;
+      return;
+    }
     for (const peer of this.#workers.values()) {
       if (now - peer.lastSeen <= timeout) continue;
       const reason = `worker ${peer.id} sent nothing for ${

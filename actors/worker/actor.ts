@@ -142,7 +142,11 @@ export class WorkerActor implements WorkerRuntime {
     );
     const host: ClientHost = {
       id: this.id,
-      send: (msg) => this.scheduler.send(msg),
+      // A task may submit after the scheduler is gone: its futures are
+      // settled by the loss, and the send must not throw into the task.
+      send: (msg) => {
+        if (!this.scheduler.closed) this.scheduler.send(msg);
+      },
       fetch: (key, who) => this.fetchValue(key, who),
       listen: (handler, lost) => {
         this.clientHandler = handler;

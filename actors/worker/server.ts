@@ -26,8 +26,13 @@ import {
 } from "../../runtime/wire/handshake.ts";
 import type { ToScheduler, ToWorkerConnection } from "../protocol.ts";
 import { loadShipping } from "../../runtime/shipping/lazy.ts";
-import { validateDataMessage } from "../protocol.ts";
+import { dropHeartbeats, validateDataMessage } from "../protocol.ts";
+import {
+  DEFAULT_SILENCE_TIMEOUT,
+  SilenceWatch,
+} from "../../runtime/wire/liveness.ts";
 import { WorkerActor } from "./actor.ts";
+import type { HeartbeatInit } from "./heartbeat_thread.ts";
 
 /** Default interval between a worker's heartbeats: 1 s. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 1000;
@@ -64,6 +69,11 @@ export interface WorkerServerOptions {
   handshakeTimeout?: number;
   /** Largest frame accepted or sent, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Milliseconds without a message from the scheduler (it sends heartbeats)
+   * after which it counts as vanished (default 10 s).
+   */
+  silenceTimeout?: number;
 }
 
 /** A TCP connection before its messages are known to be well formed. */
@@ -107,7 +117,10 @@ export class WorkerServer implements AsyncDisposable {
   readonly #scheduler: AnyConn;
   readonly #listener: FrameListener;
   readonly #conns: Set<AnyConn>;
-  readonly #heartbeat: ReturnType<typeof setInterval>;
+  /** The thread that sends this worker's heartbeats (see `heartbeat_thread.ts`). */
+  readonly #heartbeat: globalThis.Worker;
+  /** Watches the scheduler's heartbeats. */
+  readonly #silence: SilenceWatch;
   #closing: Promise<void> | undefined;
 
   /** Wraps a connected worker; use {@linkcode WorkerServer.start}. */
@@ -116,7 +129,8 @@ export class WorkerServer implements AsyncDisposable {
     scheduler: AnyConn,
     listener: FrameListener,
     conns: Set<AnyConn>,
-    interval: number,
+    heartbeat: HeartbeatInit,
+    silence: SilenceWatch,
   ) {
     this.worker = worker;
     this.id = worker.id;
@@ -124,9 +138,12 @@ export class WorkerServer implements AsyncDisposable {
     this.#scheduler = scheduler;
     this.#listener = listener;
     this.#conns = conns;
-    this.#heartbeat = setInterval(() => {
-      if (!scheduler.closed) scheduler.send({ op: "heartbeat" });
-    }, interval);
+    this.#heartbeat = new Worker(
+      new URL("./heartbeat_thread.ts", import.meta.url),
+      { type: "module" },
+    );
+    this.#heartbeat.postMessage(heartbeat);
+    this.#silence = silence;
     this.closed = new Promise((resolve) =>
       scheduler.onClose((reason) => {
         resolve(reason);
@@ -217,6 +234,18 @@ export class WorkerServer implements AsyncDisposable {
       throw e;
     }
 
+    // Heartbeats tell this side the scheduler is alive; nothing else sees them.
+    const silence = new SilenceWatch(
+      options.silenceTimeout ?? DEFAULT_SILENCE_TIMEOUT,
+      (ms) =>
+        scheduler.close(
+          new Error(`no message from the scheduler for ${Math.round(ms)} ms`),
+        ),
+    );
+    scheduler.intercept = (batch) => {
+      silence.heard();
+      return dropHeartbeats(batch as { op: string }[]);
+    };
     const connectPeer = async (
       peer: string,
     ): Promise<Connection<unknown, unknown>> => {
@@ -245,14 +274,23 @@ export class WorkerServer implements AsyncDisposable {
       scheduler,
       listener,
       conns,
-      options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+      {
+        scheduler: options.scheduler.replace(/\?.*$/, ""),
+        id,
+        token: options.token,
+        caCerts: options.caCerts,
+        interval: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+        handshakeTimeout: timeout,
+      },
+      silence,
     );
   }
 
   /** Stops: leaves the scheduler, closes the data server and every connection. */
   close(): Promise<void> {
     return this.#closing ??= (async () => {
-      clearInterval(this.#heartbeat);
+      this.#heartbeat.terminate();
+      this.#silence.stop();
       this.worker.close();
       this.#scheduler.close();
       await this.#listener.close();

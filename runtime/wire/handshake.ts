@@ -22,8 +22,12 @@ import type { TcpConnection } from "./tcp/connection.ts";
 import { PROTOCOL_VERSION } from "../../actors/protocol.ts";
 import { HandshakeError, ProtocolError } from "../errors.ts";
 
-/** Who is connecting: a user's client, a worker (to the scheduler), or a worker's peer (to a data port). */
-export type Role = "client" | "worker" | "peer";
+/**
+ * Who is connecting: a user's client, a worker (to the scheduler), a
+ * worker's heartbeat thread (to the scheduler), or a worker's peer (to a
+ * data port).
+ */
+export type Role = "client" | "worker" | "heartbeat" | "peer";
 
 /** The listening side's first message. */
 export interface Challenge {

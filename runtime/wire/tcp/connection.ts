@@ -206,6 +206,12 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     return this.closed && !this.#peerClosed && !this.#closedHere;
   }
 
+  /** Closes from this side (so its end is not the peer vanishing). */
+  override close(reason?: Error): void {
+    if (!this.closed) this.#closedHere = true;
+    super.close(reason);
+  }
+
   // ---- writing --------------------------------------------------------------
 
   /**
@@ -295,7 +301,6 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     this.#finishing = true;
     clearTimeout(this.#slowFrame);
     if (!this.#peerEof && !this.#peerClosed) {
-      this.#closedHere = true;
       try {
         this.#encode(
           { close: reason ? reason.message : null } as unknown as unknown[],
