@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { Client, registerModule } from "../mod.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
-import { inc } from "./fixtures/tasks.ts";
+import { big, inc, total } from "./fixtures/tasks.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 import { type Proc, runCli } from "./fixtures/processes.ts";
 
@@ -89,7 +89,12 @@ clusterTest(
       // Each announces a 64 MiB frame and sends 1 KiB of it.
       const prefix = new Uint8Array(4 + 1024);
       new DataView(prefix.buffer).setUint32(0, 64 * 1024 * 1024 - 1);
+      const from = scheduler.stderr.lines.length;
       conns.push(...await open(address, 8, prefix));
+      await scheduler.stderr.waitFor(
+        /exceeds the 16384-byte limit before authentication/,
+        from,
+      );
       conns.push(...await open(address, 1000));
       await served(address);
       const after = await rss(scheduler.pid);
@@ -101,9 +106,6 @@ clusterTest(
       assert.ok(
         after - before < 128 * 2 ** 20,
         `the scheduler grew by ${((after - before) / 2 ** 20).toFixed(0)} MB`,
-      );
-      await scheduler.stderr.waitFor(
-        /exceeds the 16384-byte limit before authentication/,
       );
       await scheduler.stderr.waitFor(
         /have not authenticated; closed the oldest/,
@@ -140,6 +142,42 @@ clusterTest(
       );
     } finally {
       closeAll(conns);
+      await Promise.all(procs.map((p) => p.stop()));
+    }
+  },
+);
+
+clusterTest(
+  "values over the frame limit travel in frames: a 70 MB argument, result and worker-to-worker transfer",
+  async () => {
+    const { procs, address } = await cluster();
+    const second = runCli("worker", [address]);
+    procs.unshift(second);
+    try {
+      const [first] = procs.filter((p) => p !== second);
+      void first;
+      await second.stdout.waitFor(/^tendril worker /);
+      const ids = [procs[1], second].map((p) =>
+        /^tendril worker (\S+) /.exec(p.stdout.lines[0])![1]
+      );
+      await using client = await Client.connect(address);
+      const n = 70e6 / 8; // 70 MB of float64
+      // A result bigger than a frame, made on one worker, consumed on the other.
+      const made = client.with({ workers: [ids[0]] }).submit(big, n);
+      const summed = client.with({ workers: [ids[1]] }).submit(total, made);
+      assert.equal(await within("the sum", summed.result()), (n * (n - 1)) / 2);
+      // ...gathered by the client...
+      const value = await within("the gather", made.result());
+      assert.equal(value.length, n);
+      // ...and an argument bigger than a frame, sent by the client.
+      assert.equal(
+        await within(
+          "the argument's sum",
+          client.submit(total, value).result(),
+        ),
+        (n * (n - 1)) / 2,
+      );
+    } finally {
       await Promise.all(procs.map((p) => p.stop()));
     }
   },

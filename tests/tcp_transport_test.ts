@@ -28,6 +28,7 @@ interface RawPair extends ConnectedPair {
 async function tcpPair(
   cert?: TestCertificate,
   maxFrameSize?: number,
+  maxMessageSize?: number,
 ): Promise<RawPair> {
   let accepted!: (c: TcpConnection<unknown, unknown>) => void;
   const server = new Promise<TcpConnection<unknown, unknown>>((
@@ -39,6 +40,7 @@ async function tcpPair(
       tls: cert ? { cert: cert.cert, key: cert.key } : undefined,
       linger: 500,
       maxFrameSize,
+      maxMessageSize,
     },
     (conn) => accepted(conn),
   );
@@ -53,6 +55,7 @@ async function tcpPair(
   const a = new TcpConnection<unknown, unknown>(raw, "server", {
     linger: 500,
     maxFrameSize,
+    maxMessageSize,
   });
   const b = await server;
   return {
@@ -137,12 +140,12 @@ Deno.test("tcp: garbage bytes close with a reason", async () => {
   assert.match(undecodable!.message, /not valid msgpack/);
 });
 
-Deno.test("tcp: the maximum frame size is configurable and holds both ways", async () => {
+Deno.test("tcp: the maximum frame size bounds a frame, not a message; the message limit holds", async () => {
   const limit = 64 * 1024;
-  const pair = await tcpPair(undefined, limit);
+  const pair = await tcpPair(undefined, limit, 1024 * 1024);
   try {
     assert.equal(pair.a.maxFrameSize, limit);
-    // A batch too big for one frame is split across frames...
+    // A message of several frame sizes travels in several frames, whole...
     const got: unknown[] = [];
     const all = new Promise<void>((resolve) =>
       pair.b.onMessages((batch) => {
@@ -150,15 +153,20 @@ Deno.test("tcp: the maximum frame size is configurable and holds both ways", asy
         if (got.length === 3) resolve();
       })
     );
-    pair.a.send(new Uint8Array(40 * 1024));
+    const big = new Uint8Array(5 * limit + 7).map((_, i) => i % 251);
+    pair.a.send(big);
     pair.a.send(new Uint8Array(40 * 1024));
     pair.a.send("end");
     await all;
+    assert.deepEqual(got[0], big);
     assert.equal((got[1] as Uint8Array).length, 40 * 1024);
-    // ...but one message over the limit fails the sender with a reason...
+    // ...but one over the message limit fails the sender with a reason...
     const closed = new Promise<Error | undefined>((r) => pair.a.onClose(r));
-    pair.a.send(new Uint8Array(limit));
-    assert.match((await closed)!.message, /exceeds the 65536-byte frame limit/);
+    pair.a.send(new Uint8Array(1024 * 1024));
+    assert.match(
+      (await closed)!.message,
+      /exceeds the 1048576-byte message limit/,
+    );
   } finally {
     pair.a.close();
     pair.b.close();

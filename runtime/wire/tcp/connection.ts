@@ -7,6 +7,12 @@
  * frame split over two segments was measured to cost a 44 ms Nagle stall per
  * round trip.
  *
+ * A batch bigger than the frame limit (a 1 GB value) travels as several
+ * frames: each but the last has the top bit of its length set ("more
+ * follows"), and the receiver joins them, up to a message limit (2 GiB by
+ * default), so the frame limit bounds what is read at a time, not the size
+ * of a value. TCP's own flow control paces the chunks.
+ *
  * Incoming bytes are untrusted: a length prefix above the maximum frame size
  * (64 MiB by default), a frame that ends at EOF, or a payload that does not
  * decode to an array closes the connection with a logged reason. Until the
@@ -46,6 +52,11 @@ export interface ByteStream {
   close(): void;
 }
 
+/** Default largest message (a batch, joined from its frames): 2 GiB - 1. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 2 ** 31 - 1;
+/** The top bit of a frame's length: more frames of this message follow. */
+const MORE = 0x80000000;
+
 /** Default largest frame before the handshake authenticates the peer: 16 KiB. */
 export const DEFAULT_PRE_AUTH_FRAME_SIZE = 16 * 1024;
 /** Slowest pace a started frame may arrive at: 64 KiB/s (after an allowance). */
@@ -57,6 +68,11 @@ export const DEFAULT_FRAME_ALLOWANCE = 10_000;
 export interface TcpConnectionOptions {
   /** Largest frame accepted or sent once authenticated, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Largest message accepted or sent, joined from its frames (default
+   * 2 GiB - 1); before authentication a message is one frame.
+   */
+  maxMessageSize?: number;
   /**
    * Largest frame accepted before {@linkcode TcpConnection.authenticated}
    * (servers pass {@linkcode DEFAULT_PRE_AUTH_FRAME_SIZE}; unset, the
@@ -120,6 +136,10 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   readonly #stream: ByteStream;
   /** The frame limit once authenticated. */
   readonly #fullMax: number;
+  readonly #maxMessage: number;
+  /** Frames received of a message not yet complete, and their total size. */
+  #parts: Uint8Array[] = [];
+  #partsSize = 0;
   /** The frame limit now (smaller until authenticated). */
   #max: number;
   #authenticated = false;
@@ -151,6 +171,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     this.#stream = stream;
     this.peer = peer;
     this.#fullMax = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     // Without a pre-authentication limit the peer counts as authenticated
     // (raw connections of tests and tools; servers always set one).
     this.#authenticated = options.preAuthFrameSize === undefined;
@@ -224,25 +245,33 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     this.#pump();
   }
 
-  /** Encodes `batch` as one frame, or several if it is too big for one. */
+  /**
+   * Encodes `batch` as one frame, or as several ("more follows") when it
+   * is bigger than the frame limit.
+   *
+   * @throws {FrameError} when it is bigger than the message limit.
+   */
   #encode(batch: unknown[]): void {
     const body = framePackr.pack(batch);
-    if (body.length <= this.#fullMax) {
-      const frame = new Uint8Array(body.length + 4);
-      new DataView(frame.buffer).setUint32(0, body.length);
-      frame.set(body, 4); // pack() gives a view of a shared buffer: copy now
+    if (body.length > this.#maxMessage) {
+      throw new FrameError(
+        `a message of ${body.length} bytes exceeds the ${this.#maxMessage}-byte message limit`,
+      );
+    }
+    // pack() gives a view of a shared buffer: each frame copies its part now.
+    for (let off = 0; off < body.length || off === 0;) {
+      const size = Math.min(this.#fullMax, body.length - off);
+      const last = off + size >= body.length;
+      const frame = new Uint8Array(size + 4);
+      new DataView(frame.buffer).setUint32(
+        0,
+        last ? size : (size | MORE) >>> 0,
+      );
+      frame.set(body.subarray(off, off + size), 4);
       this.#queue.push(frame);
-      return;
+      off += size;
+      if (last) break;
     }
-    if (batch.length > 1) {
-      const half = batch.length >> 1;
-      this.#encode(batch.slice(0, half));
-      this.#encode(batch.slice(half));
-      return;
-    }
-    throw new FrameError(
-      `a message of ${body.length} bytes exceeds the ${this.#fullMax}-byte frame limit`,
-    );
   }
 
   async #pump(): Promise<void> {
@@ -341,14 +370,21 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
       for (;;) {
         // Every complete frame in buf[start, end).
         while (end - start >= 4 && !this.#finishing) {
-          const len = readLength(buf, start);
+          const header = readLength(buf, start);
+          const more = header >= MORE;
+          const len = more ? header - MORE : header;
           if (len > this.#max) {
-            return this.#violation(this.#oversized(buf, start, end, len));
+            return this.#violation(this.#oversized(buf, start, end, header));
+          }
+          if (more && !this.#authenticated) {
+            return this.#violation(
+              "a message in several frames before authentication",
+            );
           }
           if (end - start - 4 >= len) {
             const payload = buf.subarray(start + 4, start + 4 + len);
             start += 4 + len;
-            this.#frame(payload);
+            this.#frame(payload, more);
             continue;
           }
           if (len + 4 > buf.length && len + 4 <= READ_CHUNK) {
@@ -371,7 +407,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
               if (n === null) return this.#truncated(filled, len);
               filled += n;
             }
-            this.#frame(payload);
+            this.#frame(payload, more);
             continue;
           }
           break;
@@ -395,7 +431,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
               ? this.#violation(
                 `truncated frame: the connection ended after ${have} of 4 length bytes`,
               )
-              : this.#truncated(have - 4, readLength(buf, start));
+              : this.#truncated(have - 4, readLength(buf, start) & ~MORE);
           }
           return this.terminate(undefined);
         }
@@ -450,12 +486,36 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     );
   }
 
-  #frame(payload: Uint8Array): void {
+  /** A whole frame arrived: a part of a message (`more`), or its end. */
+  #frame(payload: Uint8Array, more: boolean): void {
     if (this.#slowFrame !== undefined) {
       clearTimeout(this.#slowFrame);
       this.#slowFrame = undefined;
     }
     this.#spoken = true;
+    if (more || this.#parts.length > 0) {
+      this.#partsSize += payload.length;
+      if (this.#partsSize > this.#maxMessage) {
+        return this.#violation(
+          `a message of over ${this.#partsSize} bytes exceeds the ${this.#maxMessage}-byte message limit`,
+        );
+      }
+      // A small frame is a view of the reused read buffer: keep a copy.
+      this.#parts.push(
+        payload.byteLength === payload.buffer.byteLength
+          ? payload
+          : payload.slice(),
+      );
+      if (more) return;
+      payload = new Uint8Array(this.#partsSize);
+      let off = 0;
+      for (const part of this.#parts) {
+        payload.set(part, off);
+        off += part.length;
+      }
+      this.#parts = [];
+      this.#partsSize = 0;
+    }
     let value: unknown;
     try {
       value = frameUnpackr.unpack(payload);
