@@ -7,6 +7,7 @@
  */
 
 import { ShippingError } from "../errors.ts";
+import { runtimeCopies } from "../runtime_copy.ts";
 import { compileFunction, type Wrapper } from "./compile.ts";
 import { type FunctionDescription, rememberDescription } from "./describe.ts";
 import {
@@ -37,6 +38,7 @@ async function loadModuleRef(
       }`,
     );
   }
+  refuseSecondRuntime(url, name);
   // Index the whole module: functions it exports that tasks submit from
   // here then ship by reference too.
   indexNamespace(url, ns);
@@ -54,6 +56,19 @@ async function loadModuleRef(
     : value;
   rememberDescription(fn, desc);
   return fn;
+}
+
+/** Throws when importing `url` brought a second copy of the runtime in. */
+function refuseSecondRuntime(url: string, name: string): void {
+  const [first, ...others] = runtimeCopies();
+  if (others.length === 0) return;
+  throw new ShippingError(
+    `cannot load function "${name}": importing ${url} loaded a second copy ` +
+      `of the Tendril runtime (${others.join(", ")}) into a worker that runs ` +
+      `${first}. Its tasks would not see this worker's client (getClient) ` +
+      `and values would cross between two copies. Import Tendril in your ` +
+      `modules by one specifier (the same path or import-map name everywhere).`,
+  );
 }
 
 /**
