@@ -45,12 +45,21 @@ for (
   });
 }
 
-Deno.test("a script without an import.meta.main guard fails with a clear error", async () => {
+Deno.test("a top-level-await script without a guard runs when it ships only inline code", async () => {
   const url = new URL("./fixtures/unguarded_script.ts", import.meta.url);
   const out = await output(["run", "--allow-read", url.pathname]);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout), "28\n");
+});
+
+Deno.test("an unguarded script whose export needs module shipping is told to add the guard", async () => {
+  const url = new URL("./fixtures/unguarded_needs_guard.ts", import.meta.url);
+  const out = await output(["run", "--allow-read", url.pathname]);
   assert.notEqual(out.code, 0);
+  assert.equal(new TextDecoder().decode(out.stdout), "2\n"); // inline work ran
+  const stderr = new TextDecoder().decode(out.stderr);
   assert.match(
-    new TextDecoder().decode(out.stderr),
-    /UnguardedEntryError: .*import\.meta\.main/,
+    stderr,
+    /UnguardedEntryError: function "scaled" cannot be shipped by source: it uses "SCALE", which a worker cannot see\. It is exported by the entry script file:\/\/\S+unguarded_needs_guard\.ts, .*Wrap the script's main code in `if \(import\.meta\.main\) \{ \.\.\. \}`\./,
   );
 });

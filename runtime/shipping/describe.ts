@@ -17,7 +17,7 @@
  * @module
  */
 
-import { ShippingError } from "../errors.ts";
+import { ShippingError, UnguardedEntryError } from "../errors.ts";
 import {
   analysisOf,
   isNativeSource,
@@ -28,7 +28,12 @@ import {
 } from "./analysis.ts";
 import { WORKER_GLOBALS } from "./free_variables.ts";
 import { hashId } from "./hash.ts";
-import { entryExportLike, type Export, exportOf } from "./module_index.ts";
+import {
+  entryExportLike,
+  type Export,
+  exportOf,
+  unguardedEntryExporting,
+} from "./module_index.ts";
 
 /** How a function travels: a module export, or its source text. */
 export type FunctionRef =
@@ -91,12 +96,34 @@ function moduleEntry(exp: Export, wrapped: boolean): Entry {
   };
 }
 
-function cannotSee(what: string, vars: readonly string[]): ShippingError {
+/** How to make a function ship by reference (true wherever it is defined). */
+export const BY_REFERENCE =
+  "export it from a local module that the entry script imports (or from " +
+  "one passed to registerModule(url)): it then ships by reference, with " +
+  "everything its module uses";
+
+function cannotSee(
+  what: string,
+  name: string,
+  vars: readonly string[],
+): ShippingError {
   const list = quoteList(vars);
+  const lead =
+    `${what} cannot be shipped by source: it uses ${list}, which a worker cannot see.`;
+  const entry = name ? unguardedEntryExporting(name) : undefined;
+  if (entry) {
+    return new UnguardedEntryError(
+      `${lead} It is exported by the entry script ${entry}, which workers ` +
+        `would have to import to load it, but the script has no ` +
+        `\`if (import.meta.main)\` guard (importing it would run it again). ` +
+        `Wrap the script's main code in \`if (import.meta.main) { ... }\`.`,
+      vars,
+    );
+  }
   return new ShippingError(
-    `${what} cannot be shipped by source: it uses ${list}, which a worker cannot see. ` +
-      `Export the function from its module (it is then shipped by reference) or pass ${list} as ` +
-      `${vars.length === 1 ? "an argument" : "arguments"}.`,
+    `${lead} To use it on workers, ${BY_REFERENCE}; or, for data, pass ` +
+      `${vars.length === 1 ? "it as an argument" : "them as arguments"} ` +
+      `(values travel as arguments, functions do not).`,
     vars,
   );
 }
@@ -120,7 +147,7 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
   if (isNativeSource(source)) {
     throw new ShippingError(
       `function "${fn.name}" cannot be shipped: it is a native or bound function, whose source is not available. ` +
-        `Call it from a function exported from a module, or from an arrow function.`,
+        `Call it from an arrow function (\`(x) => f(x)\`), or ${BY_REFERENCE}.`,
     );
   }
   const a = analysisOf(source, name);
@@ -131,7 +158,7 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
     needs.push(v);
     if (!scopeNames.has(v)) bad.push(v);
   }
-  if (bad.length) throw cannotSee(label(name, source), bad);
+  if (bad.length) throw cannotSee(label(name, source), name, bad);
   const ref: FunctionRef = wrapped
     ? { kind: "source", source, name, wrapped: true }
     : { kind: "source", source, name };
@@ -156,7 +183,7 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
  * @example Shipping an arrow function by source
  * ```ts
  * import assert from "node:assert/strict";
- * import { ShippingError } from "../errors.ts";
+ * import { ShippingError, UnguardedEntryError } from "../errors.ts";
  * import { describeFunction } from "./describe.ts";
  * const scope = new Set(["getClient"]);
  * const desc = describeFunction((n: number) => n * Math.PI, scope);
@@ -185,7 +212,11 @@ export function describeFunction(
   if (hit) {
     const bad = hit.needs!.filter((v) => !scopeNames.has(v));
     if (bad.length) {
-      throw cannotSee(label(hit.desc.ref.name, toSource(fn)), bad);
+      throw cannotSee(
+        label(hit.desc.ref.name, toSource(fn)),
+        hit.desc.ref.name,
+        bad,
+      );
     }
     hit.scope = scopeNames;
     return hit.desc;

@@ -226,9 +226,7 @@ async function staticImports(url: string): Promise<string[]> {
     return [];
   }
   const out: string[] = [];
-  for (
-    const m of text.replace(/\/\*[\s\S]*?\*\//g, "").matchAll(STATIC_IMPORT)
-  ) {
+  for (const m of withoutComments(text).matchAll(STATIC_IMPORT)) {
     const spec = m[1];
     // Only value imports: a braced list of nothing but types is elided at run time.
     if (/^\s*import\s*\{\s*(?:type\s+[\w$]+\s*,?\s*)+\}/.test(m[0])) continue;
@@ -268,6 +266,45 @@ async function indexEntryImports(entry: string): Promise<void> {
 }
 
 let mainIndexing: Promise<void> | undefined;
+/** The entry script when it was not imported (no guard): its URL and exported names. */
+let unguardedEntry: { url: string; names: Set<string> } | undefined;
+
+// `export function f`, `export const f =`, `export { f, g as h }`, `export default function f`.
+const EXPORTED =
+  /^\s*export\s+(?:default\s+)?(?:async\s+)?(?:function\*?|const|let|var|class)\s+([\w$]+)|^\s*export\s*\{([^}]*)\}/gm;
+
+/** `text` without its comments (block comments, and line comments after a blank). */
+function withoutComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|\s)\/\/.*$/gm, "$1");
+}
+
+/** Names a module's source exports (a static scan: what an error message needs). */
+function exportedNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const m of text.matchAll(EXPORTED)) {
+    if (m[1]) names.add(m[1]);
+    for (const part of (m[2] ?? "").split(",")) {
+      const name = part.trim().split(/\s+as\s+/).pop()?.trim();
+      if (name && !name.startsWith("type ")) names.add(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * The entry script that was not indexed because it has no
+ * `if (import.meta.main)` guard, if `name` is one of its exports.
+ *
+ * @example Nothing to report when the entry script was indexed
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { unguardedEntryExporting } from "./module_index.ts";
+ * assert.equal(unguardedEntryExporting("inc"), undefined);
+ * ```
+ */
+export function unguardedEntryExporting(name: string): string | undefined {
+  return unguardedEntry?.names.has(name) ? unguardedEntry.url : undefined;
+}
 
 /**
  * Indexes the entry script (`Deno.mainModule`) and the local modules it
@@ -275,6 +312,13 @@ let mainIndexing: Promise<void> | undefined;
  * permission for them. A no-op when there is no entry script (inside a
  * Worker) or it cannot be imported; safe to call many times (one shared
  * promise).
+ *
+ * The modules the entry script imports are already evaluated, so indexing
+ * them runs nothing. The entry script itself is imported a second time only
+ * when that is safe and useful: when it exports something and guards its
+ * main block with `if (import.meta.main)`. A script without the guard is
+ * left alone (importing it would run it again); its functions ship by
+ * source, and one that cannot gets an error saying to add the guard.
  *
  * @example One shared promise
  * ```ts
@@ -290,6 +334,23 @@ export function indexMainModule(): Promise<void> {
     const url = mainModuleUrl();
     if (!url) return;
     await indexEntryImports(url);
+    let text: string | undefined;
+    try {
+      text = url.startsWith("file:")
+        ? await Deno.readTextFile(new URL(url))
+        : undefined;
+    } catch {
+      text = undefined; // no read permission: try the import
+    }
+    if (text !== undefined) {
+      const code = withoutComments(text);
+      const names = exportedNames(code);
+      if (names.size === 0) return; // nothing of its own to ship
+      if (!/import\.meta\.main\b/.test(code)) {
+        unguardedEntry = { url, names };
+        return;
+      }
+    }
     let ns: Record<string, unknown>;
     try {
       ns = await importForShipping(mainCopyUrl(url));
