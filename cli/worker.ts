@@ -22,6 +22,12 @@ import {
   UsageError,
 } from "./options.ts";
 
+/** Where code packages are kept unless `--code-cache` says otherwise. */
+const DEFAULT_CODE_CACHE_DIR = `${
+  Deno.env.get("TMPDIR") ?? "/tmp"
+}/tendril-code-cache`;
+const DEFAULT_CODE_CACHE_MB = 256;
+
 const HELP = `Usage: deno task worker SCHEDULER_ADDRESS [options]
 
 Runs a Tendril worker connected to the scheduler at SCHEDULER_ADDRESS
@@ -43,6 +49,11 @@ Options:
   --heartbeat-interval MS   time between heartbeats (default ${DEFAULT_HEARTBEAT_INTERVAL})
   --handshake-timeout MS    time a handshake may take (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
+  --code-cache DIR          where clients' code packages are kept (default
+                            ${DEFAULT_CODE_CACHE_DIR})
+  --code-cache-size MB      bound of that folder (default ${DEFAULT_CODE_CACHE_MB})
+  --no-code-upload          take no code packages: import clients' modules by
+                            their URL (their files must be on this host)
   -h, --help                show this help
 `;
 
@@ -66,6 +77,9 @@ async function main(): Promise<void> {
       "heartbeat-interval": { type: "string" },
       "handshake-timeout": { type: "string" },
       "max-frame-size": { type: "string" },
+      "code-cache": { type: "string" },
+      "code-cache-size": { type: "string" },
+      "no-code-upload": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -78,6 +92,11 @@ async function main(): Promise<void> {
   if (positionals.length !== 1) {
     throw new UsageError(
       "give the scheduler's address, e.g. tcp://127.0.0.1:8786",
+    );
+  }
+  if (values["no-code-upload"] && values["code-cache"]) {
+    throw new UsageError(
+      "--no-code-upload and --code-cache exclude each other",
     );
   }
   if (!values["tls-cert"] !== !values["tls-key"]) {
@@ -118,6 +137,15 @@ async function main(): Promise<void> {
       DEFAULT_MAX_FRAME_SIZE,
       1024,
     ),
+    codeCache: values["no-code-upload"] ? undefined : {
+      dir: values["code-cache"] ?? DEFAULT_CODE_CACHE_DIR,
+      maxBytes: intOption(
+        "code-cache-size",
+        values["code-cache-size"],
+        DEFAULT_CODE_CACHE_MB,
+        1,
+      ) * 1024 * 1024,
+    },
   });
   console.log(`tendril worker ${server.id} at ${server.address}`);
   stopOn(() => server.close());

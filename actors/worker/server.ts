@@ -61,6 +61,8 @@ export interface WorkerServerOptions {
   handshakeTimeout?: number;
   /** Largest frame accepted or sent, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /** Where to keep clients' code packages; absent: import client modules by URL. */
+  codeCache?: { dir: string; maxBytes?: number };
 }
 
 /** A TCP connection before its messages are known to be well formed. */
@@ -232,6 +234,7 @@ export class WorkerServer implements AsyncDisposable {
         ToScheduler
       >,
       connect: connectPeer,
+      codeCache: options.codeCache,
     });
     for (const conn of early) worker.serve(conn);
     // Load function shipping while the scheduler sends the first task.

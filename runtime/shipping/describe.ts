@@ -26,6 +26,11 @@ import {
   toSource,
   WRAPPED,
 } from "./analysis.ts";
+import {
+  type CodePackage,
+  packageOf,
+  type PackageRef,
+} from "./code_package.ts";
 import { WORKER_GLOBALS } from "./free_variables.ts";
 import { hashId } from "./hash.ts";
 import {
@@ -37,7 +42,14 @@ import {
 
 /** How a function travels: a module export, or its source text. */
 export type FunctionRef =
-  | { kind: "module"; url: string; name: string; wrapped?: boolean }
+  | {
+    kind: "module";
+    url: string;
+    name: string;
+    wrapped?: boolean;
+    /** Where the module is in the client's code package (when it sent one). */
+    pkg?: PackageRef;
+  }
   | { kind: "source"; source: string; name: string; wrapped?: boolean };
 
 /** A shippable function: a stable short id (the cache key on both sides) and its ref. */
@@ -91,10 +103,70 @@ function moduleEntry(exp: Export, wrapped: boolean): Entry {
   const ref: FunctionRef = wrapped
     ? { kind: "module", url: exp.url, name: exp.name, wrapped: true }
     : { kind: "module", url: exp.url, name: exp.name };
-  return {
-    desc: { id: `m:${exp.url}#${exp.name}${wrapped ? "#w" : ""}`, ref },
-  };
+  if (exp.pkg) ref.pkg = exp.pkg;
+  return { desc: { id: moduleId(ref), ref } };
 }
+
+/**
+ * The id of a module function ref: its module's URL and export name, and the
+ * package when the module travels in one (two versions of a module are two
+ * packages, so two functions).
+ *
+ * @example With and without a package
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { moduleId } from "./describe.ts";
+ * const ref = { kind: "module" as const, url: "file:///a/tasks.ts", name: "inc" };
+ * assert.equal(moduleId(ref), "m:file:///a/tasks.ts#inc");
+ * assert.equal(
+ *   moduleId({ ...ref, pkg: { id: "P1", path: "tasks.ts" } }),
+ *   "m:file:///a/tasks.ts#inc@P1",
+ * );
+ * ```
+ */
+export function moduleId(
+  ref: FunctionRef & { kind: "module" },
+): string {
+  return `m:${ref.url}#${ref.name}${ref.wrapped ? "#w" : ""}${
+    ref.pkg ? `@${ref.pkg.id}` : ""
+  }`;
+}
+
+/**
+ * `desc` as it travels with its module's code package: a module function
+ * ref of a `file:` module gains the package (see `code_package.ts`), built
+ * once per module. Other descriptions come back as they are.
+ *
+ * @throws {ShippingError} when the module's code cannot be packaged.
+ * @example A source function needs no package
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withPackage } from "./describe.ts";
+ * const desc = { id: "s:x", ref: { kind: "source" as const, source: "() => 1", name: "" } };
+ * assert.equal(withPackage(desc).desc, desc);
+ * ```
+ */
+export function withPackage(
+  desc: FunctionDescription,
+): { desc: FunctionDescription; pkg?: CodePackage } {
+  const { ref } = desc;
+  if (ref.kind !== "module" || ref.pkg || !ref.url.startsWith("file:")) {
+    return { desc };
+  }
+  let hit = packaged.get(desc.id);
+  if (!hit) {
+    const { pkg, path } = packageOf(ref.url);
+    const withPkg = { ...ref, pkg: { id: pkg.id, path } };
+    hit = { desc: { id: moduleId(withPkg), ref: withPkg }, pkg };
+    packaged.set(desc.id, hit);
+  }
+  return hit;
+}
+
+const packaged = new Map<
+  string,
+  { desc: FunctionDescription; pkg: CodePackage }
+>();
 
 /** How to make a function ship by reference (true wherever it is defined). */
 export const BY_REFERENCE =

@@ -13,10 +13,17 @@ export {
   describeFunction,
   type FunctionDescription,
   type FunctionRef,
+  withPackage,
 } from "./describe.ts";
+export {
+  type CodePackage,
+  type PackageFile,
+  type PackageRef,
+} from "./code_package.ts";
+export { CodeCache } from "./code_cache.ts";
 export { freeVariables } from "./free_variables.ts";
 export { pureKey } from "./hash.ts";
-export { loadFunction } from "./load.ts";
+export { type CodeSource, loadFunction } from "./load.ts";
 export {
   assertNotShippingImport,
   indexMainModule,

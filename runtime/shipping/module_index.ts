@@ -23,6 +23,8 @@ import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UnguardedEntryError } from "../errors.ts";
 import { toSource, WRAPPED } from "./analysis.ts";
+import type { PackageRef } from "./code_package.ts";
+import { findImports, maskComments } from "./imports.ts";
 
 /** A module export: where a function ships from. */
 export interface Export {
@@ -30,6 +32,8 @@ export interface Export {
   url: string;
   /** The export's name. */
   name: string;
+  /** Where the module is in a code package, when it was loaded from one. */
+  pkg?: PackageRef;
 }
 
 const exportsByFunction = new WeakMap<Function, Export>();
@@ -113,7 +117,11 @@ export function rememberExport(fn: Function, exp: Export): void {
  * assert.deepEqual(exportOf(ns.inc), { url: "file:///tasks.ts", name: "inc" });
  * ```
  */
-export function indexNamespace(url: string, ns: Record<string, unknown>): void {
+export function indexNamespace(
+  url: string,
+  ns: Record<string, unknown>,
+  pkg?: PackageRef,
+): void {
   for (const name of Object.keys(ns)) {
     let value: unknown;
     try {
@@ -121,7 +129,8 @@ export function indexNamespace(url: string, ns: Record<string, unknown>): void {
     } catch {
       continue; // an export still in its temporal dead zone
     }
-    if (typeof value === "function") rememberExport(value, { url, name });
+    if (typeof value !== "function") continue;
+    rememberExport(value, pkg ? { url, name, pkg } : { url, name });
   }
 }
 
@@ -213,11 +222,7 @@ function normalizeUrl(url: string | URL): string {
   return pathToFileURL(resolvePath(url)).href;
 }
 
-// `import ... from "x"`, `export ... from "x"`, `import "x"`; not `import type`.
-const STATIC_IMPORT =
-  /^\s*(?:import|export)\s+(?!type\b)(?:[^;()=]*?\sfrom\s*)?["']([^"']+)["']/gm;
-
-/** Local modules `url` imports statically, resolved. */
+/** Local modules `url` imports statically (values, not types), resolved. */
 async function staticImports(url: string): Promise<string[]> {
   let text: string;
   try {
@@ -226,15 +231,13 @@ async function staticImports(url: string): Promise<string[]> {
     return [];
   }
   const out: string[] = [];
-  for (const m of withoutComments(text).matchAll(STATIC_IMPORT)) {
-    const spec = m[1];
-    // Only value imports: a braced list of nothing but types is elided at run time.
-    if (/^\s*import\s*\{\s*(?:type\s+[\w$]+\s*,?\s*)+\}/.test(m[0])) continue;
+  for (const site of findImports(text)) {
+    if (site.kind !== "static" || site.typeOnly) continue;
     let target: string;
     try {
-      target = spec.startsWith(".") || spec.startsWith("/")
-        ? new URL(spec, url).href
-        : import.meta.resolve(spec);
+      target = site.spec.startsWith(".") || site.spec.startsWith("/")
+        ? new URL(site.spec, url).href
+        : import.meta.resolve(site.spec);
     } catch {
       continue;
     }
@@ -272,11 +275,6 @@ let unguardedEntry: { url: string; names: Set<string> } | undefined;
 // `export function f`, `export const f =`, `export { f, g as h }`, `export default function f`.
 const EXPORTED =
   /^\s*export\s+(?:default\s+)?(?:async\s+)?(?:function\*?|const|let|var|class)\s+([\w$]+)|^\s*export\s*\{([^}]*)\}/gm;
-
-/** `text` without its comments (block comments, and line comments after a blank). */
-function withoutComments(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|\s)\/\/.*$/gm, "$1");
-}
 
 /** Names a module's source exports (a static scan: what an error message needs). */
 function exportedNames(text: string): Set<string> {
@@ -343,7 +341,7 @@ export function indexMainModule(): Promise<void> {
       text = undefined; // no read permission: try the import
     }
     if (text !== undefined) {
-      const code = withoutComments(text);
+      const code = maskComments(text);
       const names = exportedNames(code);
       if (names.size === 0) return; // nothing of its own to ship
       if (!/import\.meta\.main\b/.test(code)) {
