@@ -34,7 +34,7 @@ const ONLY_TYPES = /^\s*(?:import|export)\s*\{\s*(?:type\s+[\w$]+\s*,?\s*)+\}/;
 /** `text` with comments blanked out (offsets and newlines kept). */
 export function maskComments(text: string): string {
   return text.replace(
-    /\/\*[\s\S]*?\*\/|(^|[^:\\])\/\/.*$/gm,
+    /\/\*[\s\S]*?\*\/|(^|[^:/\\])\/\/.*$/gm,
     (m, lead: string | undefined) => {
       const keep = lead ?? "";
       return keep + m.slice(keep.length).replace(/[^\n]/g, " ");
