@@ -203,6 +203,7 @@ export class WorkerActor implements WorkerRuntime {
     return request.promise;
   }
 
+  /** Settles the request a code-reply answers. */
   private codeReply(msg: Extract<ToWorkerConnection, { op: "code-reply" }>) {
     const request = this.codeRequests.get(msg.id);
     if (!request) return;

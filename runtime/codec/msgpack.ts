@@ -251,6 +251,7 @@ export class Writer {
     this.collectionHeader(n, 0x80, 0xde);
   }
 
+  /** A fix/16/32 header for `n` elements or pairs. */
   private collectionHeader(n: number, fix: number, wide: number): void {
     this.room(5);
     if (n < 16) this.buf[this.pos++] = fix | n;
@@ -407,6 +408,7 @@ export class Reader {
     return new Reader(data, this.ext).readAll();
   }
 
+  /** Takes `n` bytes; returns where they start. */
   private need(n: number): number {
     const at = this.pos;
     if (at + n > this.bytes.length) {
@@ -416,6 +418,7 @@ export class Reader {
     return at;
   }
 
+  /** One byte. */
   private u8(): number {
     return this.bytes[this.need(1)];
   }
@@ -496,12 +499,14 @@ export class Reader {
     throw new Error(`unknown msgpack type 0x${c.toString(16)}`);
   }
 
+  /** One level deeper (bounded, against hostile nesting). */
   private enter(): void {
     if (++this.depth > MAX_READ_DEPTH) {
       throw new Error(`value nested over ${MAX_READ_DEPTH} levels deep`);
     }
   }
 
+  /** An array of `n` values. */
   private array(n: number): unknown[] {
     if (n > this.bytes.length - this.pos) this.need(n); // each element takes a byte
     this.enter();
@@ -511,6 +516,7 @@ export class Reader {
     return out;
   }
 
+  /** A map of `n` pairs, as a plain object. */
   private map(n: number): Record<string, unknown> {
     if (2 * n > this.bytes.length - this.pos) this.need(2 * n);
     this.enter();
@@ -532,6 +538,7 @@ export class Reader {
     return out;
   }
 
+  /** A UTF-8 string of `n` bytes. */
   private str(n: number): string {
     const at = this.need(n), b = this.bytes;
     if (n < 32) {
@@ -546,11 +553,13 @@ export class Reader {
     return fromUtf8.decode(b.subarray(at, at + n));
   }
 
+  /** A bin of `n` bytes, copied. */
   private binary(n: number): Uint8Array {
     const at = this.need(n);
     return this.bytes.slice(at, at + n); // a copy with its own buffer
   }
 
+  /** An ext of `n` payload bytes. */
   private extension(n: number): unknown {
     const type = this.u8();
     const at = this.need(n);

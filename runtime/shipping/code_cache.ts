@@ -81,6 +81,7 @@ export class CodeCache {
     return pathToFileURL(join(folder, ref.path)).href;
   }
 
+  /** The folder of package `id`, installed once (concurrent calls share it). */
   private install(id: string): Promise<string> {
     let done = this.installing.get(id);
     if (!done) {
@@ -91,6 +92,7 @@ export class CodeCache {
     return done;
   }
 
+  /** Finds package `id` on disk, or fetches, checks and writes it. */
   private async installOnce(id: string): Promise<string> {
     if (!/^[\w-]{1,64}$/.test(id)) {
       throw new ShippingError(`bad code package id ${JSON.stringify(id)}`);

@@ -169,7 +169,7 @@ const packaged = new Map<
 >();
 
 /** How to make a function ship by reference (true wherever it is defined). */
-export const BY_REFERENCE =
+export const BY_REFERENCE: string =
   "export it from a local module that the entry script imports (or from " +
   "one passed to registerModule(url)): it then ships by reference, with " +
   "everything its module uses";
