@@ -219,6 +219,16 @@ export class WorkerActor implements WorkerRuntime {
       this.codeCache.dir,
       (id) => this.fetchPackage(id),
       this.codeCache.maxBytes,
+      ({ id, fetchMs, writeMs }) =>
+        console.error(
+          fetchMs === 0
+            ? `tendril: worker ${this.id}: code package ${id} found in ${
+              this.codeCache!.dir
+            }`
+            : `tendril: worker ${this.id}: code package ${id} fetched in ${
+              fetchMs.toFixed(1)
+            } ms, written in ${writeMs.toFixed(1)} ms`,
+        ),
     );
   }
 

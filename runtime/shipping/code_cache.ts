@@ -57,7 +57,7 @@ const COMPLETE = ".complete";
 export class CodeCache {
   private readonly installing = new Map<string, Promise<string>>();
   private readonly tag = hashId(RUNTIME_ROOT).slice(0, 8);
-  /** Installs, newest last (what the cache measured). */
+  /** Installs, newest last (what the cache measured; the last 100). */
   readonly timings: InstallTiming[] = [];
 
   /**
@@ -68,6 +68,7 @@ export class CodeCache {
     readonly dir: string,
     private readonly fetch: (id: string) => Promise<CodePackage>,
     private readonly maxBytes: number = DEFAULT_CODE_CACHE_BYTES,
+    private readonly onInstall?: (timing: InstallTiming) => void,
   ) {}
 
   /**
@@ -102,7 +103,7 @@ export class CodeCache {
       await Deno.stat(join(folder, COMPLETE));
       const now = new Date();
       await Deno.utime(folder, now, now).catch(() => {}); // recently used
-      this.timings.push({ id, fetchMs: 0, writeMs: 0 });
+      this.installed({ id, fetchMs: 0, writeMs: 0 });
       return folder;
     } catch {
       // not installed yet
@@ -157,13 +158,19 @@ export class CodeCache {
         }`,
       );
     }
-    this.timings.push({
+    this.installed({
       id,
       fetchMs: t1 - t0,
       writeMs: performance.now() - t1,
     });
     await this.evict(folder);
     return folder;
+  }
+
+  /** Records (and reports) one install. */
+  private installed(timing: InstallTiming): void {
+    if (this.timings.push(timing) > 100) this.timings.shift();
+    this.onInstall?.(timing);
   }
 
   /** Removes least recently used packages (never `keep`) while over the bound. */
