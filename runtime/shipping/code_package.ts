@@ -127,9 +127,15 @@ function projectRoot(file: string): string {
   return config ? dirname(config) : dirname(file);
 }
 
+/** The runtime's own modules under its root (not its tests or examples). */
+const RUNTIME_PART = /^(?:mod\.ts$|actors\/|runtime\/|cli\/)/;
+
 function classify(url: string): Target {
-  if (url.startsWith(RUNTIME_ROOT)) {
-    return { kind: "runtime", path: url.slice(RUNTIME_ROOT.length) };
+  const inRoot = url.startsWith(RUNTIME_ROOT)
+    ? url.slice(RUNTIME_ROOT.length)
+    : undefined;
+  if (inRoot !== undefined && RUNTIME_PART.test(inRoot)) {
+    return { kind: "runtime", path: inRoot };
   }
   if (url.startsWith("file:")) return { kind: "local", url };
   return { kind: "external", spec: url };
