@@ -63,7 +63,7 @@ export class Writer {
   take(): Uint8Array {
     const out = this.buf.slice(0, this.pos);
     this.pos = 0;
-    if (this.buf.length > 1 << 20) { // do not keep a huge buffer around
+    if (this.buf.length > 1 << 22) { // do not keep a huge buffer around
       this.buf = new Uint8Array(256);
       this.view = new DataView(this.buf.buffer);
     }
