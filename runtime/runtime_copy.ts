@@ -37,3 +37,24 @@ registry().roots.push(RUNTIME_ROOT);
 export function runtimeCopies(): readonly string[] {
   return registry().roots;
 }
+
+/** Paths of the runtime's own modules under its root (not its tests or examples). */
+const RUNTIME_PART = /^(?:mod\.ts$|actors\/|runtime\/|cli\/)/;
+
+/**
+ * The path of `url` in this copy of the runtime, if it is one of its own
+ * modules.
+ *
+ * @example A runtime module, and a module of the runtime's examples
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RUNTIME_ROOT, runtimePath } from "./runtime_copy.ts";
+ * assert.equal(runtimePath(`${RUNTIME_ROOT}runtime/errors.ts`), "runtime/errors.ts");
+ * assert.equal(runtimePath(`${RUNTIME_ROOT}examples/layout/tasks.ts`), undefined);
+ * ```
+ */
+export function runtimePath(url: string): string | undefined {
+  if (!url.startsWith(RUNTIME_ROOT)) return undefined;
+  const path = url.slice(RUNTIME_ROOT.length);
+  return RUNTIME_PART.test(path) ? path : undefined;
+}

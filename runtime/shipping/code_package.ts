@@ -19,7 +19,7 @@
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ShippingError } from "../errors.ts";
-import { RUNTIME_ROOT } from "../runtime_copy.ts";
+import { runtimePath } from "../runtime_copy.ts";
 import { hashId } from "./hash.ts";
 import { findImports, maskComments, rewriteImports } from "./imports.ts";
 
@@ -127,16 +127,9 @@ function projectRoot(file: string): string {
   return config ? dirname(config) : dirname(file);
 }
 
-/** The runtime's own modules under its root (not its tests or examples). */
-const RUNTIME_PART = /^(?:mod\.ts$|actors\/|runtime\/|cli\/)/;
-
 function classify(url: string): Target {
-  const inRoot = url.startsWith(RUNTIME_ROOT)
-    ? url.slice(RUNTIME_ROOT.length)
-    : undefined;
-  if (inRoot !== undefined && RUNTIME_PART.test(inRoot)) {
-    return { kind: "runtime", path: inRoot };
-  }
+  const inRuntime = runtimePath(url);
+  if (inRuntime !== undefined) return { kind: "runtime", path: inRuntime };
   if (url.startsWith("file:")) return { kind: "local", url };
   return { kind: "external", spec: url };
 }

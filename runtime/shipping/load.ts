@@ -13,6 +13,7 @@ import type { PackageRef } from "./code_package.ts";
 import { type FunctionDescription, rememberDescription } from "./describe.ts";
 import {
   importForShipping,
+  indexImportsOf,
   indexNamespace,
   mainCopyUrl,
   mainModuleUrl,
@@ -53,6 +54,8 @@ async function loadModuleRef(
     );
   }
   refuseSecondRuntime(url, name);
+  // Functions of the modules it imports, submitted from its tasks, ship by reference.
+  await indexImportsOf(target, url, pkg);
   // Index the whole module: functions it exports that tasks submit from
   // here then ship by reference too.
   indexNamespace(url, ns, pkg);

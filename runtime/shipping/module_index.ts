@@ -22,6 +22,7 @@
 import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UnguardedEntryError } from "../errors.ts";
+import { runtimePath } from "../runtime_copy.ts";
 import { toSource, WRAPPED } from "./analysis.ts";
 import type { PackageRef } from "./code_package.ts";
 import { findImports, maskComments } from "./imports.ts";
@@ -247,25 +248,79 @@ async function staticImports(url: string): Promise<string[]> {
 }
 
 /**
- * Indexes the modules the entry script imports, transitively (local files
- * only). They are already evaluated: importing them again returns the same
- * instances, so their functions are known by identity.
+ * Indexes the local modules `from` imports statically, transitively, once
+ * each. They are already evaluated (their importer ran): importing them
+ * again returns the same instances, so their functions are known by
+ * identity. `exportAs` says under which URL (and code package) a module's
+ * functions ship, or that a module is not to be indexed (nor walked).
  */
-async function indexEntryImports(entry: string): Promise<void> {
-  const seen = new Set<string>([entry]);
-  const todo = await staticImports(entry);
+async function indexReachable(
+  from: string,
+  exportAs: (file: string) => Omit<Export, "name"> | undefined,
+): Promise<void> {
+  const seen = new Set<string>([from]);
+  const todo = await staticImports(from);
   while (todo.length > 0) {
-    const url = todo.pop()!;
-    if (seen.has(url)) continue;
-    seen.add(url);
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const as = exportAs(file);
+    if (!as) continue;
     try {
-      indexNamespace(url, await importForShipping(url));
+      indexNamespace(as.url, await importForShipping(file), as.pkg);
     } catch (e) {
       if (e instanceof UnguardedEntryError) throw e;
       continue; // not importable here: its functions ship by source
     }
-    todo.push(...await staticImports(url));
+    todo.push(...await staticImports(file));
   }
+}
+
+/** Indexes the modules the entry script imports, transitively (local files only). */
+function indexEntryImports(entry: string): Promise<void> {
+  return indexReachable(entry, (url) => ({ url }));
+}
+
+const indexedFrom = new Set<string>();
+
+/**
+ * Indexes the local modules that a module loaded to run a task (`target`,
+ * imported from `url`, or from code package `pkg`) imports, so that tasks
+ * submitting their functions ship them by reference too. Modules of a code
+ * package are named by the client's URLs and their place in the package.
+ * Once per loaded module.
+ *
+ * @example A module that imports nothing indexes nothing
+ * ```ts
+ * import { indexImportsOf } from "./module_index.ts";
+ * const url = new URL("./hash.ts", import.meta.url).href;
+ * await indexImportsOf(url, url);
+ * ```
+ */
+export function indexImportsOf(
+  target: string,
+  url: string,
+  pkg?: PackageRef,
+): Promise<void> {
+  if (indexedFrom.has(target)) return Promise.resolve();
+  indexedFrom.add(target);
+  if (!pkg || target === url) {
+    return indexReachable(
+      target,
+      (file) => runtimePath(file) === undefined ? { url: file } : undefined,
+    );
+  }
+  const depth = pkg.path.split("/").length - 1;
+  const folder = new URL(`./${"../".repeat(depth)}`, target).href;
+  const clientBase = new URL(`./${"../".repeat(depth)}`, url).href;
+  return indexReachable(target, (file) => {
+    if (!file.startsWith(folder)) return undefined; // the worker's runtime
+    const path = decodeURIComponent(file.slice(folder.length));
+    return {
+      url: new URL(file.slice(folder.length), clientBase).href,
+      pkg: { id: pkg.id, path },
+    };
+  });
 }
 
 let mainIndexing: Promise<void> | undefined;
