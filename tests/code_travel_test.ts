@@ -179,3 +179,38 @@ Deno.test("a module that loads a second runtime copy is refused on the worker; o
   );
   assert.equal(after, "22 function");
 });
+
+Deno.test("code that cannot travel is a ShippingError at submit on a TCP cluster, naming the module", async () => {
+  await using app = await makeApp({
+    "plugins.ts": `
+export async function load(name: string): Promise<unknown> {
+  return await import(\`./plugins/\${name}.ts\`);
+}
+`,
+    "main.ts": `
+import { Client } from "{{ROOT}}mod.ts";
+import { load } from "./plugins.ts";
+if (import.meta.main) {
+  await using client = await Client.connect(Deno.args[0]);
+  try {
+    client.submit(load, "x");
+    console.log("submitted");
+  } catch (e) {
+    console.log(JSON.stringify({ name: (e as Error).name, message: (e as Error).message }));
+  }
+  console.log(await client.submit((x: number) => x + 1, 1).result());
+}
+`,
+  });
+  await using cluster = await tcpCluster();
+  const out = await runScript(app, "main.ts", [cluster.address]);
+  assert.equal(out.code, 0, out.stderr);
+  const [first, second] = out.stdout.trim().split("\n");
+  const error = JSON.parse(first);
+  assert.equal(error.name, "ShippingError");
+  assert.match(
+    error.message,
+    /^cannot package file:\/\/\S+\/plugins\.ts for workers: line 3 imports a module by a computed specifier/,
+  );
+  assert.equal(second, "2"); // the client is still fine
+});
