@@ -1,8 +1,9 @@
 // Issue 13: workers on other hosts that lack the client's files. Four network
 // namespaces joined by veth pairs to a bridge (in a fifth, so the machine's
 // own network is untouched): the scheduler on one, two workers on two more,
-// started from another folder in private mount namespaces where a tmpfs
-// hides the client's folder, and the client on the fourth. Needs root (or
+// started from another folder (with their own copy of Tendril, at another
+// path than the client's) in private mount namespaces where a tmpfs hides
+// the client's folder, and the client on the fourth. Needs root (or
 // CAP_NET_ADMIN and CAP_SYS_ADMIN), iproute2 and util-linux's unshare; when
 // namespaces cannot be made the test is ignored and its name says why.
 import assert from "node:assert/strict";
@@ -158,6 +159,28 @@ Deno.test({
       procs.push(scheduler);
       await scheduler.stdout.waitFor(/tcp:\/\//);
       const address = `tcp://${SUBNET}.1:8786`;
+      // The workers run their own copy of Tendril, at another path than the client's.
+      const theirs = `${elsewhere}/tendril`;
+      await Deno.mkdir(theirs);
+      for (
+        const part of [
+          "mod.ts",
+          "actors",
+          "runtime",
+          "cli",
+          "deno.json",
+          "deno.lock",
+        ]
+      ) {
+        await sh(["cp", "-r", new URL(part, ROOT).pathname, theirs]);
+      }
+      const workerDeno = [
+        Deno.execPath(),
+        "run",
+        "--config",
+        `${theirs}/deno.json`,
+        "-A",
+      ];
       for (const w of ["w1", "w2"] as const) {
         // A private mount namespace with an empty tmpfs over the client's folder.
         const start = [
@@ -169,8 +192,8 @@ Deno.test({
           "-c",
           `mount -t tmpfs tmpfs "$0" && test ! -e "$0/main.ts" && exec "$@"`,
           `${app}`,
-          ...deno,
-          new URL("cli/worker.ts", ROOT).pathname,
+          ...workerDeno,
+          `${theirs}/cli/worker.ts`,
           address,
           "--name",
           w,
@@ -192,11 +215,19 @@ Deno.test({
       );
       assert.equal(client.code, 0, client.stderr);
       assert.deepEqual(JSON.parse(client.stdout), multiHostResult());
-      // Each worker fetched the packages it needed into its own cache.
+      // Each worker fetched the packages it needed into its own cache, with
+      // the client's imports of Tendril turned into its own copy.
       for (const w of ["w1", "w2"]) {
         const entries = [...Deno.readDirSync(`${elsewhere}/cache-${w}`)]
           .filter((e) => e.isDirectory && !e.name.startsWith("."));
         assert.ok(entries.length >= 1, `${w} cached no package`);
+        for (const e of entries) {
+          const tasks = `${elsewhere}/cache-${w}/${e.name}/tasks.ts`;
+          const text = await Deno.readTextFile(tasks).catch(() => undefined);
+          if (text === undefined) continue;
+          assert.match(text, new RegExp(`from "file://${theirs}/mod\\.ts"`));
+          assert.match(text, /from "npm:tinyqueue@3\.0\.0"/);
+        }
       }
     } finally {
       for (const p of procs.reverse()) await p.stop();

@@ -33,6 +33,8 @@ export interface InstallTiming {
 }
 
 const COMPLETE = ".complete";
+/** A half-written install older than this was left by a worker that died. */
+const STALE_INSTALL_MS = 10 * 60 * 1000;
 
 /**
  * Code packages on disk, fetched on first use.
@@ -173,13 +175,24 @@ export class CodeCache {
     this.onInstall?.(timing);
   }
 
-  /** Removes least recently used packages (never `keep`) while over the bound. */
+  /**
+   * Removes least recently used packages (never `keep`) while over the
+   * bound, and installs a killed worker left half-written.
+   */
   private async evict(keep: string): Promise<void> {
     const entries: { path: string; used: number; bytes: number }[] = [];
     let total = 0;
+    const now = Date.now();
     for await (const e of Deno.readDir(this.dir)) {
-      if (!e.isDirectory || e.name.startsWith(".")) continue;
+      if (!e.isDirectory) continue;
       const path = join(this.dir, e.name);
+      if (e.name.startsWith(".")) { // an install in progress, or left by a killed worker
+        const since = (await Deno.stat(path)).mtime?.getTime() ?? now;
+        if (now - since > STALE_INSTALL_MS) {
+          await Deno.remove(path, { recursive: true }).catch(() => {});
+        }
+        continue;
+      }
       const bytes = await folderBytes(path);
       const used = (await Deno.stat(path)).mtime?.getTime() ?? 0;
       entries.push({ path, used, bytes });

@@ -190,3 +190,21 @@ Deno.test("the code cache stays within its bound, least recently used out first"
   );
   assert.deepEqual(kept.sort(), [pkgs[1].id, pkgs[2].id].sort());
 });
+
+Deno.test("a half-written install left by a killed worker is cleared; a fresh one is left alone", async () => {
+  using dir = project({});
+  const stale = `${dir}/c/.stale-install`, fresh = `${dir}/c/.fresh-install`;
+  Deno.mkdirSync(stale, { recursive: true });
+  Deno.mkdirSync(fresh);
+  Deno.writeTextFileSync(`${stale}/m.ts`, "half");
+  const hourAgo = new Date(Date.now() - 3600_000);
+  Deno.utimeSync(stale, hourAgo, hourAgo);
+  const pkg = pkgOf([{ path: "m.ts", text: "export {};\n" }]);
+  const cache = new CodeCache(`${dir}/c`, () => Promise.resolve(pkg));
+  await cache.moduleUrl({ id: pkg.id, path: "m.ts" });
+  const names = [...Deno.readDirSync(`${dir}/c`)].map((e) => e.name).sort();
+  assert.deepEqual(names, [
+    ".fresh-install",
+    `${pkg.id}.${names[1].split(".")[1]}`,
+  ]);
+});
