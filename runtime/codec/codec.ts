@@ -10,7 +10,7 @@
  * {@linkcode SerializationError} at encode time, naming the value and its path.
  *
  * {@linkcode encode} walks the value once, checking and writing it with the
- * codec's own msgpack writer (`msgpack.ts`), and collects key references on
+ * codec's own msgpack writer (`msgpack_writer.ts`), and collects key references on
  * the way. A shared object is sent once per occurrence; a cycle is an error.
  * The codec keeps no state outside this module instance and uses no global
  * registry (msgpackr's extension registry is global to the package, so a
@@ -20,7 +20,8 @@
  * @module
  */
 import { SerializationError, tendrilErrorClass } from "../errors.ts";
-import { Reader, Writer } from "./msgpack.ts";
+import { Reader } from "./msgpack_reader.ts";
+import { Writer } from "./msgpack_writer.ts";
 import "../runtime_copy.ts"; // every copy of the runtime loads the codec: it registers here
 
 export { SerializationError };
