@@ -22,10 +22,15 @@ import {
   UsageError,
 } from "./options.ts";
 
-/** Where code packages are kept unless `--code-cache` says otherwise. */
-const DEFAULT_CODE_CACHE_DIR = `${
-  Deno.env.get("TMPDIR") ?? "/tmp"
-}/tendril-code-cache`;
+/** Where code packages are kept unless `--code-cache` says otherwise (beside Deno's own cache). */
+const DEFAULT_CODE_CACHE_DIR = (() => {
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const cache = env("XDG_CACHE_HOME") ??
+    (env("HOME") ? `${env("HOME")}/.cache` : undefined);
+  return cache
+    ? `${cache}/tendril/code`
+    : `${env("TMPDIR") ?? "/tmp"}/tendril-code-cache`;
+})();
 const DEFAULT_CODE_CACHE_MB = 256;
 
 const HELP = `Usage: deno task worker SCHEDULER_ADDRESS [options]

@@ -26,7 +26,14 @@ async function tcpCluster(...args: string[]) {
     ...(args.includes("--no-code-upload") ? [] : ["--code-cache", cache]),
     ...args,
   ]);
-  const address = await launcher.stdout.waitFor(/^tcp:\/\//);
+  let address: string;
+  try {
+    address = await launcher.stdout.waitFor(/^tcp:\/\//);
+  } catch (e) {
+    await launcher.stop();
+    await Deno.remove(cache, { recursive: true });
+    throw e;
+  }
   return {
     address,
     cache,

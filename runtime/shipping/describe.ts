@@ -33,12 +33,8 @@ import {
 } from "./code_package.ts";
 import { WORKER_GLOBALS } from "./free_variables.ts";
 import { hashId } from "./hash.ts";
-import {
-  entryExportLike,
-  type Export,
-  exportOf,
-  unguardedEntryExporting,
-} from "./module_index.ts";
+import { entryExportLike, unguardedEntryExporting } from "./entry_index.ts";
+import { type Export, exportOf } from "./module_index.ts";
 
 /** How a function travels: a module export, or its source text. */
 export type FunctionRef =

@@ -11,12 +11,11 @@ import { runtimeCopies } from "../runtime_copy.ts";
 import { compileFunction, type Wrapper } from "./compile.ts";
 import type { PackageRef } from "./code_package.ts";
 import { type FunctionDescription, rememberDescription } from "./describe.ts";
+import { mainCopyUrl, mainModuleUrl } from "./entry_index.ts";
 import {
   importForShipping,
   indexImportsOf,
   indexNamespace,
-  mainCopyUrl,
-  mainModuleUrl,
   rememberExport,
 } from "./module_index.ts";
 

@@ -24,8 +24,5 @@ export { CodeCache } from "./code_cache.ts";
 export { freeVariables } from "./free_variables.ts";
 export { pureKey } from "./hash.ts";
 export { type CodeSource, loadFunction } from "./load.ts";
-export {
-  assertNotShippingImport,
-  indexMainModule,
-  registerModule,
-} from "./module_index.ts";
+export { indexMainModule, registerModule } from "./entry_index.ts";
+export { assertNotShippingImport } from "./module_index.ts";
