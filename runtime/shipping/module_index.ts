@@ -222,21 +222,17 @@ export function indexImportsOf(
 ): Promise<void> {
   if (indexedFrom.has(target)) return Promise.resolve();
   indexedFrom.add(target);
-  if (!pkg || target === url) {
-    return indexReachable(
-      target,
-      (file) => runtimePath(file) === undefined ? { url: file } : undefined,
-    );
-  }
-  const depth = pkg.path.split("/").length - 1;
-  const folder = new URL(`./${"../".repeat(depth)}`, target).href;
-  const clientBase = new URL(`./${"../".repeat(depth)}`, url).href;
+  // Package files sit in the package's folder as they sat in the client's.
+  const up = `./${"../".repeat(pkg ? pkg.path.split("/").length - 1 : 0)}`;
+  const folder = new URL(up, target).href, clientBase = new URL(up, url).href;
   return indexReachable(target, (file) => {
-    if (!file.startsWith(folder)) return undefined; // the worker's runtime
-    const path = decodeURIComponent(file.slice(folder.length));
+    if (runtimePath(file) !== undefined) return undefined; // the worker's own
+    if (!pkg) return { url: file };
+    if (!file.startsWith(folder)) return undefined; // not the client's code
+    const rel = file.slice(folder.length);
     return {
-      url: new URL(file.slice(folder.length), clientBase).href,
-      pkg: { id: pkg.id, path },
+      url: new URL(rel, clientBase).href,
+      pkg: { id: pkg.id, path: decodeURIComponent(rel) },
     };
   });
 }
