@@ -69,7 +69,7 @@ export {
   TimeoutError,
   UnguardedEntryError,
 } from "./runtime/errors.ts";
-export { registerModule } from "./runtime/shipping/module_index.ts";
+export { registerModule } from "./runtime/shipping/entry_index.ts";
 export type { FunctionRef } from "./runtime/shipping/describe.ts";
 export type { Packed } from "./runtime/codec/packed.ts";
 export type * from "./actors/protocol.ts";

@@ -31,6 +31,7 @@ import {
   str,
 } from "../runtime/wire/checks.ts";
 import type { FunctionRef } from "../runtime/shipping/describe.ts";
+import type { CodePackage } from "../runtime/shipping/code_package.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
 export const PROTOCOL_VERSION = 3;
@@ -131,7 +132,12 @@ export type ClientToScheduler =
   | { op: "release"; keys: string[]; owner?: string }
   /** Cancel these keys, what depends on them and what they launched. */
   | { op: "cancel"; keys: string[] }
-  | MissingData;
+  | MissingData
+  /**
+   * The code package that module function refs with `pkg.id` name, sent
+   * before the first task using it (workers fetch it with code-request).
+   */
+  | { op: "code-package"; package: CodePackage };
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -168,7 +174,9 @@ export type WorkerToScheduler =
   | { op: "blocked"; key: string; run: number; on: string[] }
   /** That wait ended. */
   | { op: "unblocked"; key: string; run: number }
-  | MissingData;
+  | MissingData
+  /** The worker lacks code package `id` (answered by code-reply). */
+  | { op: "code-request"; id: string };
 
 /** Scheduler -> worker. */
 export type SchedulerToWorker =
@@ -193,7 +201,9 @@ export type SchedulerToWorker =
   /** Take the run back if it has not started (answered by task-stopped). */
   | { op: "steal"; key: string; run: number }
   /** Forget the values of these keys. */
-  | { op: "free"; keys: string[] };
+  | { op: "free"; keys: string[] }
+  /** Answer to code-request: the package, or why the scheduler has none. */
+  | { op: "code-reply"; id: string; package?: CodePackage; error?: string };
 
 /** Anything -> worker data server. */
 export type DataRequest = { op: "get-data"; id: number; keys: string[] };
@@ -255,6 +265,13 @@ export type ToWorkerConnection = SchedulerToWorker | SchedulerToClient;
 const key = str();
 const keys = list(key);
 
+const packageId = str(64);
+const packageRef = record({ id: packageId, path: str(4096) });
+const codePackage: Check<CodePackage> = record<CodePackage>({
+  id: packageId,
+  files: list(record({ path: str(4096), text: str(1 << 24) })),
+});
+
 const fnRef: Check<FunctionRef> = (v, at) => {
   const m = map(v, at);
   if (m.kind === "module") str(1 << 16)(m.url, `${at}.url`);
@@ -268,6 +285,7 @@ const fnRef: Check<FunctionRef> = (v, at) => {
   }
   str()(m.name, `${at}.name`);
   optional(bool)(m.wrapped, `${at}.wrapped`);
+  if (m.kind === "module") optional(packageRef)(m.pkg, `${at}.pkg`);
   return m as unknown as FunctionRef;
 };
 
@@ -299,6 +317,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   release: { keys, owner: optional(key) },
   cancel: { keys },
   "missing-data": missingData,
+  "code-package": { package: codePackage },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -317,6 +336,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   blocked: { key, run: nat, on: keys },
   unblocked: { key, run: nat },
   heartbeat: {},
+  "code-request": { id: packageId },
 };
 
 const DATA_TABLE: MessageTable<DataMessage> = {

@@ -43,6 +43,22 @@ Deno.test("validate: every valid scheduler message passes", () => {
       unreachable: ["tcp://127.0.0.1:1"],
       reason: "refused",
     },
+    {
+      op: "submit",
+      tasks: [{
+        ...task,
+        fnRef: {
+          kind: "module",
+          url: "file:///app/tasks.ts",
+          name: "inc",
+          pkg: { id: "P1", path: "tasks.ts" },
+        },
+      }],
+    },
+    {
+      op: "code-package",
+      package: { id: "P1", files: [{ path: "tasks.ts", text: "export {};" }] },
+    },
   ];
   const worker = [
     {
@@ -70,6 +86,7 @@ Deno.test("validate: every valid scheduler message passes", () => {
       reason: "not held",
     },
     { op: "heartbeat" },
+    { op: "code-request", id: "P1" },
   ];
   for (const msg of client) {
     validateToScheduler(msg, "client");
@@ -87,6 +104,24 @@ Deno.test("validate: bad scheduler messages name the operation and field", () =>
     [
       { op: "task-finished", key: "k", nbytes: 1 },
       /"task-finished" is for workers, not clients/,
+    ],
+    [
+      { op: "code-request", id: "P1" },
+      /"code-request" is for workers, not clients/,
+    ],
+    [
+      { op: "code-package", package: { id: "P1", files: [{ path: "a.ts" }] } },
+      /bad "code-package" message: field package\.files\[0\]\.text must be a string, got nothing/,
+    ],
+    [
+      {
+        op: "submit",
+        tasks: [{
+          ...task,
+          fnRef: { kind: "module", url: "file:///a.ts", name: "f", pkg: "P1" },
+        }],
+      },
+      /field tasks\[0\]\.fnRef\.pkg must be a map/,
     ],
     [
       { op: "submit", tasks: {} },

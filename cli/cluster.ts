@@ -45,6 +45,8 @@ Options:
   --tls-key FILE            PEM private key of --tls-cert
   --tls-ca FILE             PEM CA the workers trust for tls:// addresses
   --heartbeat-timeout MS    silence after which a worker is removed
+  --code-cache DIR          where the workers keep clients' code packages
+  --no-code-upload          workers import clients' modules by URL instead
   -h, --help                show this help
 `;
 
@@ -141,6 +143,8 @@ async function main(): Promise<void> {
       "tls-ca": { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "allowed-failures": { type: "string" },
+      "code-cache": { type: "string" },
+      "no-code-upload": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -197,6 +201,10 @@ async function main(): Promise<void> {
   const workerArgs = [...shared, "--slots", String(slots)];
   const ca = values["tls-ca"] ?? values["tls-cert"];
   if (ca) workerArgs.push("--tls-ca", ca);
+  if (values["code-cache"]) {
+    workerArgs.push("--code-cache", values["code-cache"]);
+  }
+  if (values["no-code-upload"]) workerArgs.push("--no-code-upload");
 
   let stopping = false;
   const workers = new Set<Child>();

@@ -30,6 +30,16 @@ import {
 
 /** Default time a worker keeps dialling a lost scheduler: 5 minutes. */
 const DEFAULT_RECONNECT_TIMEOUT = 300_000;
+/** Where code packages are kept unless `--code-cache` says otherwise (beside Deno's own cache). */
+const DEFAULT_CODE_CACHE_DIR = (() => {
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const cache = env("XDG_CACHE_HOME") ??
+    (env("HOME") ? `${env("HOME")}/.cache` : undefined);
+  return cache
+    ? `${cache}/tendril/code`
+    : `${env("TMPDIR") ?? "/tmp"}/tendril-code-cache`;
+})();
+const DEFAULT_CODE_CACHE_MB = 256;
 
 const HELP = `Usage: deno task worker SCHEDULER_ADDRESS [options]
 
@@ -56,6 +66,11 @@ Options:
                             gone (default ${DEFAULT_SILENCE_TIMEOUT})
   --reconnect-timeout MS    how long to keep dialling a lost scheduler before
                             exiting (default ${DEFAULT_RECONNECT_TIMEOUT})
+  --code-cache DIR          where clients' code packages are kept (default
+                            ${DEFAULT_CODE_CACHE_DIR})
+  --code-cache-size MB      bound of that folder (default ${DEFAULT_CODE_CACHE_MB})
+  --no-code-upload          take no code packages: import clients' modules by
+                            their URL (their files must be on this host)
   -h, --help                show this help
 `;
 
@@ -81,6 +96,9 @@ async function main(): Promise<void> {
       "max-frame-size": { type: "string" },
       "silence-timeout": { type: "string" },
       "reconnect-timeout": { type: "string" },
+      "code-cache": { type: "string" },
+      "code-cache-size": { type: "string" },
+      "no-code-upload": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -93,6 +111,11 @@ async function main(): Promise<void> {
   if (positionals.length !== 1) {
     throw new UsageError(
       "give the scheduler's address, e.g. tcp://127.0.0.1:8786",
+    );
+  }
+  if (values["no-code-upload"] && values["code-cache"]) {
+    throw new UsageError(
+      "--no-code-upload and --code-cache exclude each other",
     );
   }
   if (!values["tls-cert"] !== !values["tls-key"]) {
@@ -139,6 +162,15 @@ async function main(): Promise<void> {
       DEFAULT_SILENCE_TIMEOUT,
       1,
     ),
+    codeCache: values["no-code-upload"] ? undefined : {
+      dir: values["code-cache"] ?? DEFAULT_CODE_CACHE_DIR,
+      maxBytes: intOption(
+        "code-cache-size",
+        values["code-cache-size"],
+        DEFAULT_CODE_CACHE_MB,
+        1,
+      ) * 1024 * 1024,
+    },
   };
   const reconnectTimeout = intOption(
     "reconnect-timeout",

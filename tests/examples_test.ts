@@ -1,6 +1,7 @@
 // Every example runs with `deno run` and prints the right answer.
 import assert from "node:assert/strict";
 import { within } from "./fixtures/bounded.ts";
+import { runCli } from "./fixtures/processes.ts";
 
 /** Runs a script to its end; one that runs past the bound is killed and fails the test. */
 async function output(args: string[]): Promise<Deno.CommandOutput> {
@@ -45,12 +46,58 @@ for (
   });
 }
 
-Deno.test("a script without an import.meta.main guard fails with a clear error", async () => {
+Deno.test("example: the main.ts + tasks.ts + lib/ layout, in-process", async () => {
+  assert.equal(
+    await run("layout/main.ts"),
+    "50\n30 kg\n100\n1001\n42\n",
+  );
+});
+
+Deno.test("example: the main.ts + tasks.ts + lib/ layout on deno task cluster", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "tendril-code-" });
+  const launcher = runCli("cluster", [
+    "--workers",
+    "2",
+    "--port",
+    "0",
+    "--code-cache",
+    cache,
+  ]);
+  let out: Deno.CommandOutput;
+  try {
+    const address = await launcher.stdout.waitFor(/^tcp:\/\//);
+    const url = new URL("../examples/layout/main.ts", import.meta.url);
+    out = await output(["run", "-A", url.pathname, address]);
+  } finally {
+    await launcher.stop();
+    await Deno.remove(cache, { recursive: true });
+  }
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(
+    new TextDecoder().decode(out.stdout),
+    "50\n30 kg\n100\n1001\n42\n",
+  );
+});
+
+Deno.test("example: a plain top-level-await script", async () => {
+  assert.equal(await run("plain_script.ts"), "sum of squares = 30\n");
+});
+
+Deno.test("a top-level-await script without a guard runs when it ships only inline code", async () => {
   const url = new URL("./fixtures/unguarded_script.ts", import.meta.url);
   const out = await output(["run", "--allow-read", url.pathname]);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout), "28\n");
+});
+
+Deno.test("an unguarded script whose export needs module shipping is told to add the guard", async () => {
+  const url = new URL("./fixtures/unguarded_needs_guard.ts", import.meta.url);
+  const out = await output(["run", "--allow-read", url.pathname]);
   assert.notEqual(out.code, 0);
+  assert.equal(new TextDecoder().decode(out.stdout), "2\n"); // inline work ran
+  const stderr = new TextDecoder().decode(out.stderr);
   assert.match(
-    new TextDecoder().decode(out.stderr),
-    /UnguardedEntryError: .*import\.meta\.main/,
+    stderr,
+    /UnguardedEntryError: function "scaled" cannot be shipped by source: it uses "SCALE", which a worker cannot see\. It is exported by the entry script file:\/\/\S+unguarded_needs_guard\.ts, .*Wrap the script's main code in `if \(import\.meta\.main\) \{ \.\.\. \}`\./,
   );
 });

@@ -22,6 +22,7 @@ import {
   TendrilError,
   TimeoutError,
 } from "../../runtime/errors.ts";
+import type { FunctionDescription } from "../../runtime/shipping/describe.ts";
 import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { TaskSpec } from "../protocol.ts";
@@ -90,6 +91,8 @@ export class Client implements FutureHost, AsyncDisposable {
   private readonly live = { counter: 0, flushing: false, closed: false };
   /** Function ids whose definition (`fnRef`) was already sent to the scheduler. */
   private readonly sentFns = new Set<string>();
+  /** Code packages already sent to the scheduler, by id. */
+  private readonly sentPackages = new Set<string>();
   /** Keys each running task holds here, dropped when it ends. */
   private readonly taskKeys = new Map<string, string[]>();
   /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
@@ -218,11 +221,19 @@ export class Client implements FutureHost, AsyncDisposable {
   /** Submits one call of an already described function. */
   private submitOne(
     fn: Fn,
-    desc: { id: string; ref: TaskSpec["fnRef"] },
+    desc: FunctionDescription,
     args: unknown[],
     key: string | undefined,
   ): Future<unknown> {
     if (this.live.closed) throw new ClientClosedError("submit()");
+    if (this.host.shipsCode && desc.ref.kind === "module") {
+      const { desc: packaged, pkg } = shipping().withPackage(desc);
+      desc = packaged;
+      if (pkg && !this.sentPackages.has(pkg.id)) {
+        this.sentPackages.add(pkg.id); // sent ahead of the submit that needs it
+        this.host.send({ op: "code-package", package: pkg });
+      }
+    }
     const opts = this.defaults;
     const name = fn.name || "task";
     const deps: string[] = [];

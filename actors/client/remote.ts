@@ -170,6 +170,7 @@ export async function connectRemote(
 
   return {
     id: welcome.id,
+    shipsCode: true, // workers may be on hosts without this process's files
     send(msg) {
       if (!conn.closed) conn.send(msg);
     },

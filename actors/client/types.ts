@@ -46,6 +46,11 @@ export interface ClientHost {
   readonly id: string;
   /** Sends to the scheduler (in order, batched by the transport). */
   send(msg: ClientToScheduler | WorkerToScheduler): void;
+  /**
+   * Functions of local modules travel with a code package of their module
+   * graph (the cluster's workers may lack this process's files).
+   */
+  readonly shipsCode?: boolean;
   /** Fetches the codec bytes of a value held by workers at `who`. */
   fetch(key: string, who: string[]): Promise<Packed>;
   /**

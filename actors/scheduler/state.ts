@@ -10,6 +10,7 @@
  * @module
  */
 
+import { CodeStore } from "./code_store.ts";
 import { pack } from "../../runtime/codec/packed.ts";
 import {
   KilledWorkerError,
@@ -74,6 +75,8 @@ export class SchedulerState extends TaskGraph {
   private readonly allowedFailures: number;
   /** Check every invariant after every event. */
   private readonly validating: boolean;
+  /** Code packages clients sent, for workers to fetch. */
+  private readonly code = new CodeStore();
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
@@ -228,6 +231,8 @@ export class SchedulerState extends TaskGraph {
         return;
       case "missing-data":
         return this.missingData(from, msg);
+      case "code-package":
+        return this.code.add(msg.package);
       default:
         return this.fromWorker(from, msg);
     }
@@ -262,6 +267,18 @@ export class SchedulerState extends TaskGraph {
         return this.blocked(w, msg);
       case "unblocked":
         return this.unblocked(w, msg);
+      case "code-request": {
+        const pkg = this.code.get(msg.id);
+        return this.send(
+          w.id,
+          pkg ? { op: "code-reply", id: msg.id, package: pkg } : {
+            op: "code-reply",
+            id: msg.id,
+            error: `the scheduler has no code package ${msg.id} (its client ` +
+              `never sent it, or it was dropped to stay within the bound)`,
+          },
+        );
+      }
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,

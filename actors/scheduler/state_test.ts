@@ -758,3 +758,26 @@ Deno.test("scheduler: frees wait for the end of the batch, and a new run of the 
   );
   t.s.validate();
 });
+
+Deno.test("code packages: kept from clients, answered to workers, unknown ones refused by name", () => {
+  const sim = new Sim();
+  const pkg = { id: "P1", files: [{ path: "tasks.ts", text: "export {};" }] };
+  assert.deepEqual(sim.msg("c", { op: "code-package", package: pkg }), []);
+  const [reply] = sim.msg("w1", { op: "code-request", id: "P1" });
+  assert.deepEqual(reply, {
+    type: "send",
+    to: "w1",
+    msg: { op: "code-reply", id: "P1", package: pkg },
+  });
+  const [none] = sim.msg("w1", { op: "code-request", id: "P2" });
+  assert.ok(none.type === "send" && none.msg.op === "code-reply");
+  assert.match(
+    (none.msg as { error?: string }).error ?? "",
+    /the scheduler has no code package P2/,
+  );
+  // a client may not ask: that is a worker's operation
+  assert.throws(
+    () => sim.msg("c", { op: "code-request", id: "P1" }),
+    /"code-request" is for workers, and c is not one/,
+  );
+});

@@ -12,7 +12,9 @@
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
 import { CancelledError, describeThrown } from "../../runtime/errors.ts";
-import { loadShipping } from "../../runtime/shipping/lazy.ts";
+import { loadShipping, type Shipping } from "../../runtime/shipping/lazy.ts";
+import type { CodePackage } from "../../runtime/shipping/code_package.ts";
+import type { CodeSource } from "../../runtime/shipping/load.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
@@ -58,6 +60,12 @@ export interface WorkerOptions {
   retry?: RetryOptions;
   /** Check the state machine's invariants after every event (default: `TENDRIL_VALIDATE=1`). */
   validate?: boolean;
+  /**
+   * Where to keep the code packages of clients' modules (fetched through
+   * the scheduler on first use). Absent: client modules are imported by
+   * their URL, which needs the client's files at the same path here.
+   */
+  codeCache?: { dir: string; maxBytes?: number };
 }
 
 /** A loaded task function. */
@@ -127,6 +135,15 @@ export class WorkerActor implements WorkerRuntime {
     type: "message",
     msg: undefined as never,
   };
+  /** Where code packages are kept, if this worker takes them. */
+  private readonly codeCache: WorkerOptions["codeCache"];
+  /** The cache, once function shipping is loaded. */
+  private code: CodeSource | undefined;
+  /** Code packages asked of the scheduler, by id. */
+  private readonly codeRequests = new Map<
+    string,
+    PromiseWithResolvers<CodePackage>
+  >();
 
   /** Wires a worker; it starts handling the scheduler's messages at once. */
   constructor(options: WorkerOptions) {
@@ -136,6 +153,7 @@ export class WorkerActor implements WorkerRuntime {
     this.scheduler = options.scheduler;
     this.connect = options.connect;
     this.retry = options.retry;
+    this.codeCache = options.codeCache;
     this.core = new WorkerState(
       options.slots,
       options.validate ?? validateFromEnv(),
@@ -167,6 +185,9 @@ export class WorkerActor implements WorkerRuntime {
           case "deadlock":
             this.clientHandler?.(msg);
             break;
+          case "code-reply":
+            this.codeReply(msg);
+            break;
           default:
             // Batches arrive between events, so one event object serves
             // them all (a fresh one if ever delivered while handling).
@@ -178,6 +199,46 @@ export class WorkerActor implements WorkerRuntime {
         }
       }
     });
+  }
+
+  /** Asks the scheduler for code package `id`. */
+  private fetchPackage(id: string): Promise<CodePackage> {
+    let request = this.codeRequests.get(id);
+    if (!request) {
+      request = Promise.withResolvers<CodePackage>();
+      this.codeRequests.set(id, request);
+      this.scheduler.send({ op: "code-request", id });
+    }
+    return request.promise;
+  }
+
+  /** Settles the request a code-reply answers. */
+  private codeReply(msg: Extract<ToWorkerConnection, { op: "code-reply" }>) {
+    const request = this.codeRequests.get(msg.id);
+    if (!request) return;
+    this.codeRequests.delete(msg.id);
+    if (msg.package) request.resolve(msg.package);
+    else request.reject(new Error(msg.error ?? "no package"));
+  }
+
+  /** The code cache, made on first use (function shipping is loaded by then). */
+  private codeSource(shipping: Shipping): CodeSource | undefined {
+    if (!this.codeCache) return undefined;
+    return this.code ??= new shipping.CodeCache(
+      this.codeCache.dir,
+      (id) => this.fetchPackage(id),
+      this.codeCache.maxBytes,
+      ({ id, fetchMs, writeMs }) =>
+        console.error(
+          fetchMs === 0
+            ? `tendril: worker ${this.id}: code package ${id} found in ${
+              this.codeCache!.dir
+            }`
+            : `tendril: worker ${this.id}: code package ${id} fetched in ${
+              fetchMs.toFixed(1)
+            } ms, written in ${writeMs.toFixed(1)} ms`,
+        ),
+    );
   }
 
   /** Serves this worker's values to a peer or client on `conn`. */
@@ -296,7 +357,7 @@ export class WorkerActor implements WorkerRuntime {
           new Error(`worker ${this.id} has no definition of function ${id}`),
         );
       }
-      loading = loadTask(id, ref).then((task) => {
+      loading = loadTask(id, ref, (s) => this.codeSource(s)).then((task) => {
         this.fns.set(id, task);
         return task;
       });
@@ -460,6 +521,10 @@ export class WorkerActor implements WorkerRuntime {
     for (const task of this.running.values()) {
       task.abort(new Error("worker closing"));
     }
+    for (const request of this.codeRequests.values()) {
+      request.reject(new Error("worker closing"));
+    }
+    this.codeRequests.clear();
   }
 }
 
@@ -470,10 +535,14 @@ export class WorkerActor implements WorkerRuntime {
 async function loadTask(
   id: string,
   ref: NonNullable<ReturnType<WorkerState["functionRef"]>>,
+  codeSource: (shipping: Shipping) => CodeSource | undefined,
 ): Promise<Task> {
-  const { loadFunction } = await loadShipping();
+  const shipping = await loadShipping();
   const { taskScope, wrapTask } = await import("../task/delayed.ts");
-  const fn = await loadFunction({ id, ref }, taskScope(), { wrap: wrapTask });
+  const fn = await shipping.loadFunction({ id, ref }, taskScope(), {
+    wrap: wrapTask,
+    code: codeSource(shipping),
+  });
   // A delayed wrapper runs the function it wraps.
   const inner = (fn as unknown as Record<symbol, unknown>)[
     Symbol.for("tendril.wrapped")

@@ -74,6 +74,8 @@ export interface WorkerServerOptions {
    * after which it counts as vanished (default 10 s).
    */
   silenceTimeout?: number;
+  /** Where to keep clients' code packages; absent: import client modules by URL. */
+  codeCache?: { dir: string; maxBytes?: number };
 }
 
 /** A TCP connection before its messages are known to be well formed. */
@@ -265,6 +267,7 @@ export class WorkerServer implements AsyncDisposable {
         ToScheduler
       >,
       connect: connectPeer,
+      codeCache: options.codeCache,
     });
     for (const conn of early) worker.serve(conn);
     // Load function shipping while the scheduler sends the first task.

@@ -9,19 +9,20 @@
  * bytes, so any msgpack decoder can frame (and skip) them. Anything else is a
  * {@linkcode SerializationError} at encode time, naming the value and its path.
  *
- * msgpackr alone writes a function as `undefined`, a class instance, Promise or
- * WeakMap as a plain map, a Map as an object and -0 as 0, and throws on a Symbol;
- * so {@linkcode encode} first walks the value (a typeof switch per value, no
- * allocation unless a Map, -0 or plain-object key reference needs standing in
- * for), which also collects key references. A shared object is sent once per
- * occurrence; a cycle is an error. msgpackr's extension registry is global: a
- * Packr elsewhere in the isolate also writes Error, Set, typed arrays and key
- * references this way (but not Map or -0, which need the walk).
+ * {@linkcode encode} walks the value once, checking and writing it with the
+ * codec's own msgpack writer (`msgpack_writer.ts`), and collects key references on
+ * the way. A shared object is sent once per occurrence; a cycle is an error.
+ * The codec keeps no state outside this module instance and uses no global
+ * registry (msgpackr's extension registry is global to the package, so a
+ * second copy of the runtime in the isolate used to take over decoding), so
+ * any number of runtime copies and other msgpack users coexist.
  *
  * @module
  */
-import { addExtension, Packr, Unpackr } from "msgpackr";
 import { SerializationError, tendrilErrorClass } from "../errors.ts";
+import { Reader } from "./msgpack_reader.ts";
+import { Writer } from "./msgpack_writer.ts";
+import "../runtime_copy.ts"; // every copy of the runtime loads the codec: it registers here
 
 export { SerializationError };
 
@@ -95,22 +96,21 @@ export function encode(
   onKey?: (key: string) => void,
   what?: string | (() => string),
 ): Uint8Array {
-  const savedKeys = foundKeys, savedCollecting = collecting;
-  let bytes: Uint8Array, keys: string[] | undefined;
-  foundKeys = undefined;
-  collecting = onKey !== undefined;
+  // A getter run by the walk may encode too: it gets a writer of its own.
+  const w = idleWriter ?? new Writer();
+  idleWriter = undefined;
+  const walk: Walk = { w, keys: undefined, collect: onKey !== undefined };
+  let bytes: Uint8Array;
   try {
-    const prepared = prepare(value, 0);
-    keys = foundKeys as string[] | undefined; // (set by prepare)
-    collecting = false;
-    bytes = new Uint8Array(packr.pack(prepared)); // pack() gives a view of a shared buffer
+    write(walk, value, 0);
+    bytes = w.take();
   } catch (e) {
+    w.reset();
     throw failed(e, what);
   } finally {
-    foundKeys = savedKeys;
-    collecting = savedCollecting;
+    idleWriter = w;
   }
-  if (keys) { for (const key of keys) onKey!(key); }
+  if (walk.keys) { for (const key of walk.keys) onKey!(key); }
   return bytes;
 }
 
@@ -134,17 +134,24 @@ export function decode(
   bytes: Uint8Array,
   resolveKey?: (key: string) => unknown,
 ): unknown {
-  const saved = resolver;
-  resolver = resolveKey;
-  try { // a fresh plain view: msgpackr caches a DataView on its source
-    const { buffer, byteOffset, byteLength } = bytes;
-    return unpackr.unpack(new Uint8Array(buffer, byteOffset, byteLength));
+  const readExt = (type: number, data: Uint8Array, r: Reader): unknown => {
+    if (type === EXT_KEY) {
+      const key = fromUtf8.decode(data);
+      if (!resolveKey) return new KeyReference(key);
+      try {
+        return resolveKey(key);
+      } catch (e) {
+        throw new ResolveFailure(e); // through the reader untouched; unwrapped below
+      }
+    }
+    return readCodecExt(type, data, r);
+  };
+  try {
+    return new Reader(bytes, readExt).readAll();
   } catch (e) {
     if (e instanceof ResolveFailure) throw e.error;
     const why = `cannot decode a message: ${(e as Error)?.message ?? e}`;
     throw new SerializationError(why, { cause: e });
-  } finally {
-    resolver = saved;
   }
 }
 
@@ -162,16 +169,16 @@ const ERRORS = new Set(
 const LISTED = "(only plain objects, arrays, Date, Map, Set, BigInt, " +
   "typed arrays and Error travel)";
 
-const packr = new Packr({
-  useRecords: false, // standard msgpack
-  variableMapSize: true, // objects over 65,535 keys, and no slower
-  useBigIntExtension: true, // BigInts beyond 64 bits
-});
-const unpackr = new Unpackr({ useRecords: false, copyBuffers: true });
 const utf8 = new TextEncoder(), fromUtf8 = new TextDecoder();
-// Per-call state: encode/decode are synchronous and save/restore it around a call.
-let foundKeys: string[] | undefined, collecting = false;
-let resolver: ((key: string) => unknown) | undefined;
+/** A writer no encode is using (encodes nest when a getter encodes). */
+let idleWriter: Writer | undefined = new Writer();
+
+/** One encode: where it writes, and the key references it met. */
+interface Walk {
+  w: Writer;
+  keys: string[] | undefined;
+  collect: boolean;
+}
 
 /** A walk failure: the value's description, the path and containers to it (innermost first). */
 class Failure {
@@ -182,18 +189,12 @@ class Failure {
 class ResolveFailure {
   constructor(readonly error: unknown) {}
 }
-/** Stands for a Map, which msgpackr writes as a plain map without asking any extension. */
-class MapBox {
-  constructor(readonly map: Map<unknown, unknown>) {}
-}
-class NegativeZero {} // msgpackr writes -0 as the integer 0
-const NEG_ZERO = new NegativeZero();
 
 function failed(f: unknown, describe?: string | (() => string)): unknown {
   const what = typeof describe === "function" ? describe() : describe;
   const lead = `cannot serialize ${what ? `${what}: ` : ""}`;
   if (f instanceof SerializationError) return f;
-  if (!(f instanceof Failure)) { // msgpackr's own limits (buffer size, stack depth)
+  if (!(f instanceof Failure)) { // a getter that threw, a buffer too large
     const why = `${lead}a value: ${(f as Error)?.message ?? f}`;
     return new SerializationError(why, { cause: f });
   }
@@ -225,82 +226,139 @@ function describe(v: unknown): string {
 const segment = (k: string) =>
   /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
 
-/** Checks a value; returns it, or what msgpackr must be given instead. */
-function prepare(v: unknown, depth: number): unknown {
+/** Checks and writes one value. */
+function write(walk: Walk, v: unknown, depth: number): void {
   switch (typeof v) {
     case "number":
-      return v === 0 && 1 / v < 0 ? NEG_ZERO : v;
+      return walk.w.number(v);
     case "string":
+      return walk.w.string(v);
     case "boolean":
+      return walk.w.bool(v);
     case "undefined":
+      return walk.w.undef();
     case "bigint":
-      return v;
+      return walk.w.bigint(v);
     case "object":
-      return v === null ? v : prepareObject(v, depth + 1);
+      return v === null ? walk.w.nil() : writeObject(walk, v, depth + 1);
     default:
       throw new Failure(describe(v));
   }
 }
 
-/** `prepare` for a child of `parent`, adding its path segment to a failure. */
-function child(v: unknown, depth: number, parent: object, seg: string) {
+/** `write` for a child of `parent`, adding its path segment to a failure. */
+function child(
+  walk: Walk,
+  v: unknown,
+  depth: number,
+  parent: object,
+  seg: string,
+) {
   try {
-    return prepare(v, depth);
+    write(walk, v, depth);
   } catch (e) {
     if (e instanceof Failure) e.path.push(seg), e.nodes.push(parent);
     throw e;
   }
 }
 
-function prepareObject(v: object, depth: number): unknown {
+function writeObject(walk: Walk, v: object, depth: number): void {
   if (depth > MAX_DEPTH) {
     throw new Failure(`a value nested over ${MAX_DEPTH} levels deep`, true);
   }
+  const w = walk.w;
   if (Array.isArray(v)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i], y = child(x, depth, v, `[${i}]`);
-      if (y !== x) (out ??= v.slice())[i] = y;
-    }
-    return out ?? v;
+    w.arrayHeader(v.length);
+    for (let i = 0; i < v.length; i++) child(walk, v[i], depth, v, `[${i}]`);
+    return;
   }
-  const proto = Object.getPrototypeOf(v);
-  const plain = proto === Object.prototype || proto === null;
   const key = (v as { [keyRef]?: unknown })[keyRef];
   if (typeof key === "string") {
-    if (collecting) (foundKeys ??= []).push(key);
-    return plain ? new KeyReference(key) : v; // extensions see only non-plain objects
-  }
-  if (plain) {
-    let out: Record<string, unknown> | undefined;
-    for (const k of Object.keys(v)) { // the keys msgpackr writes
-      const x = (v as Record<string, unknown>)[k];
-      const y = child(x, depth, v, segment(k));
-      if (y !== x) (out ??= { ...v })[k] = y;
+    if (walk.collect) (walk.keys ??= []).push(key);
+    if (/^[\0-\x7f]*$/.test(key)) {
+      w.extHeader(key.length, EXT_KEY);
+      for (let i = 0; i < key.length; i++) w.byte(key.charCodeAt(i));
+    } else {
+      const bytes = utf8.encode(key);
+      w.extHeader(bytes.length, EXT_KEY);
+      w.raw(bytes);
     }
-    return out ?? v;
+    return;
   }
-  if (v instanceof Date || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
-    return v;
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) {
+    const keys = Object.keys(v);
+    w.mapHeader(keys.length);
+    for (const k of keys) {
+      w.string(k);
+      child(walk, (v as Record<string, unknown>)[k], depth, v, segment(k));
+    }
+    return;
+  }
+  if (v instanceof Uint8Array && v.constructor === Uint8Array) return w.bin(v);
+  if (v instanceof Date) return w.date(v);
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+    const bytes = ArrayBuffer.isView(v)
+      ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+      : new Uint8Array(v);
+    if (v instanceof Uint8Array) return w.bin(bytes); // a Buffer too
+    const kind = BINARY_KINDS.indexOf((v as never)[Symbol.toStringTag]);
+    w.extHeader(bytes.length + 1, EXT_BINARY);
+    w.byte(kind);
+    w.raw(bytes);
+    return;
   }
   let i = 0;
   if (v instanceof Map) {
+    const mark = w.beginExt();
+    w.arrayHeader(v.size * 2);
     for (const [k, x] of v) {
-      child(k, depth, v, `.keys()[${i}]`);
+      child(walk, k, depth, v, `.keys()[${i}]`);
       const at = typeof k === "string" ? `.get(${JSON.stringify(k)})` : "";
-      child(x, depth, v, at || `.values()[${i}]`);
+      child(walk, x, depth, v, at || `.values()[${i}]`);
       i++;
     }
-    return new MapBox(v);
+    return w.endExt(mark, EXT_MAP);
   }
   if (v instanceof Set) {
-    for (const x of v) child(x, depth, v, `.values()[${i++}]`);
-    return v;
+    const mark = w.beginExt();
+    w.arrayHeader(v.size);
+    for (const x of v) child(walk, x, depth, v, `.values()[${i++}]`);
+    return w.endExt(mark, EXT_SET);
   }
   if (!(v instanceof Error)) throw new Failure(describe(v));
   const data = errorData(v);
-  for (const k in data) child(data[k], depth, v, segment(k));
-  return v;
+  const mark = w.beginExt(), keys = Object.keys(data);
+  w.mapHeader(keys.length);
+  for (const k of keys) {
+    w.string(k);
+    child(walk, data[k], depth, v, segment(k));
+  }
+  w.endExt(mark, EXT_ERROR);
+}
+
+/** Decodes the codec's ext types other than key references. */
+function readCodecExt(type: number, data: Uint8Array, r: Reader): unknown {
+  switch (type) {
+    case EXT_MAP: {
+      const flat = r.readNested(data) as unknown[], map = new Map();
+      for (let i = 0; i < flat.length; i += 2) map.set(flat[i], flat[i + 1]);
+      return map;
+    }
+    case EXT_SET:
+      return new Set(r.readNested(data) as unknown[]);
+    case EXT_ERROR:
+      return errorFrom(r.readNested(data) as Record<string, unknown>);
+    case EXT_BINARY: {
+      const kind = BINARY_KINDS[data[0]];
+      const buffer = Uint8Array.prototype.slice.call(data, 1).buffer; // aligned
+      const Class = (globalThis as Record<string, unknown>)[kind];
+      if (kind === "ArrayBuffer") return buffer;
+      if (typeof Class !== "function") throw new Error(`bad binary ${data[0]}`);
+      return new (Class as new (b: ArrayBuffer) => unknown)(buffer);
+    }
+  }
+  throw new Error(`unknown extension type ${type}`);
 }
 
 /** What travels of an Error: name, message, stack, cause, errors, own props. */
@@ -338,111 +396,3 @@ function errorFrom(data: Record<string, unknown>): Error {
   }
   return e;
 }
-
-/** Packs a value inside an extension (the top-level walk checked it, took its keys). */
-function packInner(v: unknown): Uint8Array {
-  try {
-    return packr.pack(prepare(v, 0));
-  } catch (e) {
-    throw failed(e);
-  }
-}
-
-type Extension = Parameters<typeof addExtension>[0];
-type Room = { target: Uint8Array; targetView: DataView; position: number };
-const like = (test: (v: unknown) => boolean) => ({
-  [Symbol.hasInstance]: test,
-});
-function extension<T>(
-  type: number,
-  Class: unknown,
-  pack: (v: T, alloc: (size: number) => Room) => Uint8Array | void,
-  unpack?: (data: Uint8Array) => unknown,
-): void {
-  addExtension({ type, Class, pack, unpack } as unknown as Extension);
-}
-
-/** Makes room for a bin (no `type`) or ext of `n` bytes, writes its header. */
-function reserve(alloc: (size: number) => Room, n: number, type?: number) {
-  const w = n < 256 ? 1 : n < 65536 ? 2 : 4, ext = type !== undefined;
-  const { target, targetView, position } = alloc(2 + w + n - (ext ? 0 : 1));
-  target[position] = (ext ? 0xc7 : 0xc4) + (w >> 1); // bin or ext 8/16/32
-  if (w === 1) target[position + 1] = n;
-  else if (w === 2) targetView.setUint16(position + 1, n);
-  else targetView.setUint32(position + 1, n);
-  if (ext) target[position + 1 + w] = type;
-  return [target, position + 1 + w + (ext ? 1 : 0)] as const;
-}
-
-// addExtension prepends: the last registered is tried first.
-extension(0x7f, NegativeZero, (_, alloc) => {
-  const { target, targetView, position } = alloc(9);
-  target[position] = 0xcb; // a plain float64
-  targetView.setFloat64(position + 1, -0);
-});
-extension<ArrayBufferView | ArrayBuffer>(
-  EXT_BINARY,
-  like((v) => ArrayBuffer.isView(v) || v instanceof ArrayBuffer),
-  (v, alloc) => {
-    const bytes = ArrayBuffer.isView(v)
-      ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
-      : new Uint8Array(v);
-    if (v instanceof Uint8Array) { // a msgpack bin (a Buffer too)
-      const [target, p] = reserve(alloc, bytes.length);
-      target.set(bytes, p);
-      return;
-    }
-    const [target, p] = reserve(alloc, bytes.length + 1, EXT_BINARY);
-    target[p] = BINARY_KINDS.indexOf((v as never)[Symbol.toStringTag]);
-    target.set(bytes, p + 1);
-  },
-  (data) => {
-    const kind = BINARY_KINDS[data[0]];
-    const buffer = Uint8Array.prototype.slice.call(data, 1).buffer; // aligned
-    const Class = (globalThis as Record<string, unknown>)[kind];
-    if (kind === "ArrayBuffer") return buffer;
-    if (typeof Class !== "function") throw new Error(`bad binary ${data[0]}`);
-    return new (Class as new (b: ArrayBuffer) => unknown)(buffer);
-  },
-);
-extension<Set<unknown>>(
-  EXT_SET,
-  Set,
-  (v) => packInner([...v]),
-  (data) => new Set(unpackr.unpack(data)),
-);
-extension<MapBox>(
-  EXT_MAP,
-  MapBox,
-  (v) => packInner([...v.map].flat(1)),
-  (data) => {
-    const flat = unpackr.unpack(data), map = new Map();
-    for (let i = 0; i < flat.length; i += 2) map.set(flat[i], flat[i + 1]);
-    return map;
-  },
-);
-extension<Error>(
-  EXT_ERROR,
-  Error,
-  (v) => packInner(errorData(v)),
-  (data) => errorFrom(unpackr.unpack(data)),
-);
-extension<KeyReference>(
-  EXT_KEY,
-  like((v) => typeof (v as KeyReference | null)?.[keyRef] === "string"),
-  (v, alloc) => {
-    const key = v[keyRef];
-    if (!/^[\0-\x7f]*$/.test(key)) return utf8.encode(key);
-    const [target, p] = reserve(alloc, key.length, EXT_KEY); // no allocation
-    for (let i = 0; i < key.length; i++) target[p + i] = key.charCodeAt(i);
-  },
-  (data) => {
-    const key = fromUtf8.decode(data);
-    if (!resolver) return new KeyReference(key);
-    try {
-      return resolver(key);
-    } catch (e) {
-      throw new ResolveFailure(e); // through msgpackr untouched; decode unwraps
-    }
-  },
-);

@@ -452,19 +452,11 @@ Deno.test("cycles and excessive depth raise SerializationError", () => {
 Deno.test("a failed encode leaves the codec usable", () => {
   rejects([new WeakMap()], /WeakMap/);
   assert.deepStrictEqual(roundTrip([1, { a: "b" }]), [1, { a: "b" }]);
-  // a failure raised while msgpackr is mid-pack (inside a Map's extension):
-  // the value changes between the check and the pack
-  let reads = 0;
-  const fickle = {
-    get x() {
-      return reads++ ? () => 1 : 1;
-    },
-  };
-  rejects([new Map([["k", fickle]])], /^cannot serialize a function/);
-  assert.ok(reads >= 2);
+  // a failure deep inside a Map (written in one pass with the check)
+  rejects([new Map([["k", { f: () => 1 }]])], /^cannot serialize a function/);
   const value = [new Map([["k", new Set([1n, new Date(3)])]]), "after"];
   assert.deepStrictEqual(roundTrip(value), value);
-  // a failure inside msgpackr's own checks (a getter that throws) is wrapped too
+  // a getter that throws is wrapped too
   assert.throws(() =>
     encode({
       get boom() {
@@ -597,7 +589,7 @@ Deno.test("nested encode/decode inside onKey and resolveKey", () => {
   assert.deepStrictEqual(seen, ["a", "b"]);
 });
 
-Deno.test("another Packr in the isolate is not broken by the codec's extensions", () => {
+Deno.test("another Packr in the isolate is not broken by the codec", () => {
   const packr = new Packr({ useRecords: false });
   const unpackr = new Unpackr({ useRecords: false });
   const v = { a: [1, "x", null], when: new Date(7) };

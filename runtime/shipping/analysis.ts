@@ -107,7 +107,8 @@ export function analysisOf(source: string, name: string): SourceAnalysis {
   if (a) return a;
   const what = label(name, source);
   const exportIt =
-    "Export the function from its module (it is then shipped by reference).";
+    "Export it from a local module that the entry script imports (or from " +
+    "one passed to registerModule(url)): it then ships by reference.";
   try {
     a = analyzeFunctionSource(source);
   } catch (e) {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { ShippingError } from "../errors.ts";
+import { ShippingError, UnguardedEntryError } from "../errors.ts";
 import {
   analysisOf,
   isNativeSource,
@@ -26,13 +26,26 @@ import {
   toSource,
   WRAPPED,
 } from "./analysis.ts";
+import {
+  type CodePackage,
+  packageOf,
+  type PackageRef,
+} from "./code_package.ts";
 import { WORKER_GLOBALS } from "./free_variables.ts";
 import { hashId } from "./hash.ts";
-import { entryExportLike, type Export, exportOf } from "./module_index.ts";
+import { entryExportLike, unguardedEntryExporting } from "./entry_index.ts";
+import { type Export, exportOf } from "./module_index.ts";
 
 /** How a function travels: a module export, or its source text. */
 export type FunctionRef =
-  | { kind: "module"; url: string; name: string; wrapped?: boolean }
+  | {
+    kind: "module";
+    url: string;
+    name: string;
+    wrapped?: boolean;
+    /** Where the module is in the client's code package (when it sent one). */
+    pkg?: PackageRef;
+  }
   | { kind: "source"; source: string; name: string; wrapped?: boolean };
 
 /** A shippable function: a stable short id (the cache key on both sides) and its ref. */
@@ -86,17 +99,99 @@ function moduleEntry(exp: Export, wrapped: boolean): Entry {
   const ref: FunctionRef = wrapped
     ? { kind: "module", url: exp.url, name: exp.name, wrapped: true }
     : { kind: "module", url: exp.url, name: exp.name };
-  return {
-    desc: { id: `m:${exp.url}#${exp.name}${wrapped ? "#w" : ""}`, ref },
-  };
+  if (exp.pkg) ref.pkg = exp.pkg;
+  return { desc: { id: moduleId(ref), ref } };
 }
 
-function cannotSee(what: string, vars: readonly string[]): ShippingError {
+/**
+ * The id of a module function ref: its module's URL and export name, and the
+ * package when the module travels in one (two versions of a module are two
+ * packages, so two functions).
+ *
+ * @example With and without a package
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { moduleId } from "./describe.ts";
+ * const ref = { kind: "module" as const, url: "file:///a/tasks.ts", name: "inc" };
+ * assert.equal(moduleId(ref), "m:file:///a/tasks.ts#inc");
+ * assert.equal(
+ *   moduleId({ ...ref, pkg: { id: "P1", path: "tasks.ts" } }),
+ *   "m:file:///a/tasks.ts#inc@P1",
+ * );
+ * ```
+ */
+export function moduleId(
+  ref: FunctionRef & { kind: "module" },
+): string {
+  return `m:${ref.url}#${ref.name}${ref.wrapped ? "#w" : ""}${
+    ref.pkg ? `@${ref.pkg.id}` : ""
+  }`;
+}
+
+/**
+ * `desc` as it travels with its module's code package: a module function
+ * ref of a `file:` module gains the package (see `code_package.ts`), built
+ * once per module. Other descriptions come back as they are.
+ *
+ * @throws {ShippingError} when the module's code cannot be packaged.
+ * @example A source function needs no package
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withPackage } from "./describe.ts";
+ * const desc = { id: "s:x", ref: { kind: "source" as const, source: "() => 1", name: "" } };
+ * assert.equal(withPackage(desc).desc, desc);
+ * ```
+ */
+export function withPackage(
+  desc: FunctionDescription,
+): { desc: FunctionDescription; pkg?: CodePackage } {
+  const { ref } = desc;
+  if (ref.kind !== "module" || ref.pkg || !ref.url.startsWith("file:")) {
+    return { desc };
+  }
+  let hit = packaged.get(desc.id);
+  if (!hit) {
+    const { pkg, path } = packageOf(ref.url);
+    const withPkg = { ...ref, pkg: { id: pkg.id, path } };
+    hit = { desc: { id: moduleId(withPkg), ref: withPkg }, pkg };
+    packaged.set(desc.id, hit);
+  }
+  return hit;
+}
+
+const packaged = new Map<
+  string,
+  { desc: FunctionDescription; pkg: CodePackage }
+>();
+
+/** How to make a function ship by reference (true wherever it is defined). */
+export const BY_REFERENCE: string =
+  "export it from a local module that the entry script imports (or from " +
+  "one passed to registerModule(url)): it then ships by reference, with " +
+  "everything its module uses";
+
+function cannotSee(
+  what: string,
+  name: string,
+  vars: readonly string[],
+): ShippingError {
   const list = quoteList(vars);
+  const lead =
+    `${what} cannot be shipped by source: it uses ${list}, which a worker cannot see.`;
+  const entry = name ? unguardedEntryExporting(name) : undefined;
+  if (entry) {
+    return new UnguardedEntryError(
+      `${lead} It is exported by the entry script ${entry}, which workers ` +
+        `would have to import to load it, but the script has no ` +
+        `\`if (import.meta.main)\` guard (importing it would run it again). ` +
+        `Wrap the script's main code in \`if (import.meta.main) { ... }\`.`,
+      vars,
+    );
+  }
   return new ShippingError(
-    `${what} cannot be shipped by source: it uses ${list}, which a worker cannot see. ` +
-      `Export the function from its module (it is then shipped by reference) or pass ${list} as ` +
-      `${vars.length === 1 ? "an argument" : "arguments"}.`,
+    `${lead} To use it on workers, ${BY_REFERENCE}; or, for data, pass ` +
+      `${vars.length === 1 ? "it as an argument" : "them as arguments"} ` +
+      `(values travel as arguments, functions do not).`,
     vars,
   );
 }
@@ -120,7 +215,7 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
   if (isNativeSource(source)) {
     throw new ShippingError(
       `function "${fn.name}" cannot be shipped: it is a native or bound function, whose source is not available. ` +
-        `Call it from a function exported from a module, or from an arrow function.`,
+        `Call it from an arrow function (\`(x) => f(x)\`), or ${BY_REFERENCE}.`,
     );
   }
   const a = analysisOf(source, name);
@@ -131,7 +226,7 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
     needs.push(v);
     if (!scopeNames.has(v)) bad.push(v);
   }
-  if (bad.length) throw cannotSee(label(name, source), bad);
+  if (bad.length) throw cannotSee(label(name, source), name, bad);
   const ref: FunctionRef = wrapped
     ? { kind: "source", source, name, wrapped: true }
     : { kind: "source", source, name };
@@ -156,7 +251,7 @@ function describeFresh(fn: Function, scopeNames: ReadonlySet<string>): Entry {
  * @example Shipping an arrow function by source
  * ```ts
  * import assert from "node:assert/strict";
- * import { ShippingError } from "../errors.ts";
+ * import { ShippingError, UnguardedEntryError } from "../errors.ts";
  * import { describeFunction } from "./describe.ts";
  * const scope = new Set(["getClient"]);
  * const desc = describeFunction((n: number) => n * Math.PI, scope);
@@ -185,7 +280,11 @@ export function describeFunction(
   if (hit) {
     const bad = hit.needs!.filter((v) => !scopeNames.has(v));
     if (bad.length) {
-      throw cannotSee(label(hit.desc.ref.name, toSource(fn)), bad);
+      throw cannotSee(
+        label(hit.desc.ref.name, toSource(fn)),
+        hit.desc.ref.name,
+        bad,
+      );
     }
     hit.scope = scopeNames;
     return hit.desc;

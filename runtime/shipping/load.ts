@@ -7,39 +7,57 @@
  */
 
 import { ShippingError } from "../errors.ts";
+import { runtimeCopies } from "../runtime_copy.ts";
 import { compileFunction, type Wrapper } from "./compile.ts";
+import type { PackageRef } from "./code_package.ts";
 import { type FunctionDescription, rememberDescription } from "./describe.ts";
+import { mainCopyUrl, mainModuleUrl } from "./entry_index.ts";
 import {
   importForShipping,
+  indexImportsOf,
   indexNamespace,
-  mainCopyUrl,
-  mainModuleUrl,
   rememberExport,
 } from "./module_index.ts";
 
 const moduleLoads = new Map<string, Promise<Function>>();
 const sourceLoads = new WeakMap<object, Map<string, Promise<Function>>>();
 
+/** Where a worker gets code packages (absent: it imports client modules by URL). */
+export interface CodeSource {
+  /** The URL to import a package's module from, installing the package first. */
+  moduleUrl(ref: PackageRef): Promise<string>;
+}
+
 async function loadModuleRef(
   desc: FunctionDescription & { ref: { kind: "module" } },
   wrap: Wrapper | undefined,
+  code: CodeSource | undefined,
 ): Promise<Function> {
-  const { url, name, wrapped } = desc.ref;
+  const { url, name, wrapped, pkg } = desc.ref;
   // In the client's own isolate, the entry script is only ever imported as its second instance.
-  const target = url === mainModuleUrl() ? mainCopyUrl(url) : url;
+  let target = url === mainModuleUrl() ? mainCopyUrl(url) : url;
+  if (pkg && code) target = await code.moduleUrl(pkg);
   let ns: Record<string, unknown>;
   try {
     ns = await importForShipping(target);
   } catch (e) {
+    const from = target === url ? "" : ` (from code package ${pkg!.id})`;
+    const byUrl = pkg && !code
+      ? ` This worker takes no code packages (--no-code-upload), so the ` +
+        `client's files must be at the same path on its host.`
+      : "";
     throw new ShippingError(
-      `cannot import ${url} to load function "${name}": ${
+      `cannot import ${url}${from} to load function "${name}": ${
         (e as Error)?.message ?? e
-      }`,
+      }${byUrl}`,
     );
   }
+  refuseSecondRuntime(url, name);
+  // Functions of the modules it imports, submitted from its tasks, ship by reference.
+  await indexImportsOf(target, url, pkg);
   // Index the whole module: functions it exports that tasks submit from
   // here then ship by reference too.
-  indexNamespace(url, ns);
+  indexNamespace(url, ns, pkg);
   const value = ns[name];
   if (typeof value !== "function") {
     throw new ShippingError(
@@ -48,7 +66,7 @@ async function loadModuleRef(
       }).`,
     );
   }
-  rememberExport(value, { url, name });
+  rememberExport(value, pkg ? { url, name, pkg } : { url, name });
   const fn = wrapped && wrap
     ? wrap(value as (...args: never[]) => unknown)
     : value;
@@ -56,9 +74,24 @@ async function loadModuleRef(
   return fn;
 }
 
+/** Throws when importing `url` brought a second copy of the runtime in. */
+function refuseSecondRuntime(url: string, name: string): void {
+  const [first, ...others] = runtimeCopies();
+  if (others.length === 0) return;
+  throw new ShippingError(
+    `cannot load function "${name}": importing ${url} loaded a second copy ` +
+      `of the Tendril runtime (${others.join(", ")}) into a worker that runs ` +
+      `${first}. Its tasks would not see this worker's client (getClient) ` +
+      `and values would cross between two copies. Import Tendril in your ` +
+      `modules by one specifier (the same path or import-map name everywhere).`,
+  );
+}
+
 /**
  * Turns a description back into a function: imports the module (kind
- * `"module"`; the entry script runs with `import.meta.main` false) or
+ * `"module"`; the entry script runs with `import.meta.main` false; a ref
+ * with a code package is imported from `options.code` when given, else
+ * by its URL) or
  * compiles the source with `scope` in view (kind `"source"`; the function
  * sees itself under its name). For a ref with `wrapped: true`, returns
  * `options.wrap(fn)`, and recursive calls by the function's name go
@@ -84,7 +117,7 @@ async function loadModuleRef(
 export function loadFunction(
   desc: FunctionDescription,
   scope: Record<string, unknown>,
-  options: { wrap?: Wrapper } = {},
+  options: { wrap?: Wrapper; code?: CodeSource } = {},
 ): Promise<Function> {
   const { ref } = desc;
   let cache: Map<string, Promise<Function>>;
@@ -100,6 +133,7 @@ export function loadFunction(
     ? loadModuleRef(
       desc as FunctionDescription & { ref: { kind: "module" } },
       options.wrap,
+      options.code,
     )
     : new Promise<Function>((resolve) => {
       const wrapSelf = ref.wrapped ? options.wrap : undefined;

@@ -13,12 +13,16 @@ export {
   describeFunction,
   type FunctionDescription,
   type FunctionRef,
+  withPackage,
 } from "./describe.ts";
+export {
+  type CodePackage,
+  type PackageFile,
+  type PackageRef,
+} from "./code_package.ts";
+export { CodeCache } from "./code_cache.ts";
 export { freeVariables } from "./free_variables.ts";
 export { pureKey } from "./hash.ts";
-export { loadFunction } from "./load.ts";
-export {
-  assertNotShippingImport,
-  indexMainModule,
-  registerModule,
-} from "./module_index.ts";
+export { type CodeSource, loadFunction } from "./load.ts";
+export { indexMainModule, registerModule } from "./entry_index.ts";
+export { assertNotShippingImport } from "./module_index.ts";

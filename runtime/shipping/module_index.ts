@@ -4,25 +4,18 @@
  * by reference (module URL and export name) instead of by source.
  *
  * Functions are found by object identity in the namespaces of indexed
- * modules: those passed to {@linkcode registerModule}, and every local module
- * the entry script imports statically (they finished evaluating before the
- * entry script's body ran, so importing them again gives the very same
- * instances). The entry script itself is the one exception: it may still be
- * running its top-level `await`, so importing it would wait forever. A
- * second instance of it is imported instead (URL with `?tendril-index`,
- * `import.meta.main` false, exactly as a worker imports it) and its exports
- * are matched by name and source text, but only for functions that no other
- * indexed module exports: a function with the same name and source in
- * another module is that module's (issue: a sibling's `scale` once shipped as
- * the entry script's).
+ * modules: those passed to `registerModule`, every local module the entry
+ * script imports statically (see `entry_index.ts`), and on a worker the
+ * modules a task's module imports. They finished evaluating before their
+ * importer ran, so importing them again gives the very same instances.
  *
  * @module
  */
 
-import { resolve as resolvePath } from "node:path";
-import { pathToFileURL } from "node:url";
 import { UnguardedEntryError } from "../errors.ts";
-import { toSource, WRAPPED } from "./analysis.ts";
+import { runtimePath } from "../runtime_copy.ts";
+import type { PackageRef } from "./code_package.ts";
+import { findImports } from "./imports.ts";
 
 /** A module export: where a function ships from. */
 export interface Export {
@@ -30,15 +23,11 @@ export interface Export {
   url: string;
   /** The export's name. */
   name: string;
+  /** Where the module is in a code package, when it was loaded from one. */
+  pkg?: PackageRef;
 }
 
 const exportsByFunction = new WeakMap<Function, Export>();
-/** Entry-script exports found in its second instance, by `sourceKey`. */
-const entryBySource = new Map<string, Export>();
-const registered = new Map<string, Promise<void>>();
-
-const sourceKey = (wrapper: boolean, name: string, source: string) =>
-  `${wrapper ? "w" : "f"}\0${name}\0${source}`;
 
 /**
  * The export `fn` is (by identity), if any.
@@ -55,27 +44,6 @@ const sourceKey = (wrapper: boolean, name: string, source: string) =>
  */
 export function exportOf(fn: Function): Export | undefined {
   return exportsByFunction.get(fn);
-}
-
-/**
- * The entry-script export whose name and source equal `fn`'s (`wrapper`:
- * matched as the inside of an exported wrapper), if the entry script was
- * indexed.
- *
- * @example No match for a function the entry script does not export
- * ```ts
- * import assert from "node:assert/strict";
- * import { entryExportLike } from "./module_index.ts";
- * assert.equal(entryExportLike(false, "f", "() => 1"), undefined);
- * ```
- */
-export function entryExportLike(
-  wrapper: boolean,
-  name: string,
-  source: string,
-): Export | undefined {
-  if (entryBySource.size === 0) return undefined;
-  return entryBySource.get(sourceKey(wrapper, name, source));
 }
 
 /**
@@ -113,7 +81,11 @@ export function rememberExport(fn: Function, exp: Export): void {
  * assert.deepEqual(exportOf(ns.inc), { url: "file:///tasks.ts", name: "inc" });
  * ```
  */
-export function indexNamespace(url: string, ns: Record<string, unknown>): void {
+export function indexNamespace(
+  url: string,
+  ns: Record<string, unknown>,
+  pkg?: PackageRef,
+): void {
   for (const name of Object.keys(ns)) {
     let value: unknown;
     try {
@@ -121,7 +93,8 @@ export function indexNamespace(url: string, ns: Record<string, unknown>): void {
     } catch {
       continue; // an export still in its temporal dead zone
     }
-    if (typeof value === "function") rememberExport(value, { url, name });
+    if (typeof value !== "function") continue;
+    rememberExport(value, pkg ? { url, name, pkg } : { url, name });
   }
 }
 
@@ -173,51 +146,7 @@ export function assertNotShippingImport(what: string): void {
   );
 }
 
-/**
- * The entry script's URL, when there is one (not inside a Web Worker).
- *
- * @example In the main isolate
- * ```ts
- * import assert from "node:assert/strict";
- * import { mainModuleUrl } from "./module_index.ts";
- * assert.equal(mainModuleUrl(), Deno.mainModule);
- * ```
- */
-export function mainModuleUrl(): string | undefined {
-  try {
-    return Deno.mainModule || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The URL of the entry script's second instance (importing the first could
- * wait for its top-level await forever).
- *
- * @example With and without a query
- * ```ts
- * import assert from "node:assert/strict";
- * import { mainCopyUrl } from "./module_index.ts";
- * assert.equal(mainCopyUrl("file:///main.ts"), "file:///main.ts?tendril-index");
- * assert.equal(mainCopyUrl("file:///main.ts?v=2"), "file:///main.ts?v=2&tendril-index");
- * ```
- */
-export function mainCopyUrl(url: string): string {
-  return `${url}${url.includes("?") ? "&" : "?"}tendril-index`;
-}
-
-function normalizeUrl(url: string | URL): string {
-  if (url instanceof URL) return url.href;
-  if (/^[a-zA-Z][a-zA-Z\d+.-]+:/.test(url)) return new URL(url).href;
-  return pathToFileURL(resolvePath(url)).href;
-}
-
-// `import ... from "x"`, `export ... from "x"`, `import "x"`; not `import type`.
-const STATIC_IMPORT =
-  /^\s*(?:import|export)\s+(?!type\b)(?:[^;()=]*?\sfrom\s*)?["']([^"']+)["']/gm;
-
-/** Local modules `url` imports statically, resolved. */
+/** Local modules `url` imports statically (values, not types), resolved. */
 async function staticImports(url: string): Promise<string[]> {
   let text: string;
   try {
@@ -226,17 +155,13 @@ async function staticImports(url: string): Promise<string[]> {
     return [];
   }
   const out: string[] = [];
-  for (
-    const m of text.replace(/\/\*[\s\S]*?\*\//g, "").matchAll(STATIC_IMPORT)
-  ) {
-    const spec = m[1];
-    // Only value imports: a braced list of nothing but types is elided at run time.
-    if (/^\s*import\s*\{\s*(?:type\s+[\w$]+\s*,?\s*)+\}/.test(m[0])) continue;
+  for (const site of findImports(text)) {
+    if (site.kind !== "static" || site.typeOnly) continue;
     let target: string;
     try {
-      target = spec.startsWith(".") || spec.startsWith("/")
-        ? new URL(spec, url).href
-        : import.meta.resolve(spec);
+      target = site.spec.startsWith(".") || site.spec.startsWith("/")
+        ? new URL(site.spec, url).href
+        : import.meta.resolve(site.spec);
     } catch {
       continue;
     }
@@ -246,108 +171,68 @@ async function staticImports(url: string): Promise<string[]> {
 }
 
 /**
- * Indexes the modules the entry script imports, transitively (local files
- * only). They are already evaluated: importing them again returns the same
- * instances, so their functions are known by identity.
+ * Indexes the local modules `from` imports statically, transitively, once
+ * each. They are already evaluated (their importer ran): importing them
+ * again returns the same instances, so their functions are known by
+ * identity. `exportAs` says under which URL (and code package) a module's
+ * functions ship, or that a module is not to be indexed (nor walked).
  */
-async function indexEntryImports(entry: string): Promise<void> {
-  const seen = new Set<string>([entry]);
-  const todo = await staticImports(entry);
+export async function indexReachable(
+  from: string,
+  exportAs: (file: string) => Omit<Export, "name"> | undefined,
+): Promise<void> {
+  const seen = new Set<string>([from]);
+  const todo = await staticImports(from);
   while (todo.length > 0) {
-    const url = todo.pop()!;
-    if (seen.has(url)) continue;
-    seen.add(url);
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const as = exportAs(file);
+    if (!as) continue;
     try {
-      indexNamespace(url, await importForShipping(url));
+      indexNamespace(as.url, await importForShipping(file), as.pkg);
     } catch (e) {
       if (e instanceof UnguardedEntryError) throw e;
       continue; // not importable here: its functions ship by source
     }
-    todo.push(...await staticImports(url));
+    todo.push(...await staticImports(file));
   }
 }
 
-let mainIndexing: Promise<void> | undefined;
+const indexedFrom = new Set<string>();
 
 /**
- * Indexes the entry script (`Deno.mainModule`) and the local modules it
- * imports, once, so their exported functions ship by reference. Needs read
- * permission for them. A no-op when there is no entry script (inside a
- * Worker) or it cannot be imported; safe to call many times (one shared
- * promise).
+ * Indexes the local modules that a module loaded to run a task (`target`,
+ * imported from `url`, or from code package `pkg`) imports, so that tasks
+ * submitting their functions ship them by reference too. Modules of a code
+ * package are named by the client's URLs and their place in the package.
+ * Once per loaded module.
  *
- * @example One shared promise
+ * @example A module that imports nothing indexes nothing
  * ```ts
- * import assert from "node:assert/strict";
- * import { indexMainModule } from "./module_index.ts";
- * const once = indexMainModule();
- * assert.equal(indexMainModule(), once);
- * await once;
+ * import { indexImportsOf } from "./module_index.ts";
+ * const url = new URL("./hash.ts", import.meta.url).href;
+ * await indexImportsOf(url, url);
  * ```
  */
-export function indexMainModule(): Promise<void> {
-  return mainIndexing ??= (async () => {
-    const url = mainModuleUrl();
-    if (!url) return;
-    await indexEntryImports(url);
-    let ns: Record<string, unknown>;
-    try {
-      ns = await importForShipping(mainCopyUrl(url));
-    } catch (e) {
-      if (e instanceof UnguardedEntryError) throw e;
-      return;
-    }
-    for (const name of Object.keys(ns)) {
-      let value: unknown;
-      try {
-        value = ns[name];
-      } catch {
-        continue;
-      }
-      if (typeof value !== "function") continue;
-      const inner = (value as unknown as Record<symbol, unknown>)[WRAPPED];
-      const key = typeof inner === "function"
-        ? sourceKey(true, inner.name, toSource(inner))
-        : sourceKey(false, value.name, toSource(value));
-      const known = entryBySource.get(key);
-      if (!known || (known.name === "default" && name !== "default")) {
-        entryBySource.set(key, { url, name });
-      }
-    }
-  })();
-}
-
-/**
- * Imports a module and indexes its exported functions (and exported
- * callable wrappers), so they ship by reference. A URL or a file path
- * (relative paths resolve against the working directory); pass
- * `import.meta.url` to register the calling module. Registering the entry
- * script is {@linkcode indexMainModule}. Do not register a module whose
- * top-level `await` is still running: importing it waits for it.
- *
- * @throws the import's error if the module cannot be imported.
- * @example Registering a module by URL
- * ```ts
- * import assert from "node:assert/strict";
- * import { exportOf, registerModule } from "./module_index.ts";
- * import { freeVariables } from "./free_variables.ts";
- * await registerModule(new URL("./free_variables.ts", import.meta.url));
- * assert.equal(exportOf(freeVariables)?.name, "freeVariables");
- * ```
- */
-export function registerModule(url: string | URL): Promise<void> {
-  let href: string;
-  try {
-    href = normalizeUrl(url);
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  if (href === mainModuleUrl()) return indexMainModule();
-  let done = registered.get(href);
-  if (!done) {
-    done = importForShipping(href).then((ns) => indexNamespace(href, ns));
-    registered.set(href, done);
-    done.catch(() => registered.delete(href));
-  }
-  return done;
+export function indexImportsOf(
+  target: string,
+  url: string,
+  pkg?: PackageRef,
+): Promise<void> {
+  if (indexedFrom.has(target)) return Promise.resolve();
+  indexedFrom.add(target);
+  // Package files sit in the package's folder as they sat in the client's.
+  const up = `./${"../".repeat(pkg ? pkg.path.split("/").length - 1 : 0)}`;
+  const folder = new URL(up, target).href, clientBase = new URL(up, url).href;
+  return indexReachable(target, (file) => {
+    if (runtimePath(file) !== undefined) return undefined; // the worker's own
+    if (!pkg) return { url: file };
+    if (!file.startsWith(folder)) return undefined; // not the client's code
+    const rel = file.slice(folder.length);
+    return {
+      url: new URL(rel, clientBase).href,
+      pkg: { id: pkg.id, path: decodeURIComponent(rel) },
+    };
+  });
 }

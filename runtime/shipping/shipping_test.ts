@@ -109,7 +109,10 @@ Deno.test("a non-exported function that captures module state cannot be shipped"
         e.message,
         /function "hidden" cannot be shipped by source: it uses "secret"/,
       );
-      assert.match(e.message, /Export the function from its module/);
+      assert.match(
+        e.message,
+        /export it from a local module that the entry script imports \(or from one passed to registerModule\(url\)\)/,
+      );
       return true;
     },
   );
@@ -232,7 +235,7 @@ Deno.test("a closure capturing a local variable throws ShippingError naming it",
     assert.deepEqual(e.variables, ["threshold", "limit"]);
     assert.match(
       e.message,
-      /^function "process" cannot be shipped by source: it uses "threshold" and "limit", which a worker cannot see\. Export the function from its module \(it is then shipped by reference\) or pass "threshold" and "limit" as arguments\.$/,
+      /^function "process" cannot be shipped by source: it uses "threshold" and "limit", which a worker cannot see\. To use it on workers, export it from a local module that the entry script imports \(or from one passed to registerModule\(url\)\): it then ships by reference, with everything its module uses; or, for data, pass them as arguments \(values travel as arguments, functions do not\)\.$/,
     );
     return true;
   });
