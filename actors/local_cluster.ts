@@ -19,6 +19,7 @@ import type {
   ToWorkerConnection,
 } from "./protocol.ts";
 import { Scheduler } from "./scheduler/actor.ts";
+import { Dashboard } from "./dashboard/server.ts";
 import type { WorkerInit } from "./worker/web_worker_main.ts";
 
 /** Options of {@linkcode LocalCluster.start}. */
@@ -29,6 +30,12 @@ export interface LocalClusterOptions {
   slots?: number;
   /** Tasks a worker may hold queued per slot (default 64). */
   saturation?: number;
+  /**
+   * Serve the dashboard, `/metrics` and `/api/info` over HTTP on loopback:
+   * `true` for port 8787, or `{ port }` (0 picks a free one). Its URL is
+   * {@linkcode LocalCluster.dashboardUrl}. Default: none.
+   */
+  dashboard?: boolean | { host?: string; port?: number };
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -67,6 +74,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private readonly byAddress = new Map<string, WorkerHandle>();
   private clients = 0;
   private closed = false;
+  /** The dashboard, when it runs. */
+  private dashboard: Dashboard | undefined;
 
   /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
   private constructor(
@@ -90,6 +99,12 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     }
     const cluster = new LocalCluster(`local${++clusterCounter}`, options);
     try {
+      if (options.dashboard) {
+        cluster.dashboard = await Dashboard.start(
+          cluster.scheduler,
+          options.dashboard === true ? {} : options.dashboard,
+        );
+      }
       await cluster.spawn(n, slots);
     } catch (e) {
       await cluster.close();
@@ -165,6 +180,11 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     }
   }
 
+  /** The dashboard's URL (`http://127.0.0.1:PORT/`) when started with `dashboard`. */
+  get dashboardUrl(): string | undefined {
+    return this.dashboard?.url;
+  }
+
   /** Worker ids, in start order. */
   get workerIds(): string[] {
     return this.workers.map((w) => w.id);
@@ -214,7 +234,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       w.data.close();
       w.thread.terminate();
     }
-    return Promise.resolve();
+    return this.dashboard?.close() ?? Promise.resolve();
   }
 
   /** Same as {@linkcode LocalCluster.close}. */

@@ -131,7 +131,9 @@ export type ClientToScheduler =
   | { op: "release"; keys: string[]; owner?: string }
   /** Cancel these keys, what depends on them and what they launched. */
   | { op: "cancel"; keys: string[] }
-  | MissingData;
+  | MissingData
+  /** Asks for a {@linkcode SchedulerInfo}; answered with the same `id`. */
+  | { op: "scheduler-info"; id: number };
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -142,7 +144,9 @@ export type SchedulerToClient =
   /** `key` was cancelled, forgotten or refused; `reason` says which. */
   | { op: "key-cancelled"; key: string; reason: string }
   /** The waits of these tasks, blocked without secession, can never end. */
-  | { op: "deadlock"; keys: string[]; message: string };
+  | { op: "deadlock"; keys: string[]; message: string }
+  /** The answer to the client's `scheduler-info` request `id`. */
+  | { op: "scheduler-info"; id: number; info: SchedulerInfo };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
@@ -155,9 +159,20 @@ export type WorkerToScheduler =
     nbytes: number;
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
+    /** Epoch milliseconds (worker's clock) when the function was called. */
+    start?: number;
+    /** Epoch milliseconds when it returned. */
+    stop?: number;
   }
-  /** A run threw: the codec bytes of its error. */
-  | { op: "task-erred"; key: string; run: number; error: Packed }
+  /** A run threw: the codec bytes of its error, and when it ran as above. */
+  | {
+    op: "task-erred";
+    key: string;
+    run: number;
+    error: Packed;
+    start?: number;
+    stop?: number;
+  }
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
   /** A run gave its slot back (`secede()`). */
@@ -194,6 +209,60 @@ export type SchedulerToWorker =
   | { op: "steal"; key: string; run: number }
   /** Forget the values of these keys. */
   | { op: "free"; keys: string[] };
+
+/** One worker in a {@linkcode SchedulerInfo}. */
+export interface WorkerSummary {
+  /** Its id. */
+  id: string;
+  /** Where peers and clients fetch its data. */
+  address: string;
+  /** Tasks it runs at once. */
+  slots: number;
+  /** Tasks holding a slot (processing, not seceded). */
+  executing: number;
+  /** Tasks sent to it and not finished (queued there, fetching, running). */
+  processing: number;
+  /** Processing tasks that gave their slot back (`secede()`). */
+  seceded: number;
+  /** Values it holds. */
+  heldKeys: number;
+  /** Their encoded size, in bytes. */
+  heldBytes: number;
+}
+
+/** Counts and time of the runs of one function. */
+export interface FunctionSummary {
+  /** The function's name. */
+  name: string;
+  /** Runs that returned. */
+  finished: number;
+  /** Runs that threw. */
+  erred: number;
+  /** Total seconds of the runs that reported their time. */
+  seconds: number;
+}
+
+/** What `client.schedulerInfo()` and the dashboard's `/api/info` report. */
+export interface SchedulerInfo {
+  /** Where clients and workers connect, when the scheduler listens on TCP. */
+  address?: string;
+  /** The dashboard's URL, when it runs. */
+  dashboard?: string;
+  /** Connected workers, in join order. */
+  workers: WorkerSummary[];
+  /** Tasks in the graph by status (released, waiting, queued, processing, memory, erred). */
+  tasks: Record<string, number>;
+  /** Runs that returned, over the scheduler's life. */
+  finished: number;
+  /** Runs that threw, over the scheduler's life. */
+  erred: number;
+  /** Per function, by name. */
+  functions: FunctionSummary[];
+  /** Connected clients (workers' in-task clients excluded). */
+  clients: number;
+  /** Epoch milliseconds when this was taken, on the scheduler's clock. */
+  time: number;
+}
 
 /** Anything -> worker data server. */
 export type DataRequest = { op: "get-data"; id: number; keys: string[] };
@@ -273,6 +342,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   release: { keys, owner: optional(key) },
   cancel: { keys },
   "missing-data": missingData,
+  "scheduler-info": { id: nat },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -283,8 +353,16 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
     value: optional(packed),
     nbytes: nat,
     refs: optional(keys),
+    start: optional(num),
+    stop: optional(num),
   },
-  "task-erred": { key, run: nat, error: packed },
+  "task-erred": {
+    key,
+    run: nat,
+    error: packed,
+    start: optional(num),
+    stop: optional(num),
+  },
   "task-stopped": { key, run: nat },
   seceded: { key, run: nat },
   rejoined: { key, run: nat },

@@ -11,6 +11,7 @@
 
 import { parseArgs } from "node:util";
 import { DEFAULT_PORT } from "../actors/scheduler/server.ts";
+import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import {
   EXIT_WITH_PARENT,
   intOption,
@@ -37,6 +38,9 @@ Options:
   --tls-key FILE            PEM private key of --tls-cert
   --tls-ca FILE             PEM CA the workers trust for tls:// addresses
   --heartbeat-timeout MS    silence after which a worker is removed
+  --dashboard-port PORT     the scheduler's dashboard port (default ${DEFAULT_DASHBOARD_PORT},
+                            or a free one if taken; 0 = any free port)
+  --no-dashboard            serve no dashboard
   -h, --help                show this help
 `;
 
@@ -132,6 +136,8 @@ async function main(): Promise<void> {
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "dashboard-port": { type: "string" },
+      "no-dashboard": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -168,6 +174,11 @@ async function main(): Promise<void> {
   if (values["heartbeat-timeout"]) {
     schedulerArgs.push("--heartbeat-timeout", values["heartbeat-timeout"]);
   }
+  if (values["dashboard-port"] !== undefined) {
+    intOption("dashboard-port", values["dashboard-port"], 0);
+    schedulerArgs.push("--dashboard-port", values["dashboard-port"]);
+  }
+  if (values["no-dashboard"]) schedulerArgs.push("--no-dashboard");
   const workerArgs = [...shared, "--slots", String(slots)];
   const ca = values["tls-ca"] ?? values["tls-cert"];
   if (ca) workerArgs.push("--tls-ca", ca);

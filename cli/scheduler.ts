@@ -12,6 +12,7 @@ import {
   SchedulerServer,
 } from "../actors/scheduler/server.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT } from "../runtime/wire/handshake.ts";
+import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../runtime/wire/tcp/connection.ts";
 import {
   intOption,
@@ -38,6 +39,10 @@ Options:
   --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
+  --dashboard-port PORT     HTTP port of the dashboard, /metrics and /api/info
+                            (default ${DEFAULT_DASHBOARD_PORT}, or a free one if taken; 0 = any free port);
+                            same interface and token as the scheduler
+  --no-dashboard            serve no dashboard
   -h, --help                show this help
 `;
 
@@ -54,6 +59,8 @@ async function main(): Promise<void> {
       "handshake-timeout": { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "max-frame-size": { type: "string" },
+      "dashboard-port": { type: "string" },
+      "no-dashboard": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -66,6 +73,10 @@ async function main(): Promise<void> {
   if (!values["tls-cert"] !== !values["tls-key"]) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  if (values["no-dashboard"] && values["dashboard-port"] !== undefined) {
+    throw new UsageError("--no-dashboard and --dashboard-port contradict");
+  }
+  const dashboardPort = values["dashboard-port"];
   const server = await SchedulerServer.start({
     host: values.host ?? "127.0.0.1",
     port: intOption("port", values.port, DEFAULT_PORT),
@@ -94,8 +105,15 @@ async function main(): Promise<void> {
       DEFAULT_MAX_FRAME_SIZE,
       1024,
     ),
+    dashboard: values["no-dashboard"] ? false : {
+      port: intOption("dashboard-port", dashboardPort, DEFAULT_DASHBOARD_PORT),
+      anyPortIfTaken: dashboardPort === undefined,
+    },
   });
   console.log(server.address);
+  if (server.dashboardUrl) {
+    console.error(`tendril: dashboard at ${server.dashboardUrl}`);
+  }
   stopOn(() => server.close());
 }
 

@@ -24,7 +24,7 @@ import {
 } from "../../runtime/errors.ts";
 import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
-import type { TaskSpec } from "../protocol.ts";
+import type { SchedulerInfo, TaskSpec } from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
 import { Future, type FutureHost } from "./future.ts";
@@ -100,6 +100,13 @@ export class Client implements FutureHost, AsyncDisposable {
   localValue: ((key: string) => { value: unknown } | undefined) | undefined;
   /** Middle part of generated keys (`name-prefix-n`): unique per client in this isolate. */
   private readonly prefix: string;
+  /** `schedulerInfo()` calls waiting for their answer, by request id. */
+  private readonly infoRequests = new Map<
+    number,
+    PromiseWithResolvers<SchedulerInfo>
+  >();
+  /** Why the scheduler is out of reach, once it is. */
+  private lost: string | undefined;
 
   /** @internal use {@linkcode Client.connect}. */
   constructor(host: ClientHost, readonly inWorker = false) {
@@ -120,7 +127,11 @@ export class Client implements FutureHost, AsyncDisposable {
         received.msg = msg;
         this.run(received);
       },
-      (reason) => this.run({ type: "lost", reason }),
+      (reason) => {
+        this.lost ??= reason;
+        this.run({ type: "lost", reason });
+        this.failInfoRequests();
+      },
     );
   }
 
@@ -362,6 +373,49 @@ export class Client implements FutureHost, AsyncDisposable {
   }
 
   /**
+   * What the scheduler knows of the cluster now: its workers (slots, load,
+   * held values), its tasks by status, and per-function counts. Works the
+   * same for every client, in this process or over TCP, and inside tasks.
+   *
+   * @example Two workers, and the runs so far
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * await client.gather(client.map((x: number) => x, [1, 2, 3]));
+   * const info = await client.schedulerInfo();
+   * assert.equal(info.workers.length, 2);
+   * assert.equal(info.finished, 3);
+   * ```
+   */
+  schedulerInfo(): Promise<SchedulerInfo> {
+    if (this.live.closed) {
+      return Promise.reject(new ClientClosedError("schedulerInfo()"));
+    }
+    if (this.lost !== undefined) {
+      return Promise.reject(new TendrilError(`schedulerInfo(): ${this.lost}`));
+    }
+    const id = ++this.live.counter;
+    const request = Promise.withResolvers<SchedulerInfo>();
+    this.infoRequests.set(id, request);
+    this.host.send({ op: "scheduler-info", id });
+    return request.promise;
+  }
+
+  /** Rejects every pending `schedulerInfo()` (the scheduler is gone, or the client closed). */
+  private failInfoRequests(): void {
+    for (const request of this.infoRequests.values()) {
+      request.reject(
+        this.lost !== undefined
+          ? new TendrilError(`schedulerInfo(): ${this.lost}`)
+          : new ClientClosedError("schedulerInfo()"),
+      );
+    }
+    this.infoRequests.clear();
+  }
+
+  /**
    * Disconnects; the scheduler releases everything this client held, and
    * waits still pending reject with {@linkcode ClientClosedError}.
    */
@@ -372,6 +426,7 @@ export class Client implements FutureHost, AsyncDisposable {
     const i = openClients.lastIndexOf(this);
     if (i >= 0) openClients.splice(i, 1);
     for (const key of [...this.state.keys.keys()]) this.wake(key);
+    this.failInfoRequests();
     await this.host.close();
   }
 
@@ -554,6 +609,10 @@ export class Client implements FutureHost, AsyncDisposable {
           for (const key of effect.keys) this.blockedWaits.get(key)?.(error);
           break;
         }
+        case "scheduler-info":
+          this.infoRequests.get(effect.id)?.resolve(effect.info);
+          this.infoRequests.delete(effect.id);
+          break;
       }
     }
   }

@@ -15,6 +15,7 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import type {
   ClientToScheduler,
+  SchedulerInfo,
   SchedulerToClient,
   TaskSpec,
 } from "../protocol.ts";
@@ -132,7 +133,9 @@ export type ClientEffect =
   /** `key` left pending (or went back to it): wake whoever waits on it. */
   | { type: "settled"; key: string }
   /** Waits of these tasks can never end. */
-  | { type: "deadlock"; keys: string[]; message: string };
+  | { type: "deadlock"; keys: string[]; message: string }
+  /** The answer to `scheduler-info` request `id`. */
+  | { type: "scheduler-info"; id: number; info: SchedulerInfo };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -289,9 +292,17 @@ export class ClientState {
 
   /**
    * Records what the scheduler says of a held key and reports the key
-   * settled; a deadlock report is passed on as a `deadlock` effect.
+   * settled; a deadlock report, and the answer to an info request, are
+   * passed on as effects.
    */
   private receive(msg: SchedulerToClient): void {
+    if (msg.op === "scheduler-info") {
+      return this.effect({
+        type: "scheduler-info",
+        id: msg.id,
+        info: msg.info,
+      });
+    }
     if (msg.op === "deadlock") {
       return this.effect({
         type: "deadlock",

@@ -21,6 +21,7 @@ import {
   type Hello,
 } from "../../runtime/wire/handshake.ts";
 import { Scheduler, type SchedulerConnection } from "./actor.ts";
+import { Dashboard } from "../dashboard/server.ts";
 import type { SchedulerOptions } from "./state.ts";
 import { type PeerRole, validateToScheduler } from "../protocol.ts";
 
@@ -45,6 +46,16 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   heartbeatTimeout?: number;
   /** Largest frame accepted, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Serve the dashboard, `/metrics` and `/api/info` over HTTP: `true` for
+   * port 8787 on the scheduler's interface, or where (default: none). It
+   * requires the token too, when there is one.
+   */
+  dashboard?: boolean | {
+    host?: string;
+    port?: number;
+    anyPortIfTaken?: boolean;
+  };
 }
 
 /** A peer that finished its handshake. */
@@ -88,6 +99,8 @@ export class SchedulerServer implements AsyncDisposable {
   readonly #conns = new Set<TcpConnection<unknown, unknown>>();
   readonly #workers = new Map<string, Peer>();
   readonly #timer: ReturnType<typeof setInterval>;
+  /** The dashboard, when it runs. */
+  #dashboard: Dashboard | undefined;
   #clients = 0;
   #closing: Promise<void> | undefined;
 
@@ -136,11 +149,32 @@ export class SchedulerServer implements AsyncDisposable {
       tls: options.tls,
       maxFrameSize: options.maxFrameSize,
     }, (conn) => ref.server!.#accept(conn, options));
-    return ref.server = new SchedulerServer(
+    const server = ref.server = new SchedulerServer(
       scheduler,
       listener,
       options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
     );
+    scheduler.state.about.address = server.address;
+    if (options.dashboard) {
+      const where = options.dashboard === true ? {} : options.dashboard;
+      try {
+        server.#dashboard = await Dashboard.start(scheduler, {
+          host: where.host ?? host,
+          port: where.port,
+          anyPortIfTaken: where.anyPortIfTaken,
+          token: options.token,
+        });
+      } catch (e) {
+        await server.close();
+        throw e;
+      }
+    }
+    return server;
+  }
+
+  /** The dashboard's URL (`http://host:port/`), when it runs. */
+  get dashboardUrl(): string | undefined {
+    return this.#dashboard?.url;
   }
 
   /** Ids of connected workers. */
@@ -253,6 +287,7 @@ export class SchedulerServer implements AsyncDisposable {
   close(): Promise<void> {
     return this.#closing ??= (async () => {
       clearInterval(this.#timer);
+      await this.#dashboard?.close();
       await this.#listener.close();
       const conns = [...this.#conns];
       for (const conn of conns) conn.close();

@@ -24,7 +24,9 @@ import type {
   WorkerToScheduler,
 } from "../protocol.ts";
 import { findDeadlock } from "./deadlock.ts";
+import { describeScheduler, type SchedulerAbout } from "./info.ts";
 import { checkInvariants } from "./invariants.ts";
+import { SchedulerMetrics } from "./metrics.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
   keyDone,
@@ -70,6 +72,10 @@ type Msg<Op extends WorkerToScheduler["op"]> = Extract<
 
 /** The scheduler's whole state, its one entry point and its invariants. */
 export class SchedulerState extends TaskGraph {
+  /** Counters of finished runs (read by `/metrics` and the dashboard). */
+  readonly metrics: SchedulerMetrics = new SchedulerMetrics();
+  /** Where the scheduler is reachable, set by its shell; put in `scheduler-info` answers. */
+  about: SchedulerAbout = {};
   /** Worker deaths, or fetch failures from live holders, a task survives. */
   private readonly allowedFailures: number;
   /** Check every invariant after every event. */
@@ -228,6 +234,12 @@ export class SchedulerState extends TaskGraph {
         return;
       case "missing-data":
         return this.missingData(from, msg);
+      case "scheduler-info":
+        return this.send(from, {
+          op: "scheduler-info",
+          id: msg.id,
+          info: describeScheduler(this, this.metrics, this.about),
+        });
       default:
         return this.fromWorker(from, msg);
     }
@@ -418,6 +430,7 @@ export class SchedulerState extends TaskGraph {
       return;
     }
     this.unassign(ts, false);
+    this.timeRun(ts, w, msg, false);
     ts.value = msg.value ?? null;
     ts.nbytes = msg.nbytes;
     ts.whoHas = addTo(ts.whoHas, w);
@@ -441,6 +454,7 @@ export class SchedulerState extends TaskGraph {
   private erred(w: WorkerRecord, msg: Msg<"task-erred">): void {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts) return void this.runEnded(w, msg.run);
+    this.timeRun(ts, w, msg, true);
     if (ts.retries > 0) {
       ts.retries--;
       this.releaseOwned(ts);
@@ -450,6 +464,24 @@ export class SchedulerState extends TaskGraph {
       this.fail(ts, msg.error);
     }
     this.fill(w);
+  }
+
+  /** Files a current run of `ts` on `w` that returned or threw in the metrics. */
+  private timeRun(
+    ts: TaskRecord,
+    w: WorkerRecord,
+    msg: { start?: number; stop?: number },
+    erred: boolean,
+  ): void {
+    this.metrics.ended(
+      ts.fn,
+      this.fns.get(ts.fn)?.name || ts.fn,
+      ts.key,
+      w.id,
+      msg.start,
+      msg.stop,
+      erred,
+    );
   }
 
   /** A run ended without a result: a cancelled one returned, or an unstarted one was dropped. */

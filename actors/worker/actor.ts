@@ -34,6 +34,9 @@ import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
 /** The transport interface, re-exported because {@linkcode WorkerOptions} names it. */
 export type { Connection };
 
+/** Epoch milliseconds, with the sub-millisecond precision of `performance.now()`. */
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
 /** Results up to this many encoded bytes travel inline with task-finished. */
 export const INLINE_LIMIT = 8 * 1024;
 
@@ -156,6 +159,7 @@ export class WorkerActor implements WorkerRuntime {
           case "key-erred":
           case "key-cancelled":
           case "deadlock":
+          case "scheduler-info":
             this.clientHandler?.(msg);
             break;
           default:
@@ -310,26 +314,35 @@ export class WorkerActor implements WorkerRuntime {
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
     let result: unknown;
+    const start = epochNow();
     try {
       const args = unpack(run.args, deps ? (k) => deps.get(k) : undefined);
       result = runInTask(ctx, () => fn(...(args as unknown[])));
     } catch (e) {
-      return this.settle(key, run.run, e, false);
+      return this.settle(key, run.run, e, false, start);
     }
     if (result instanceof Promise) {
       result.then(
-        (v) => this.settle(key, run.run, v, true),
-        (e) => this.settle(key, run.run, e, false),
+        (v) => this.settle(key, run.run, v, true, start),
+        (e) => this.settle(key, run.run, e, false, start),
       );
-    } else this.settle(key, run.run, result, true);
+    } else this.settle(key, run.run, result, true, start);
   }
 
   /**
    * A run ended with `value` (`ok`) or with the error `value`: its futures are
    * released, the result is encoded, and the state machine is told. A result
-   * that cannot be encoded makes the run err.
+   * that cannot be encoded makes the run err. `start` is when the function
+   * was called (epoch ms), when it was.
    */
-  private settle(key: string, run: number, value: unknown, ok: boolean): void {
+  private settle(
+    key: string,
+    run: number,
+    value: unknown,
+    ok: boolean,
+    start?: number,
+  ): void {
+    const stop = start === undefined ? undefined : epochNow();
     // A run of a key starts only after the previous run of it ended (the
     // machine defers it): the key names this run.
     this.running.delete(key);
@@ -351,11 +364,22 @@ export class WorkerActor implements WorkerRuntime {
           bytes,
           inline: bytes.length <= INLINE_LIMIT,
           refs,
+          start,
+          stop,
         };
       } catch (e) {
-        event = { type: "threw", key, run, error: encodeError(e) };
+        event = { type: "threw", key, run, error: encodeError(e), start, stop };
       }
-    } else event = { type: "threw", key, run, error: encodeError(value) };
+    } else {
+      event = {
+        type: "threw",
+        key,
+        run,
+        error: encodeError(value),
+        start,
+        stop,
+      };
+    }
     this.client.flush();
     this.post(event);
   }

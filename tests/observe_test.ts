@@ -1,0 +1,197 @@
+// Watching a cluster: /health, Prometheus /metrics, /api/info and
+// client.schedulerInfo(), in process and over TCP.
+import assert from "node:assert/strict";
+import {
+  parsePrometheus,
+  type Scrape,
+  valueOf,
+} from "./fixtures/prometheus.ts";
+import { clusterTest, within } from "./fixtures/bounded.ts";
+import { runCli } from "./fixtures/processes.ts";
+import { Client, getClient, LocalCluster, registerModule } from "../mod.ts";
+import * as tasks from "./fixtures/tasks.ts";
+
+await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
+
+/** Scrapes `/metrics` and parses it strictly. */
+async function scrape(base: string): Promise<Scrape> {
+  const res = await fetch(new URL("metrics", base));
+  assert.equal(res.status, 200);
+  assert.match(
+    res.headers.get("content-type")!,
+    /^text\/plain; version=0\.0\.4/,
+  );
+  return parsePrometheus(await res.text());
+}
+
+clusterTest("/metrics: counters move by exactly the tasks run", async () => {
+  await using cluster = await LocalCluster.start({
+    workers: 2,
+    slots: 1,
+    dashboard: { port: 0 },
+  });
+  const base = cluster.dashboardUrl!;
+  assert.match(base, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  await using client = await Client.connect(cluster);
+  assert.equal(await (await fetch(new URL("health", base))).text(), "ok");
+
+  const before = await scrape(base);
+  assert.equal(valueOf(before, "tendril_workers"), 2);
+  assert.equal(before.types.get("tendril_tasks_completed_total"), "counter");
+  assert.equal(before.types.get("tendril_task_duration_seconds"), "histogram");
+  const done0 = valueOf(before, "tendril_tasks_completed_total");
+
+  const n = 321;
+  const futures = client.map(tasks.inc, Array.from({ length: n }, (_, i) => i));
+  await client.gather(futures);
+  const failing = client.submit(tasks.failChild, 1);
+  await assert.rejects(failing.result());
+
+  const after = await scrape(base);
+  assert.equal(valueOf(after, "tendril_tasks_completed_total") - done0, n);
+  assert.equal(valueOf(after, "tendril_tasks_erred_total"), 1);
+  const inc = { function: "inc" };
+  assert.equal(valueOf(after, "tendril_task_duration_seconds_count", inc), n);
+  assert.equal(
+    valueOf(after, "tendril_task_duration_seconds_bucket", {
+      ...inc,
+      le: "+Inf",
+    }),
+    n,
+  );
+  assert.ok(valueOf(after, "tendril_task_duration_seconds_sum", inc) > 0);
+  assert.equal(valueOf(after, "tendril_tasks", { state: "memory" }), n);
+  assert.equal(valueOf(after, "tendril_tasks", { state: "erred" }), 1);
+  const held = cluster.workerIds.map((id) =>
+    valueOf(after, "tendril_worker_memory_bytes", { worker: id })
+  );
+  assert.ok(held.reduce((a, b) => a + b) > 0, "the results are held somewhere");
+  assert.ok(valueOf(after, "tendril_event_loop_lag_seconds") >= 0);
+
+  // The same numbers from /api/info and from the client.
+  const api = await (await fetch(new URL("api/info", base))).json();
+  const info = await client.schedulerInfo();
+  for (const i of [api, info]) {
+    assert.equal(i.finished - done0, n);
+    assert.equal(i.tasks.memory, n);
+    assert.deepEqual(
+      i.workers.map((w: { id: string }) => w.id).sort(),
+      cluster.workerIds,
+    );
+    assert.equal(i.dashboard, base);
+  }
+  const incInfo = info.functions.find((f) => f.name === "inc");
+  assert.equal(incInfo?.finished, n);
+  assert.equal((await fetch(new URL("nowhere", base))).status, 404);
+});
+
+clusterTest("schedulerInfo() inside a task", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const workers = await client.submit(async () => {
+    const info = await getClient().schedulerInfo();
+    return info.workers.length;
+  }).result();
+  assert.equal(workers, 2);
+});
+
+clusterTest("schedulerInfo() of a closed client rejects", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  const client = await Client.connect(cluster);
+  await client.close();
+  await assert.rejects(client.schedulerInfo(), /client is closed/);
+});
+
+clusterTest(
+  "over TCP: the dashboard needs the token, a remote client gets the info",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const tokenFile = `${dir}/token`;
+      await Deno.writeTextFile(tokenFile, "s3cret");
+      await using cluster = runCli("cluster", [
+        "--workers",
+        "2",
+        "--port",
+        "0",
+        "--dashboard-port",
+        "0",
+        "--token-file",
+        tokenFile,
+      ]);
+      const address = await within(
+        "the cluster's address",
+        cluster.stdout.waitFor(/^tcp:\/\//),
+      );
+      const line = await within(
+        "the dashboard's address",
+        cluster.stderr.waitFor(/dashboard at http:\/\//),
+      );
+      const base = line.match(/(http:\/\/\S+)/)![1];
+      const refused = await fetch(new URL("metrics", base));
+      assert.equal(refused.status, 401);
+      assert.match(await refused.text(), /token/);
+      const wrong = await fetch(new URL("metrics", base), {
+        headers: { authorization: "Bearer guess" },
+      });
+      assert.equal(wrong.status, 401);
+      await wrong.body?.cancel();
+      const ok = await fetch(new URL("metrics?token=s3cret", base));
+      assert.equal(ok.status, 200);
+      const cookie = ok.headers.get("set-cookie")!.split(";")[0];
+      assert.match(await ok.text(), /^tendril_workers 2$/m);
+      const withCookie = await fetch(new URL("health", base), {
+        headers: { cookie },
+      });
+      assert.equal(await withCookie.text(), "ok");
+
+      await using client = await Client.connect(`${address}?token=s3cret`);
+      await client.gather(client.map(tasks.noop, [1, 2, 3]));
+      const info = await client.schedulerInfo();
+      assert.equal(info.workers.length, 2);
+      assert.equal(info.finished, 3);
+      assert.equal(info.address, address);
+      assert.equal(info.dashboard, base);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("the strict Prometheus reader refuses what the format does not allow", () => {
+  const ok = "# TYPE a counter\na 1\n";
+  assert.equal(valueOf(parsePrometheus(ok), "a"), 1);
+  assert.throws(() => parsePrometheus("a 1\n"), /no # TYPE/);
+  assert.throws(
+    () => parsePrometheus("# TYPE a counter\na{b=1} 1\n"),
+    /bad label/,
+  );
+  assert.throws(
+    () =>
+      parsePrometheus(
+        '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_count 1\n',
+      ),
+    /not cumulative/,
+  );
+});
+
+Deno.test("a taken dashboard port fails, unless told to take any", async () => {
+  const { Scheduler } = await import("../actors/scheduler/actor.ts");
+  const { Dashboard } = await import("../actors/dashboard/server.ts");
+  const scheduler = new Scheduler();
+  await using first = await Dashboard.start(scheduler, { port: 0 });
+  const port = Number(new URL(first.url).port);
+  await assert.rejects(
+    Dashboard.start(scheduler, { port }),
+    /cannot serve the dashboard on 127\.0\.0\.1:\d+/,
+  );
+  await using second = await Dashboard.start(scheduler, {
+    port,
+    anyPortIfTaken: true,
+  });
+  assert.notEqual(second.url, first.url);
+  await assert.rejects(
+    Dashboard.start(scheduler, { host: "0.0.0.0", port: 0 }),
+    /without a token/,
+  );
+});
