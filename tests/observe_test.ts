@@ -195,3 +195,26 @@ Deno.test("a taken dashboard port fails, unless told to take any", async () => {
     /without a token/,
   );
 });
+
+clusterTest(
+  "HTTP on the scheduler port is answered with the dashboard's URL; the scheduler keeps serving",
+  async () => {
+    const { SchedulerServer } = await import("../actors/scheduler/server.ts");
+    await using server = await SchedulerServer.start({
+      port: 0,
+      dashboard: { port: 0 },
+    });
+    await using client = await Client.connect(server.address);
+    const port = new URL(server.address.replace("tcp:", "http:")).port;
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(res.status, 400);
+    const body = await res.text();
+    assert.match(body, /Tendril scheduler protocol port/);
+    assert.ok(body.includes(`dashboard is at ${server.dashboardUrl}`), body);
+
+    // The client connected before is unharmed.
+    const info = await client.schedulerInfo();
+    assert.equal(info.clients, 1);
+    assert.equal(info.address, server.address);
+  },
+);

@@ -15,6 +15,7 @@
 import { isLoopback } from "../../runtime/wire/tcp/address.ts";
 import type { TcpConnection } from "../../runtime/wire/tcp/connection.ts";
 import { type FrameListener, listen } from "../../runtime/wire/tcp/listen.ts";
+import { refuseHttp } from "../../runtime/wire/tcp/http_refusal.ts";
 import {
   admit,
   DEFAULT_HANDSHAKE_TIMEOUT,
@@ -148,6 +149,8 @@ export class SchedulerServer implements AsyncDisposable {
       port: options.port ?? DEFAULT_PORT,
       tls: options.tls,
       maxFrameSize: options.maxFrameSize,
+      wrapStream: (stream, peer) =>
+        refuseHttp(stream, peer, () => ref.server!.#httpAnswer()),
     }, (conn) => ref.server!.#accept(conn, options));
     const server = ref.server = new SchedulerServer(
       scheduler,
@@ -175,6 +178,15 @@ export class SchedulerServer implements AsyncDisposable {
   /** The dashboard's URL (`http://host:port/`), when it runs. */
   get dashboardUrl(): string | undefined {
     return this.#dashboard?.url;
+  }
+
+  /** What an HTTP request to the protocol port is told. */
+  #httpAnswer(): string {
+    const where = this.dashboardUrl
+      ? `The dashboard is at ${this.dashboardUrl}`
+      : "No dashboard runs here (start the scheduler with --dashboard-port)";
+    return `This is the Tendril scheduler protocol port (${this.address}); ` +
+      `it does not speak HTTP: clients and workers connect to it. ${where}.`;
   }
 
   /** Ids of connected workers. */

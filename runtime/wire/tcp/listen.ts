@@ -79,6 +79,11 @@ export interface ListenOptions extends TcpConnectionOptions {
   port: number;
   /** PEM certificate chain and key: listen for `tls://` instead of `tcp://`. */
   tls?: { cert: string; key: string };
+  /**
+   * Wraps each accepted connection's byte stream before framing starts
+   * (the scheduler answers HTTP requests this way: see `http_refusal.ts`).
+   */
+  wrapStream?: (stream: ByteStream, peer: string) => ByteStream;
 }
 
 /** A listening socket handing out {@linkcode TcpConnection}s. */
@@ -142,13 +147,9 @@ function listenTcp<In, Out>(
         // the peer is already gone; the read loop will notice
       }
       const remote = conn.remoteAddr;
-      onConnection(
-        new TcpConnection<In, Out>(
-          conn,
-          formatAddress("tcp", remote.hostname, remote.port).slice(6),
-          options,
-        ),
-      );
+      const peer = formatAddress("tcp", remote.hostname, remote.port).slice(6);
+      const stream = options.wrapStream?.(conn, peer) ?? conn;
+      onConnection(new TcpConnection<In, Out>(stream, peer, options));
     }
   })();
   let closed: Promise<void> | undefined;
@@ -182,8 +183,13 @@ async function listenTls<In, Out>(
       socket.remoteAddress ?? "?",
       socket.remotePort ?? 0,
     ).slice(6);
+    const stream = new NodeSocketStream(socket);
     onConnection(
-      new TcpConnection<In, Out>(new NodeSocketStream(socket), peer, options),
+      new TcpConnection<In, Out>(
+        options.wrapStream?.(stream, peer) ?? stream,
+        peer,
+        options,
+      ),
     );
   });
   server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
