@@ -133,7 +133,15 @@ export type ClientToScheduler =
   | { op: "cancel"; keys: string[] }
   | MissingData
   /** Asks for a {@linkcode SchedulerInfo}; answered with the same `id`. */
-  | { op: "scheduler-info"; id: number };
+  | { op: "scheduler-info"; id: number }
+  /** Asks how far the trees of tasks launched by `keys` are (for `progress()`). */
+  | { op: "tree-progress"; id: number; keys: string[] };
+
+/** The scheduler's answers to a client's requests, matched by `id`. */
+export type SchedulerAnswer = Extract<
+  SchedulerToClient,
+  { op: "scheduler-info" | "tree-progress" }
+>;
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -146,7 +154,12 @@ export type SchedulerToClient =
   /** The waits of these tasks, blocked without secession, can never end. */
   | { op: "deadlock"; keys: string[]; message: string }
   /** The answer to the client's `scheduler-info` request `id`. */
-  | { op: "scheduler-info"; id: number; info: SchedulerInfo };
+  | { op: "scheduler-info"; id: number; info: SchedulerInfo }
+  /**
+   * The answer to `tree-progress` request `id`: per key asked, the tasks
+   * launched in its tree so far, and how many of them finished or erred.
+   */
+  | { op: "tree-progress"; id: number; launched: number[]; done: number[] };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
@@ -343,6 +356,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   cancel: { keys },
   "missing-data": missingData,
   "scheduler-info": { id: nat },
+  "tree-progress": { id: nat, keys },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {

@@ -289,9 +289,26 @@ clusterTest(
 
       await t.step("garbage bytes", async () => {
         await dropped(
-          [new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
-          /closing connection to 127\.0\.0\.1:\d+: frame of 1195725856 bytes exceeds the 67108864-byte limit/,
+          [new TextEncoder().encode("garbage, not a frame\r\n")],
+          /closing connection to 127\.0\.0\.1:\d+: frame of 1734439522 bytes exceeds the 67108864-byte limit/,
         );
+      });
+      await t.step("an HTTP request gets an HTTP answer", async () => {
+        const from = sched.stderr.lines.length;
+        const conn = await raw();
+        await conn.write(
+          new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        const answer = new TextDecoder().decode(
+          await new Response(conn.readable).arrayBuffer(),
+        );
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+        assert.match(answer, /Tendril scheduler protocol port/);
+        await sched.stderr.waitFor(
+          /sent an HTTP request \("GET \/ HTTP\/1\.1"\)/,
+          from,
+        );
+        assert.equal(await good.submit(inc, 100).result(), 101);
       });
       await t.step("an oversized length prefix", async () => {
         await dropped(

@@ -24,7 +24,12 @@ import {
 } from "../../runtime/errors.ts";
 import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
-import type { SchedulerInfo, TaskSpec } from "../protocol.ts";
+import type {
+  ClientToScheduler,
+  SchedulerAnswer,
+  SchedulerInfo,
+  TaskSpec,
+} from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
 import { Future, type FutureHost } from "./future.ts";
@@ -100,10 +105,10 @@ export class Client implements FutureHost, AsyncDisposable {
   localValue: ((key: string) => { value: unknown } | undefined) | undefined;
   /** Middle part of generated keys (`name-prefix-n`): unique per client in this isolate. */
   private readonly prefix: string;
-  /** `schedulerInfo()` calls waiting for their answer, by request id. */
-  private readonly infoRequests = new Map<
+  /** Requests waiting for the scheduler's answer, by request id. */
+  private readonly requests = new Map<
     number,
-    PromiseWithResolvers<SchedulerInfo>
+    PromiseWithResolvers<SchedulerAnswer>
   >();
   /** Why the scheduler is out of reach, once it is. */
   private lost: string | undefined;
@@ -130,7 +135,7 @@ export class Client implements FutureHost, AsyncDisposable {
       (reason) => {
         this.lost ??= reason;
         this.run({ type: "lost", reason });
-        this.failInfoRequests();
+        this.failRequests();
       },
     );
   }
@@ -389,30 +394,57 @@ export class Client implements FutureHost, AsyncDisposable {
    * assert.equal(info.finished, 3);
    * ```
    */
-  schedulerInfo(): Promise<SchedulerInfo> {
-    if (this.live.closed) {
-      return Promise.reject(new ClientClosedError("schedulerInfo()"));
-    }
+  async schedulerInfo(): Promise<SchedulerInfo> {
+    const answer = await this.request("schedulerInfo()", {
+      op: "scheduler-info",
+      id: 0,
+    });
+    return (answer as Extract<SchedulerAnswer, { op: "scheduler-info" }>)
+      .info;
+  }
+
+  /**
+   * @internal How far the trees of tasks launched by `keys` are: per key,
+   * the tasks launched in its tree so far and how many are done (read by
+   * `progress()`).
+   */
+  async treeProgress(
+    keys: string[],
+  ): Promise<{ launched: number[]; done: number[] }> {
+    const answer = await this.request("progress()", {
+      op: "tree-progress",
+      id: 0,
+      keys,
+    });
+    return answer as Extract<SchedulerAnswer, { op: "tree-progress" }>;
+  }
+
+  /** Sends `msg` with a fresh id; resolves with the scheduler's answer. */
+  private request(
+    what: string,
+    msg: Extract<ClientToScheduler, { id: number }>,
+  ): Promise<SchedulerAnswer> {
+    if (this.live.closed) return Promise.reject(new ClientClosedError(what));
     if (this.lost !== undefined) {
-      return Promise.reject(new TendrilError(`schedulerInfo(): ${this.lost}`));
+      return Promise.reject(new TendrilError(`${what}: ${this.lost}`));
     }
-    const id = ++this.live.counter;
-    const request = Promise.withResolvers<SchedulerInfo>();
-    this.infoRequests.set(id, request);
-    this.host.send({ op: "scheduler-info", id });
+    msg.id = ++this.live.counter;
+    const request = Promise.withResolvers<SchedulerAnswer>();
+    this.requests.set(msg.id, request);
+    this.host.send(msg);
     return request.promise;
   }
 
-  /** Rejects every pending `schedulerInfo()` (the scheduler is gone, or the client closed). */
-  private failInfoRequests(): void {
-    for (const request of this.infoRequests.values()) {
+  /** Rejects every pending request (the scheduler is gone, or the client closed). */
+  private failRequests(): void {
+    for (const request of this.requests.values()) {
       request.reject(
         this.lost !== undefined
-          ? new TendrilError(`schedulerInfo(): ${this.lost}`)
-          : new ClientClosedError("schedulerInfo()"),
+          ? new TendrilError(`request to the scheduler: ${this.lost}`)
+          : new ClientClosedError("a request to the scheduler"),
       );
     }
-    this.infoRequests.clear();
+    this.requests.clear();
   }
 
   /**
@@ -426,7 +458,7 @@ export class Client implements FutureHost, AsyncDisposable {
     const i = openClients.lastIndexOf(this);
     if (i >= 0) openClients.splice(i, 1);
     for (const key of [...this.state.keys.keys()]) this.wake(key);
-    this.failInfoRequests();
+    this.failRequests();
     await this.host.close();
   }
 
@@ -609,9 +641,9 @@ export class Client implements FutureHost, AsyncDisposable {
           for (const key of effect.keys) this.blockedWaits.get(key)?.(error);
           break;
         }
-        case "scheduler-info":
-          this.infoRequests.get(effect.id)?.resolve(effect.info);
-          this.infoRequests.delete(effect.id);
+        case "answer":
+          this.requests.get(effect.msg.id)?.resolve(effect.msg);
+          this.requests.delete(effect.msg.id);
           break;
       }
     }

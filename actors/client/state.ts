@@ -15,7 +15,7 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import type {
   ClientToScheduler,
-  SchedulerInfo,
+  SchedulerAnswer,
   SchedulerToClient,
   TaskSpec,
 } from "../protocol.ts";
@@ -134,8 +134,8 @@ export type ClientEffect =
   | { type: "settled"; key: string }
   /** Waits of these tasks can never end. */
   | { type: "deadlock"; keys: string[]; message: string }
-  /** The answer to `scheduler-info` request `id`. */
-  | { type: "scheduler-info"; id: number; info: SchedulerInfo };
+  /** The scheduler answered a request (matched by its `id`). */
+  | { type: "answer"; msg: SchedulerAnswer };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -292,16 +292,12 @@ export class ClientState {
 
   /**
    * Records what the scheduler says of a held key and reports the key
-   * settled; a deadlock report, and the answer to an info request, are
-   * passed on as effects.
+   * settled; a deadlock report, and answers to requests, are passed on as
+   * effects.
    */
   private receive(msg: SchedulerToClient): void {
-    if (msg.op === "scheduler-info") {
-      return this.effect({
-        type: "scheduler-info",
-        id: msg.id,
-        info: msg.info,
-      });
+    if (msg.op === "scheduler-info" || msg.op === "tree-progress") {
+      return this.effect({ type: "answer", msg });
     }
     if (msg.op === "deadlock") {
       return this.effect({

@@ -104,3 +104,68 @@ Deno.test("metrics: the ring keeps the newest spans", () => {
     `k${RECENT_SPANS + 4}`,
   ]);
 });
+
+Deno.test("tree-progress: a root counts its tree's tasks, grandchildren included", () => {
+  const s = scheduler();
+  submit(s, "root");
+  const fromWorker = (key: string, parent: string) =>
+    s.handle({
+      type: "message",
+      from: "w1",
+      msg: {
+        op: "submit",
+        tasks: [{ key, fn: "s:id", args: pack([1]), parent }],
+      },
+    });
+  fromWorker("child", "root");
+  s.handle({
+    type: "message",
+    from: "w1",
+    msg: { op: "seceded", key: "root", run: 1 },
+  });
+  const ask = () => {
+    const [answer] = s.handle({
+      type: "message",
+      from: "c",
+      msg: { op: "tree-progress", id: 7, keys: ["root", "nope"] },
+    });
+    assert.equal(answer.type, "send");
+    return answer.type === "send" ? answer.msg : undefined;
+  };
+  assert.deepEqual(ask(), {
+    op: "tree-progress",
+    id: 7,
+    launched: [1, 0],
+    done: [0, 0],
+  });
+  const run = (key: string) => s.tasks.get(key)!.run;
+  const child = s.tasks.get("child")!;
+  assert.equal(child.root?.key, "root");
+  // The child launches a grandchild, then both finish.
+  s.handle({
+    type: "message",
+    from: "w1",
+    msg: { op: "seceded", key: "child", run: run("child") },
+  });
+  fromWorker("grandchild", "child");
+  assert.equal(s.tasks.get("grandchild")!.root?.key, "root");
+  for (const key of ["grandchild", "child"]) {
+    s.handle({
+      type: "message",
+      from: "w1",
+      msg: {
+        op: "task-finished",
+        key,
+        run: run(key),
+        nbytes: 1,
+        value: pack(1),
+      },
+    });
+  }
+  assert.deepEqual(ask(), {
+    op: "tree-progress",
+    id: 7,
+    launched: [2, 0],
+    done: [2, 0],
+  });
+});

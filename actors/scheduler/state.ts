@@ -234,6 +234,8 @@ export class SchedulerState extends TaskGraph {
         return;
       case "missing-data":
         return this.missingData(from, msg);
+      case "tree-progress":
+        return this.treeProgress(from, msg.id, msg.keys);
       case "scheduler-info":
         return this.send(from, {
           op: "scheduler-info",
@@ -310,6 +312,10 @@ export class SchedulerState extends TaskGraph {
     const parent = spec.parent ? this.tasks.get(spec.parent) : undefined;
     const depth = parent ? parent.depth + 1 : 0;
     const ts = new TaskRecord(spec, [spec.priority ?? 0, depth, this.seq++]);
+    if (parent) {
+      ts.root = parent.root ?? parent;
+      ts.root.launched++;
+    }
     this.tasks.set(ts.key, ts);
     this.addWant(ts, owner);
     if (deps.length > 0) {
@@ -431,6 +437,7 @@ export class SchedulerState extends TaskGraph {
     }
     this.unassign(ts, false);
     this.timeRun(ts, w, msg, false);
+    this.countInTree(ts);
     ts.value = msg.value ?? null;
     ts.nbytes = msg.nbytes;
     ts.whoHas = addTo(ts.whoHas, w);
@@ -464,6 +471,21 @@ export class SchedulerState extends TaskGraph {
       this.fail(ts, msg.error);
     }
     this.fill(w);
+  }
+
+  /**
+   * Answers how far the trees of `keys` are: per key, the tasks launched in
+   * its tree and how many of those are done (zeros for keys not in the graph).
+   */
+  private treeProgress(from: string, id: number, keys: string[]): void {
+    const launched: number[] = [];
+    const done: number[] = [];
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      launched.push(ts?.launched ?? 0);
+      done.push(ts?.launchedDone ?? 0);
+    }
+    this.send(from, { op: "tree-progress", id, launched, done });
   }
 
   /** Files a current run of `ts` on `w` that returned or threw in the metrics. */

@@ -160,6 +160,7 @@ export class WorkerActor implements WorkerRuntime {
           case "key-cancelled":
           case "deadlock":
           case "scheduler-info":
+          case "tree-progress":
             this.clientHandler?.(msg);
             break;
           default:
