@@ -21,6 +21,7 @@ export {
   Client,
   type ClientHost,
   type ClusterLike,
+  type ConnectOptions,
   type Fn,
   type Gathered,
   type SubmitArg,

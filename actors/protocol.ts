@@ -135,12 +135,16 @@ export type ClientToScheduler =
   /** Asks for a {@linkcode SchedulerInfo}; answered with the same `id`. */
   | { op: "scheduler-info"; id: number }
   /** Asks how far the trees of tasks launched by `keys` are (for `progress()`). */
-  | { op: "tree-progress"; id: number; keys: string[] };
+  | { op: "tree-progress"; id: number; keys: string[] }
+  /** Turns forwarding of task output to this client on or off (default on). */
+  | { op: "forward-output"; on: boolean }
+  /** Asks for the recent task output of every worker; answered with the same `id`. */
+  | { op: "worker-logs"; id: number };
 
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
   SchedulerToClient,
-  { op: "scheduler-info" | "tree-progress" }
+  { op: "scheduler-info" | "tree-progress" | "worker-logs" }
 >;
 
 /** Scheduler -> client. */
@@ -159,7 +163,11 @@ export type SchedulerToClient =
    * The answer to `tree-progress` request `id`: per key asked, the tasks
    * launched in its tree so far, and how many of them finished or erred.
    */
-  | { op: "tree-progress"; id: number; launched: number[]; done: number[] };
+  | { op: "tree-progress"; id: number; launched: number[]; done: number[] }
+  /** Output of tasks whose tree this client's task rooted, printed on `worker`. */
+  | { op: "task-output"; worker: string; lines: OutputLine[] }
+  /** The answer to `worker-logs` request `id`: recent output lines by worker id. */
+  | { op: "worker-logs"; id: number; logs: Record<string, string[]> };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
@@ -196,6 +204,8 @@ export type WorkerToScheduler =
   | { op: "blocked"; key: string; run: number; on: string[] }
   /** That wait ended. */
   | { op: "unblocked"; key: string; run: number }
+  /** What running tasks printed (`console.log`, `console.error`...). */
+  | { op: "task-output"; lines: OutputLine[] }
   | MissingData;
 
 /** Scheduler -> worker. */
@@ -222,6 +232,16 @@ export type SchedulerToWorker =
   | { op: "steal"; key: string; run: number }
   /** Forget the values of these keys. */
   | { op: "free"; keys: string[] };
+
+/** A line a task printed. */
+export interface OutputLine {
+  /** The printing task's key. */
+  key: string;
+  /** `out` for `console.log`, `info`, `debug`; `err` for `warn`, `error`. */
+  stream: "out" | "err";
+  /** The line as the console would print it. */
+  text: string;
+}
 
 /** One worker in a {@linkcode SchedulerInfo}. */
 export interface WorkerSummary {
@@ -340,6 +360,17 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   allowOtherWorkers: optional(bool),
 });
 
+const outputLine: Check<OutputLine> = record<OutputLine>({
+  key,
+  stream: (v, at) => {
+    if (v !== "out" && v !== "err") {
+      throw new ProtocolError(`field ${at} must be "out" or "err"`);
+    }
+    return v;
+  },
+  text: str(1 << 16),
+});
+
 const missingData: MessageTable<MissingData>["missing-data"] = {
   key,
   task: optional(key),
@@ -357,6 +388,8 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   "missing-data": missingData,
   "scheduler-info": { id: nat },
   "tree-progress": { id: nat, keys },
+  "forward-output": { on: bool },
+  "worker-logs": { id: nat },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -382,6 +415,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   rejoined: { key, run: nat },
   blocked: { key, run: nat, on: keys },
   unblocked: { key, run: nat },
+  "task-output": { lines: list(outputLine) },
   heartbeat: {},
 };
 

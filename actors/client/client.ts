@@ -26,6 +26,7 @@ import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type {
   ClientToScheduler,
+  OutputLine,
   SchedulerAnswer,
   SchedulerInfo,
   TaskSpec,
@@ -143,9 +144,13 @@ export class Client implements FutureHost, AsyncDisposable {
   /**
    * Connects to a cluster: a `LocalCluster`, or an address such as
    * `"tcp://127.0.0.1:8786"`. The newest client still open is the one
-   * `getClient()` returns outside tasks.
+   * `getClient()` returns outside tasks. What tasks print reaches this
+   * client's console unless `options.taskOutput` is false.
    */
-  static async connect(target: ClusterLike | string): Promise<Client> {
+  static async connect(
+    target: ClusterLike | string,
+    options: ConnectOptions = {},
+  ): Promise<Client> {
     const { assertNotShippingImport, indexMainModule } = await loadShipping();
     assertNotShippingImport("Client.connect()");
     // Exported functions of the entry script then ship by reference.
@@ -156,6 +161,9 @@ export class Client implements FutureHost, AsyncDisposable {
       host = await connectRemote(target);
     } else host = await target.connectClient();
     const client = new Client(host);
+    if (options.taskOutput === false) {
+      host.send({ op: "forward-output", on: false });
+    }
     openClients.push(client);
     return client;
   }
@@ -404,6 +412,29 @@ export class Client implements FutureHost, AsyncDisposable {
   }
 
   /**
+   * The recent lines tasks printed, by worker id (the scheduler keeps the
+   * last 500 per worker), each as `[key] text`.
+   *
+   * @example A task's line
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster, { taskOutput: false });
+   * await client.submit(() => console.log("hello")).result();
+   * const logs = await client.getWorkerLogs();
+   * assert.match(logs[cluster.workerIds[0]].at(-1)!, /^\[.+\] hello$/);
+   * ```
+   */
+  async getWorkerLogs(): Promise<Record<string, string[]>> {
+    const answer = await this.request("getWorkerLogs()", {
+      op: "worker-logs",
+      id: 0,
+    });
+    return (answer as Extract<SchedulerAnswer, { op: "worker-logs" }>).logs;
+  }
+
+  /**
    * @internal How far the trees of tasks launched by `keys` are: per key,
    * the tasks launched in its tree so far and how many are done (read by
    * `progress()`).
@@ -641,6 +672,11 @@ export class Client implements FutureHost, AsyncDisposable {
           for (const key of effect.keys) this.blockedWaits.get(key)?.(error);
           break;
         }
+        case "output":
+          if (!this.inWorker) {
+            printTaskOutput(effect.msg.worker, effect.msg.lines);
+          }
+          break;
         case "answer":
           this.requests.get(effect.msg.id)?.resolve(effect.msg);
           this.requests.delete(effect.msg.id);
@@ -660,6 +696,26 @@ export class Client implements FutureHost, AsyncDisposable {
   flush(): void {
     this.live.flushing = false;
     this.run(FLUSH);
+  }
+}
+
+/** Options of {@linkcode Client.connect}. */
+export interface ConnectOptions {
+  /**
+   * Print what tasks of this client's trees print (`console.log` and
+   * friends inside them), prefixed with the task's key and worker
+   * (default true).
+   */
+  taskOutput?: boolean;
+}
+
+/** Prints task output on this console: stdout or stderr as printed, each line prefixed. */
+function printTaskOutput(worker: string, lines: OutputLine[]): void {
+  for (const line of lines) {
+    const prefix = `(${line.key} on ${worker}) `;
+    const text = prefix + line.text.split("\n").join(`\n${prefix}`);
+    if (line.stream === "err") console.error(text);
+    else console.log(text);
   }
 }
 

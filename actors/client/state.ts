@@ -135,7 +135,9 @@ export type ClientEffect =
   /** Waits of these tasks can never end. */
   | { type: "deadlock"; keys: string[]; message: string }
   /** The scheduler answered a request (matched by its `id`). */
-  | { type: "answer"; msg: SchedulerAnswer };
+  | { type: "answer"; msg: SchedulerAnswer }
+  /** Tasks of this client's trees printed these lines. */
+  | { type: "output"; msg: Extract<SchedulerToClient, { op: "task-output" }> };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -296,8 +298,13 @@ export class ClientState {
    * effects.
    */
   private receive(msg: SchedulerToClient): void {
-    if (msg.op === "scheduler-info" || msg.op === "tree-progress") {
-      return this.effect({ type: "answer", msg });
+    switch (msg.op) {
+      case "scheduler-info":
+      case "tree-progress":
+      case "worker-logs":
+        return this.effect({ type: "answer", msg });
+      case "task-output":
+        return this.effect({ type: "output", msg });
     }
     if (msg.op === "deadlock") {
       return this.effect({

@@ -19,6 +19,7 @@ import {
 } from "../../runtime/errors.ts";
 import type {
   MissingData,
+  OutputLine,
   TaskSpec,
   ToScheduler,
   WorkerToScheduler,
@@ -26,7 +27,7 @@ import type {
 import { findDeadlock } from "./deadlock.ts";
 import { describeScheduler, type SchedulerAbout } from "./info.ts";
 import { checkInvariants } from "./invariants.ts";
-import { SchedulerMetrics } from "./metrics.ts";
+import { RecentOutput, SchedulerMetrics } from "./metrics.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
   keyDone,
@@ -76,6 +77,10 @@ export class SchedulerState extends TaskGraph {
   readonly metrics: SchedulerMetrics = new SchedulerMetrics();
   /** Where the scheduler is reachable, set by its shell; put in `scheduler-info` answers. */
   about: SchedulerAbout = {};
+  /** Recent lines tasks printed, by worker (for `getWorkerLogs()`). */
+  readonly output: RecentOutput = new RecentOutput();
+  /** Clients that turned task output forwarding off. */
+  private readonly quiet = new Set<string>();
   /** Worker deaths, or fetch failures from live holders, a task survives. */
   private readonly allowedFailures: number;
   /** Check every invariant after every event. */
@@ -185,6 +190,7 @@ export class SchedulerState extends TaskGraph {
 
   /** A client left: everything it wanted is released. */
   private clientLeft(id: string): void {
+    this.quiet.delete(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
@@ -236,6 +242,16 @@ export class SchedulerState extends TaskGraph {
         return this.missingData(from, msg);
       case "tree-progress":
         return this.treeProgress(from, msg.id, msg.keys);
+      case "forward-output":
+        if (msg.on) this.quiet.delete(from);
+        else this.quiet.add(from);
+        return;
+      case "worker-logs":
+        return this.send(from, {
+          op: "worker-logs",
+          id: msg.id,
+          logs: Object.fromEntries(this.output.recent),
+        });
       case "scheduler-info":
         return this.send(from, {
           op: "scheduler-info",
@@ -276,6 +292,8 @@ export class SchedulerState extends TaskGraph {
         return this.blocked(w, msg);
       case "unblocked":
         return this.unblocked(w, msg);
+      case "task-output":
+        return this.taskOutput(w, msg.lines);
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,
@@ -486,6 +504,31 @@ export class SchedulerState extends TaskGraph {
       done.push(ts?.launchedDone ?? 0);
     }
     this.send(from, { op: "tree-progress", id, launched, done });
+  }
+
+  /**
+   * Lines tasks on `w` printed: kept among the worker's recent lines, and
+   * sent to the clients that hold the root of each task's tree (unless
+   * they turned forwarding off).
+   */
+  private taskOutput(w: WorkerRecord, lines: OutputLine[]): void {
+    const byClient = new Map<string, OutputLine[]>();
+    for (const line of lines) {
+      this.output.keep(w.id, line);
+      const ts = this.tasks.get(line.key);
+      const root = ts ? ts.root ?? ts : undefined;
+      for (const owner of root?.wantedBy ?? []) {
+        const to = owner.client;
+        if (owner.task !== undefined || this.workers.has(to)) continue;
+        if (this.quiet.has(to)) continue;
+        const list = byClient.get(to);
+        if (!list) byClient.set(to, [line]);
+        else if (list.at(-1) !== line) list.push(line);
+      }
+    }
+    for (const [to, list] of byClient) {
+      this.send(to, { op: "task-output", worker: w.id, lines: list });
+    }
   }
 
   /** Files a current run of `ts` on `w` that returned or threw in the metrics. */

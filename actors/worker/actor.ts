@@ -30,6 +30,7 @@ import {
   type RetryOptions,
 } from "./data_peer.ts";
 import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
+import { captureTaskOutput } from "./task_output.ts";
 
 /** The transport interface, re-exported because {@linkcode WorkerOptions} names it. */
 export type { Connection };
@@ -56,6 +57,11 @@ export interface WorkerOptions {
   retry?: RetryOptions;
   /** Check the state machine's invariants after every event (default: `TENDRIL_VALIDATE=1`). */
   validate?: boolean;
+  /**
+   * Also print what tasks print here (default true: a worker process's
+   * terminal). Task output goes to the scheduler either way.
+   */
+  echoTaskOutput?: boolean;
 }
 
 /** A loaded task function. */
@@ -119,6 +125,8 @@ export class WorkerActor implements WorkerRuntime {
   private readonly events: WorkerEvent[] = [];
   /** Where the shared client takes the scheduler's messages for clients. */
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
+  /** Stops catching what this worker's tasks print. */
+  private readonly stopCapture: () => void;
   /** True while `post` is handling events (a nested post only queues). */
   private handling = false;
   private readonly received: WorkerEvent & { type: "message" } = {
@@ -151,6 +159,14 @@ export class WorkerActor implements WorkerRuntime {
       close: () => Promise.resolve(),
     };
     this.client = new Client(host, true);
+    this.stopCapture = captureTaskOutput(this, {
+      send: (line) => {
+        if (!this.scheduler.closed) {
+          this.scheduler.send({ op: "task-output", lines: [line] });
+        }
+      },
+      echo: options.echoTaskOutput ?? true,
+    });
     this.client.localValue = (key) => this.core.data.get(key);
     this.scheduler.onMessages((batch) => {
       for (const msg of batch) {
@@ -161,6 +177,8 @@ export class WorkerActor implements WorkerRuntime {
           case "deadlock":
           case "scheduler-info":
           case "tree-progress":
+          case "task-output":
+          case "worker-logs":
             this.clientHandler?.(msg);
             break;
           default:
@@ -441,6 +459,7 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Stops serving: closes peer connections, aborts running tasks. */
   close(): void {
+    this.stopCapture();
     for (const peer of this.peers.values()) {
       peer.then((p) => p.close(), () => {});
     }

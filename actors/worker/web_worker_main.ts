@@ -59,6 +59,8 @@ scope.onmessage = (event: MessageEvent<WorkerInit>) => {
     scheduler: scheduler as Connection<ToWorkerConnection, ToScheduler>,
     connect: (peer) =>
       Promise.reject(new Error(`worker ${id} has no route to ${peer}`)),
+    // The client's terminal is this process's: it prints what it is sent.
+    echoTaskOutput: false,
   });
   worker.serve(new PortConnection(mainData, "main"));
   for (const peer of peers) {
