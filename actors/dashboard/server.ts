@@ -1,6 +1,7 @@
 /**
- * The scheduler's HTTP side: `/health`, Prometheus `/metrics`, `/api/info`
- * (JSON) and the dashboard page, on a port of its own (default 8787, Dask's
+ * The scheduler's HTTP side: the dashboard's pages (`/`, `/task/KEY`) and
+ * their data (`/api/stream` as server-sent events, `/api/task/KEY`),
+ * `/health`, Prometheus `/metrics` and `/api/info` (JSON), on a port of its own (default 8787, Dask's
  * and Ray's habit). The same bind rules as the scheduler's port: loopback
  * unless told otherwise, and off loopback only with a token, which every
  * request must then carry (`Authorization: Bearer TOKEN`, or `?token=TOKEN`
@@ -15,6 +16,9 @@ import type { Scheduler } from "../scheduler/actor.ts";
 import { describeScheduler } from "../scheduler/info.ts";
 import { EventLoopLag } from "./event_loop_lag.ts";
 import { renderMetrics } from "./prometheus.ts";
+import { liveSnapshot, MAX_SPANS_PER_SNAPSHOT, taskDetail } from "./live.ts";
+import { STATUS_PAGE, TASK_PAGE } from "./page.ts";
+import type { SchedulerState } from "../scheduler/state.ts";
 
 /** Default dashboard port (Dask's). */
 export const DEFAULT_DASHBOARD_PORT = 8787;
@@ -88,6 +92,7 @@ export class Dashboard implements AsyncDisposable {
   readonly url: string;
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
   readonly #lag: EventLoopLag;
+  readonly #streams: Set<() => void>;
   #closing: Promise<void> | undefined;
 
   /** Use {@linkcode Dashboard.start}. */
@@ -95,10 +100,12 @@ export class Dashboard implements AsyncDisposable {
     server: Deno.HttpServer<Deno.NetAddr>,
     url: string,
     lag: EventLoopLag,
+    streams: Set<() => void>,
   ) {
     this.#server = server;
     this.url = url;
     this.#lag = lag;
+    this.#streams = streams;
   }
 
   /**
@@ -123,6 +130,7 @@ export class Dashboard implements AsyncDisposable {
       );
     }
     const lag = new EventLoopLag();
+    const streams = new Set<() => void>();
     const handler = (req: Request): Response => {
       const url = new URL(req.url);
       if (token !== undefined) {
@@ -135,7 +143,7 @@ export class Dashboard implements AsyncDisposable {
           );
         }
       }
-      const response = route(scheduler, lag, url.pathname);
+      const response = route(scheduler, lag, url.pathname, streams);
       if (token !== undefined && url.searchParams.has("token")) {
         response.headers.set(
           "set-cookie",
@@ -180,6 +188,7 @@ export class Dashboard implements AsyncDisposable {
       server,
       `http://${shown}:${server.addr.port}/`,
       lag,
+      streams,
     );
     scheduler.state.about.dashboard = dashboard.url;
     return Promise.resolve(dashboard);
@@ -189,6 +198,7 @@ export class Dashboard implements AsyncDisposable {
   close(): Promise<void> {
     return this.#closing ??= (async () => {
       this.#lag.stop();
+      for (const end of [...this.#streams]) end();
       await this.#server.shutdown();
     })();
   }
@@ -199,14 +209,76 @@ export class Dashboard implements AsyncDisposable {
   }
 }
 
-/** Answers one request for `path`. */
+/** Milliseconds between two snapshots on `/api/stream`. */
+export const STREAM_INTERVAL_MS = 500;
+
+/**
+ * A server-sent events stream of {@linkcode liveSnapshot}s, one every
+ * 500 ms, starting with the recent task stream. `open` files the function
+ * that ends it (the dashboard ends every stream before shutting down).
+ */
+function snapshots(state: SchedulerState, open: Set<() => void>): Response {
+  const encoder = new TextEncoder();
+  let end = () => {};
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let since = Math.max(0, state.metrics.spans - MAX_SPANS_PER_SNAPSHOT);
+      const tick = () => {
+        const snap = liveSnapshot(state, since);
+        since = snap.seq;
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(snap)}\n\n`));
+      };
+      const timer = setInterval(tick, STREAM_INTERVAL_MS);
+      end = () => {
+        clearInterval(timer);
+        open.delete(end);
+        try {
+          controller.close();
+        } catch {
+          // cancelled by the browser already
+        }
+      };
+      open.add(end);
+      tick();
+    },
+    cancel() {
+      end();
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream",
+      "cache-control": "no-store",
+    },
+  });
+}
+
+/** Answers one request for `path`; `streams` holds the open event streams. */
 function route(
   scheduler: Scheduler,
   lag: EventLoopLag,
   path: string,
+  streams: Set<() => void>,
 ): Response {
   const { state } = scheduler;
+  if (path.startsWith("/task/")) return text(TASK_PAGE, 200, "text/html");
+  if (path.startsWith("/api/task/")) {
+    const key = decodeURIComponent(path.slice("/api/task/".length));
+    const detail = taskDetail(state, key);
+    return detail
+      ? text(JSON.stringify(detail), 200, "application/json")
+      : text(
+        JSON.stringify({ error: `no task ${key}` }),
+        404,
+        "application/json",
+      );
+  }
   switch (path) {
+    case "/":
+    case "/status":
+      return text(STATUS_PAGE, 200, "text/html");
+    case "/api/stream":
+      return snapshots(state, streams);
     case "/health":
       return text("ok");
     case "/metrics":
