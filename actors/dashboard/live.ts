@@ -2,7 +2,7 @@
  * What the dashboard page shows, read off the scheduler's state: one
  * aggregated snapshot per tick (workers, task counts per function, the task
  * stream's new spans, capped), and one task's details for the task page.
- * Built on the page's clock (twice a second), never on the scheduler's hot
+ * Built on the page's clock (once a second), never on the scheduler's hot
  * path.
  *
  * @module
@@ -15,7 +15,7 @@ import type { TaskStatus } from "../scheduler/records.ts";
 import type { SchedulerState } from "../scheduler/state.ts";
 
 /** Most spans one snapshot carries (the newest; older ones are skipped). */
-export const MAX_SPANS_PER_SNAPSHOT = 5000;
+export const MAX_SPANS_PER_SNAPSHOT = 1000;
 
 /** Counts of one function's tasks, by status, and its finished runs. */
 export interface GroupCounts {

@@ -2,7 +2,7 @@
  * The dashboard's pages, served by the scheduler from this module (no
  * file, no CDN: they work with no internet). Plain HTML, CSS and script;
  * the task stream is drawn on a canvas. The status page listens to
- * `/api/stream` (server-sent events, one aggregated snapshot twice a
+ * `/api/stream` (server-sent events, one aggregated snapshot once a
  * second); the task page reads `/api/task/KEY` once a second.
  *
  * @module
@@ -114,7 +114,7 @@ function update(s) {
   received += s.spans.length;
   for (const sp of s.spans) spans.push(sp);
   const cutoff = s.info.time - WINDOW_MS;
-  spans = spans.filter((sp) => sp[2] >= cutoff).slice(-20000);
+  spans = spans.filter((sp) => sp[2] >= cutoff).slice(-4000);
   drawStream(s.info.time, s.info.workers);
   renderProgress(s.groups);
   renderWorkers(s.info.workers);

@@ -209,12 +209,15 @@ export class Dashboard implements AsyncDisposable {
   }
 }
 
-/** Milliseconds between two snapshots on `/api/stream`. */
-export const STREAM_INTERVAL_MS = 500;
+/**
+ * Milliseconds between two snapshots on `/api/stream`: a second, as the
+ * page's drawing costs the browser, which may share the scheduler's cores.
+ */
+export const STREAM_INTERVAL_MS = 1000;
 
 /**
  * A server-sent events stream of {@linkcode liveSnapshot}s, one every
- * 500 ms, starting with the recent task stream. `open` files the function
+ * second, starting with the recent task stream. `open` files the function
  * that ends it (the dashboard ends every stream before shutting down).
  */
 function snapshots(state: SchedulerState, open: Set<() => void>): Response {
