@@ -184,6 +184,8 @@ export type WorkerToScheduler =
     start?: number;
     /** Epoch milliseconds when it returned. */
     stop?: number;
+    /** Times it spent seceded, as epoch-millisecond pairs (from, to, ...). */
+    seceded?: number[];
   }
   /** A run threw: the codec bytes of its error, and when it ran as above. */
   | {
@@ -193,6 +195,7 @@ export type WorkerToScheduler =
     error: Packed;
     start?: number;
     stop?: number;
+    seceded?: number[];
   }
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
@@ -402,6 +405,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
     refs: optional(keys),
     start: optional(num),
     stop: optional(num),
+    seceded: optional(list(num)),
   },
   "task-erred": {
     key,
@@ -409,6 +413,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
     error: packed,
     start: optional(num),
     stop: optional(num),
+    seceded: optional(list(num)),
   },
   "task-stopped": { key, run: nat },
   seceded: { key, run: nat },

@@ -1,5 +1,5 @@
-// Watching a cluster: /health, Prometheus /metrics, /api/info and
-// client.schedulerInfo(), in process and over TCP.
+// Watching a cluster: /health, Prometheus /metrics, /api/info,
+// client.schedulerInfo(), the live stream, HTTP on the protocol port.
 import assert from "node:assert/strict";
 import {
   parsePrometheus,
@@ -10,6 +10,7 @@ import { clusterTest, within } from "./fixtures/bounded.ts";
 import { runCli } from "./fixtures/processes.ts";
 import { Client, getClient, LocalCluster, registerModule } from "../mod.ts";
 import * as tasks from "./fixtures/tasks.ts";
+import type { LiveSnapshot } from "../actors/dashboard/live.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
@@ -216,5 +217,52 @@ clusterTest(
     const info = await client.schedulerInfo();
     assert.equal(info.clients, 1);
     assert.equal(info.address, server.address);
+  },
+);
+
+/** The first snapshot of `/api/stream`. */
+async function firstSnapshot(base: string): Promise<LiveSnapshot> {
+  const res = await fetch(new URL("api/stream", base));
+  assert.equal(res.headers.get("content-type"), "text/event-stream");
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  await reader.cancel();
+  return JSON.parse(text.slice("data: ".length, text.indexOf("\n\n")));
+}
+
+clusterTest(
+  "the task stream keeps the time a task spent seceded apart",
+  async () => {
+    await using cluster = await LocalCluster.start({
+      workers: 1,
+      slots: 1,
+      dashboard: { port: 0 },
+    });
+    await using client = await Client.connect(cluster);
+    const seceding = client.submit(tasks.napSeceded, 30);
+    const plain = client.submit(tasks.inc, 1);
+    await client.gather([seceding, plain]);
+    const snap = await firstSnapshot(cluster.dashboardUrl!);
+    const span = (key: string) => snap.spans.find((s) => s[5] === key)!;
+    const [worker, start, stop, name, erred, , seceded] = span(seceding.key);
+    assert.deepEqual([worker, name, erred], [
+      cluster.workerIds[0],
+      "napSeceded",
+      false,
+    ]);
+    assert.equal(seceded?.length, 2);
+    const [from, to] = seceded!;
+    assert.ok(
+      start <= from && from <= to && to <= stop,
+      `${start} ${from} ${to} ${stop}`,
+    );
+    assert.ok(to > from, "it slept while seceded");
+    assert.equal(span(plain.key)[6], null);
+    assert.equal(snap.groups.find((g) => g.name === "napSeceded")?.memory, 1);
   },
 );

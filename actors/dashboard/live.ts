@@ -44,10 +44,11 @@ export interface LiveSnapshot {
   /** Per function name. */
   groups: GroupCounts[];
   /**
-   * Runs that ended since the last snapshot:
-   * `[worker, start, stop, function name, erred, key]`, epoch ms.
+   * Runs that ended since the last snapshot: `[worker, start, stop,
+   * function name, erred, key, seceded]`, epoch ms (`seceded`: pairs of
+   * times it spent seceded, or null).
    */
-  spans: [string, number, number, string, boolean, string][];
+  spans: [string, number, number, string, boolean, string, number[] | null][];
   /** Spans recorded up to this snapshot: pass it back as `since`. */
   seq: number;
   /** Spans skipped because there were more than a snapshot carries. */
@@ -126,13 +127,14 @@ export function liveSnapshot(
   const seq = state.metrics.spans;
   const from = Math.max(since, seq - MAX_SPANS_PER_SNAPSHOT);
   const spans = state.metrics.spansSince(from).map((s) =>
-    [s.worker, s.start, s.stop, s.name, s.erred, s.key] as [
+    [s.worker, s.start, s.stop, s.name, s.erred, s.key, s.seceded] as [
       string,
       number,
       number,
       string,
       boolean,
       string,
+      number[] | null,
     ]
   );
   return {

@@ -85,17 +85,28 @@ function drawStream(now, workers) {
   ctx.fillStyle = "#333";
   for (const r of rows) ctx.fillText(r.w.id.slice(-24), 2, r.y + 11);
   drawn = [];
+  let seceded = 0;
   for (const [r, lane, s] of placed) {
     const x = GUTTER + Math.max(0, (s[1] - from) / WINDOW_MS * width);
     const w = Math.max(1, (s[2] - Math.max(s[1], from)) / WINDOW_MS * width);
     const top = r.y + lane * LANE;
     ctx.fillStyle = s[4] ? "#c0392b" : color(s[3]);
     ctx.fillRect(x, top, w, LANE - 2);
+    const sec = s[6] || [];
+    ctx.fillStyle = "rgba(255, 255, 255, 0.7)";
+    for (let i = 0; i + 1 < sec.length; i += 2) {
+      if (sec[i + 1] <= from) continue;
+      const a = Math.max(sec[i], from);
+      ctx.fillRect(GUTTER + (a - from) / WINDOW_MS * width, top + 2, Math.max(1, (sec[i + 1] - a) / WINDOW_MS * width), LANE - 6);
+      seceded++;
+    }
     drawn.push([x, top, w, s[5]]);
   }
   canvas.dataset.spans = String(received);
+  canvas.dataset.seceded = String(seceded);
   const names = [...new Set(spans.map((s) => s[3]))].sort();
-  $("legend").innerHTML = names.map((n) => '<span><i style="background:' + color(n) + '"></i>' + esc(n) + "</span>").join("");
+  $("legend").innerHTML = names.map((n) => '<span><i style="background:' + color(n) + '"></i>' + esc(n) + "</span>").join("") +
+    '<span><i style="background:#ccc"></i>paler: seceded (slot given back)</span>';
 }
 function renderProgress(groups) {
   $("progress").tBodies[0].innerHTML = groups.map((g) => {

@@ -68,6 +68,8 @@ export interface TaskSpan {
   stop: number;
   /** Whether it threw. */
   erred: boolean;
+  /** Times it spent seceded: epoch-millisecond pairs (from, to, ...), or null. */
+  seceded: number[] | null;
 }
 
 /** How many finished runs {@linkcode SchedulerMetrics.recent} keeps. */
@@ -107,7 +109,8 @@ export class SchedulerMetrics {
   /**
    * Files a run of function `fn` (named `name`) of task `key` on `worker`
    * that ended (threw when `erred`); `start` and `stop` are the worker's
-   * epoch milliseconds when it reported them.
+   * epoch milliseconds when it reported them, `seceded` the times it spent
+   * seceded.
    */
   ended(
     fn: string,
@@ -117,6 +120,7 @@ export class SchedulerMetrics {
     start: number | undefined,
     stop: number | undefined,
     erred: boolean,
+    seceded?: number[],
   ): void {
     if (erred) this.erred++;
     else this.finished++;
@@ -135,7 +139,18 @@ export class SchedulerMetrics {
       span.start = start;
       span.stop = stop;
       span.erred = erred;
-    } else this.recent[i] = { key, name, worker, start, stop, erred };
+      span.seceded = seceded ?? null;
+    } else {
+      this.recent[i] = {
+        key,
+        name,
+        worker,
+        start,
+        stop,
+        erred,
+        seceded: seceded ?? null,
+      };
+    }
   }
 
   /**

@@ -535,7 +535,7 @@ export class SchedulerState extends TaskGraph {
   private timeRun(
     ts: TaskRecord,
     w: WorkerRecord,
-    msg: { start?: number; stop?: number },
+    msg: { start?: number; stop?: number; seceded?: number[] },
     erred: boolean,
   ): void {
     this.metrics.ended(
@@ -546,6 +546,7 @@ export class SchedulerState extends TaskGraph {
       msg.start,
       msg.stop,
       erred,
+      msg.seceded,
     );
   }
 

@@ -117,6 +117,8 @@ export class WorkerActor implements WorkerRuntime {
   private readonly loading = new Map<string, Promise<Task>>();
   /** Contexts of the runs whose functions were called and have not ended, by key. */
   private readonly running = new Map<string, RunningTask>();
+  /** When running tasks seceded and rejoined (epoch-ms pairs), by key. */
+  private readonly seceded = new Map<string, number[]>();
   /** Resolvers of pending `rejoin()` calls, by task key. */
   private readonly rejoins = new Map<string, () => void>();
   /** Data connections to peers, by address (dialled on first use). */
@@ -238,6 +240,8 @@ export class WorkerActor implements WorkerRuntime {
           new CancelledError(effect.key, effect.reason),
         );
       case "rejoined": {
+        const times = this.seceded.get(effect.key);
+        if (times && times.length % 2 === 1) times.push(epochNow());
         const resolve = this.rejoins.get(effect.key);
         this.rejoins.delete(effect.key);
         return resolve?.();
@@ -264,6 +268,11 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Releases the slot of task `key` (see `secede()`). */
   secede(key: string): void {
+    if (this.running.has(key)) {
+      let times = this.seceded.get(key);
+      if (!times) this.seceded.set(key, times = []);
+      if (times.length % 2 === 0) times.push(epochNow());
+    }
     this.post({ type: "secede", key });
   }
 
@@ -362,6 +371,9 @@ export class WorkerActor implements WorkerRuntime {
     start?: number,
   ): void {
     const stop = start === undefined ? undefined : epochNow();
+    const seceded = this.seceded.get(key);
+    this.seceded.delete(key);
+    if (seceded && seceded.length % 2 === 1) seceded.push(stop ?? epochNow());
     // A run of a key starts only after the previous run of it ended (the
     // machine defers it): the key names this run.
     this.running.delete(key);
@@ -385,9 +397,18 @@ export class WorkerActor implements WorkerRuntime {
           refs,
           start,
           stop,
+          seceded,
         };
       } catch (e) {
-        event = { type: "threw", key, run, error: encodeError(e), start, stop };
+        event = {
+          type: "threw",
+          key,
+          run,
+          error: encodeError(e),
+          start,
+          stop,
+          seceded,
+        };
       }
     } else {
       event = {
@@ -397,6 +418,7 @@ export class WorkerActor implements WorkerRuntime {
         error: encodeError(value),
         start,
         stop,
+        seceded,
       };
     }
     this.client.flush();

@@ -105,6 +105,8 @@ export type WorkerEvent =
     /** Epoch milliseconds when the function was called, and when it returned. */
     start?: number;
     stop?: number;
+    /** Times it spent seceded (epoch-millisecond pairs). */
+    seceded?: number[];
   }
   /** A task's function threw (or its result could not be encoded); times as above. */
   | {
@@ -114,6 +116,7 @@ export type WorkerEvent =
     error: Packed;
     start?: number;
     stop?: number;
+    seceded?: number[];
   }
   /** A running task gave its slot back. */
   | { type: "secede"; key: string }
@@ -234,6 +237,7 @@ export class WorkerState {
           if (event.start !== undefined) {
             msg.start = event.start;
             msg.stop = event.stop;
+            if (event.seceded) msg.seceded = event.seceded;
           }
           this.send(msg);
         }
@@ -241,12 +245,14 @@ export class WorkerState {
         break;
       case "threw":
         if (this.ended(event.key, event.run)) {
-          const { key, run, error, start, stop } = event;
-          this.send(
-            start === undefined
-              ? { op: "task-erred", key, run, error }
-              : { op: "task-erred", key, run, error, start, stop },
-          );
+          const { key, run, error, start, stop, seceded } = event;
+          const msg: WorkerToScheduler = { op: "task-erred", key, run, error };
+          if (start !== undefined) {
+            msg.start = start;
+            msg.stop = stop;
+            if (seceded) msg.seceded = seceded;
+          }
+          this.send(msg);
         }
         this.afterEnd(event.key);
         break;
