@@ -139,12 +139,17 @@ export type ClientToScheduler =
   /** Turns forwarding of task output to this client on or off (default on). */
   | { op: "forward-output"; on: boolean }
   /** Asks for the recent task output of every worker; answered with the same `id`. */
-  | { op: "worker-logs"; id: number };
+  | { op: "worker-logs"; id: number }
+  /**
+   * Asks for the runs that ended from sequence number `since` on (those the
+   * scheduler still keeps); without `since`, only the current number.
+   */
+  | { op: "task-stream"; id: number; since?: number };
 
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
   SchedulerToClient,
-  { op: "scheduler-info" | "tree-progress" | "worker-logs" }
+  { op: "scheduler-info" | "tree-progress" | "worker-logs" | "task-stream" }
 >;
 
 /** Scheduler -> client. */
@@ -167,7 +172,18 @@ export type SchedulerToClient =
   /** Output of tasks whose tree this client's task rooted, printed on `worker`. */
   | { op: "task-output"; worker: string; lines: OutputLine[] }
   /** The answer to `worker-logs` request `id`: recent output lines by worker id. */
-  | { op: "worker-logs"; id: number; logs: Record<string, string[]> };
+  | { op: "worker-logs"; id: number; logs: Record<string, string[]> }
+  /**
+   * The answer to `task-stream` request `id`: the runs asked for, the
+   * sequence number after them, and how many asked for are no longer kept.
+   */
+  | {
+    op: "task-stream";
+    id: number;
+    spans: TaskSpan[];
+    seq: number;
+    skipped: number;
+  };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
@@ -235,6 +251,24 @@ export type SchedulerToWorker =
   | { op: "steal"; key: string; run: number }
   /** Forget the values of these keys. */
   | { op: "free"; keys: string[] };
+
+/** One finished run, as the task stream shows it. */
+export interface TaskSpan {
+  /** The task's key. */
+  key: string;
+  /** The function's readable name. */
+  name: string;
+  /** The worker it ran on. */
+  worker: string;
+  /** Epoch milliseconds when it started, on the worker's clock. */
+  start: number;
+  /** Epoch milliseconds when it ended. */
+  stop: number;
+  /** Whether it threw. */
+  erred: boolean;
+  /** Times it spent seceded: epoch-millisecond pairs (from, to, ...), or null. */
+  seceded: number[] | null;
+}
 
 /** A line a task printed. */
 export interface OutputLine {
@@ -393,6 +427,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   "tree-progress": { id: nat, keys },
   "forward-output": { on: bool },
   "worker-logs": { id: nat },
+  "task-stream": { id: nat, since: optional(nat) },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {

@@ -266,3 +266,64 @@ clusterTest(
     assert.equal(snap.groups.find((g) => g.name === "napSeceded")?.memory, 1);
   },
 );
+
+clusterTest(
+  "performanceReport() writes one self-contained HTML file of the runs meanwhile",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    await client.gather(client.map(tasks.noop, [1, 2, 3])); // before: not reported
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/report.html`;
+      const n = 40;
+      const total = await client.performanceReport(path, async () => {
+        const xs = await client.gather(
+          client.map(tasks.inc, Array.from({ length: n }, (_, i) => i)),
+        );
+        await client.submit(tasks.napSeceded, 5).result();
+        return xs.reduce((a, b) => a + b);
+      });
+      assert.equal(total, (n * (n + 1)) / 2);
+      const html = await Deno.readTextFile(path);
+      assert.match(html, /^<!doctype html>/);
+      assert.doesNotMatch(
+        html,
+        /<script|<link|src=|https?:\/\/(?!www\.w3\.org)/,
+      );
+      assert.match(
+        html,
+        new RegExp(
+          `<tr data-function="inc"><td>.*?</td><td class="runs">${n}</td>`,
+        ),
+      );
+      assert.match(
+        html,
+        /<tr data-function="napSeceded"><td>.*?<\/td><td class="runs">1<\/td>/,
+      );
+      assert.doesNotMatch(
+        html,
+        /data-function="noop"/,
+        "runs before the call are left out",
+      );
+      assert.equal(html.match(/<rect x=/g)?.length, n + 1);
+      assert.equal(html.match(/class="seceded"/g)?.length, 1);
+
+      // A failing call still writes its report, then rethrows.
+      const failing = `${dir}/failing.html`;
+      await assert.rejects(
+        client.performanceReport(
+          failing,
+          () => client.submit(tasks.failChild, 4).result(),
+        ),
+        { name: "RangeError", message: "child failed on 4" },
+      );
+      assert.match(
+        await Deno.readTextFile(failing),
+        /<td class="runs">1<\/td><td>1<\/td>/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

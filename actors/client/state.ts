@@ -302,6 +302,7 @@ export class ClientState {
       case "scheduler-info":
       case "tree-progress":
       case "worker-logs":
+      case "task-stream":
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });

@@ -7,7 +7,9 @@
  * @module
  */
 
-import type { OutputLine } from "../protocol.ts";
+import type { OutputLine, TaskSpan } from "../protocol.ts";
+
+export type { TaskSpan };
 
 /**
  * Upper bounds, in seconds, of the task-duration histogram's buckets (the
@@ -52,24 +54,6 @@ export class FunctionStats {
     this.seconds += seconds;
     this.timed++;
   }
-}
-
-/** One finished run, as the task stream shows it. */
-export interface TaskSpan {
-  /** The task's key. */
-  key: string;
-  /** The function's readable name. */
-  name: string;
-  /** The worker it ran on. */
-  worker: string;
-  /** Epoch milliseconds when it started, on the worker's clock. */
-  start: number;
-  /** Epoch milliseconds when it ended. */
-  stop: number;
-  /** Whether it threw. */
-  erred: boolean;
-  /** Times it spent seceded: epoch-millisecond pairs (from, to, ...), or null. */
-  seceded: number[] | null;
 }
 
 /** How many finished runs {@linkcode SchedulerMetrics.recent} keeps. */

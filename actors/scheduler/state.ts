@@ -246,6 +246,18 @@ export class SchedulerState extends TaskGraph {
         if (msg.on) this.quiet.delete(from);
         else this.quiet.add(from);
         return;
+      case "task-stream": {
+        const seq = this.metrics.spans;
+        const since = msg.since ?? seq;
+        const spans = this.metrics.spansSince(since);
+        return this.send(from, {
+          op: "task-stream",
+          id: msg.id,
+          spans,
+          seq,
+          skipped: Math.max(0, seq - since - spans.length),
+        });
+      }
       case "worker-logs":
         return this.send(from, {
           op: "worker-logs",

@@ -181,6 +181,7 @@ export class WorkerActor implements WorkerRuntime {
           case "tree-progress":
           case "task-output":
           case "worker-logs":
+          case "task-stream":
             this.clientHandler?.(msg);
             break;
           default:
