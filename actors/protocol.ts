@@ -225,6 +225,12 @@ export type WorkerToScheduler =
   | { op: "unblocked"; key: string; run: number }
   /** What running tasks printed (`console.log`, `console.error`...). */
   | { op: "task-output"; lines: OutputLine[] }
+  /**
+   * The worker's use of its machine, every few seconds: its process's
+   * resident bytes, its isolate's heap bytes, and the cores its process
+   * used since the last report.
+   */
+  | { op: "worker-usage"; rss: number; heap: number; cpu: number }
   | MissingData;
 
 /** Scheduler -> worker. */
@@ -298,6 +304,12 @@ export interface WorkerSummary {
   heldKeys: number;
   /** Their encoded size, in bytes. */
   heldBytes: number;
+  /** Resident bytes of its process (last report; in-process workers share theirs). */
+  rss?: number;
+  /** Heap bytes of its isolate (last report). */
+  heap?: number;
+  /** Cores its process used (last report; 1 = one core busy). */
+  cpu?: number;
 }
 
 /** Counts and time of the runs of one function. */
@@ -456,6 +468,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   blocked: { key, run: nat, on: keys },
   unblocked: { key, run: nat },
   "task-output": { lines: list(outputLine) },
+  "worker-usage": { rss: nat, heap: nat, cpu: num },
   heartbeat: {},
 };
 

@@ -146,6 +146,30 @@ clusterTest(
       });
       assert.equal(await withCookie.text(), "ok");
 
+      // Each worker reports its process's memory and CPU every few seconds.
+      const reported = async () => {
+        for (;;) {
+          const res = await fetch(new URL("api/info", base), {
+            headers: { authorization: "Bearer s3cret" },
+          });
+          const info = await res.json();
+          if (
+            info.workers.every((w: { rss?: number }) => w.rss !== undefined)
+          ) {
+            return info;
+          }
+          await new Promise((r) => setTimeout(r, 100)); // poll again
+        }
+      };
+      const withUsage = await within("the workers' usage reports", reported());
+      for (const w of withUsage.workers) {
+        assert.ok(w.rss > 0 && w.heap > 0 && w.cpu >= 0, JSON.stringify(w));
+      }
+      assert.match(
+        await (await fetch(new URL("metrics?token=s3cret", base))).text(),
+        /^tendril_worker_rss_bytes\{worker="worker-[^"]+"\} \d+$/m,
+      );
+
       await using client = await Client.connect(`${address}?token=s3cret`);
       await client.gather(client.map(tasks.noop, [1, 2, 3]));
       const info = await client.schedulerInfo();

@@ -10,11 +10,10 @@
 
 import { unpack } from "../../runtime/codec/packed.ts";
 import type { SchedulerInfo } from "../protocol.ts";
-import { describeScheduler } from "../scheduler/info.ts";
 import type { TaskStatus } from "../scheduler/records.ts";
 import type { SchedulerState } from "../scheduler/state.ts";
 
-/** Most spans one snapshot carries (the newest; older ones are skipped). */
+/** Most spans one snapshot carries (beyond, an even sample of them). */
 export const MAX_SPANS_PER_SNAPSHOT = 1000;
 
 /** Counts of one function's tasks, by status, and its finished runs. */
@@ -51,7 +50,7 @@ export interface LiveSnapshot {
   spans: [string, number, number, string, boolean, string, number[] | null][];
   /** Spans recorded up to this snapshot: pass it back as `since`. */
   seq: number;
-  /** Spans skipped because there were more than a snapshot carries. */
+  /** Spans left out: more ended than a snapshot carries, or the scheduler no longer keeps them. */
   skipped: number;
 }
 
@@ -125,24 +124,21 @@ export function liveSnapshot(
     }
   }
   const seq = state.metrics.spans;
-  const from = Math.max(since, seq - MAX_SPANS_PER_SNAPSHOT);
-  const spans = state.metrics.spansSince(from).map((s) =>
-    [s.worker, s.start, s.stop, s.name, s.erred, s.key, s.seceded] as [
-      string,
-      number,
-      number,
-      string,
-      boolean,
-      string,
-      number[] | null,
-    ]
-  );
+  // More runs than a snapshot carries: every k-th, so the stream thins out
+  // evenly instead of showing a gap.
+  const all = state.metrics.spansSince(since);
+  const stride = Math.ceil(all.length / MAX_SPANS_PER_SNAPSHOT);
+  const spans: LiveSnapshot["spans"] = [];
+  for (let i = 0; i < all.length; i += stride) {
+    const s = all[i];
+    spans.push([s.worker, s.start, s.stop, s.name, s.erred, s.key, s.seceded]);
+  }
   return {
-    info: describeScheduler(state, state.metrics, state.about),
+    info: state.describe(),
     groups: [...groups.values()].sort((a, b) => a.name.localeCompare(b.name)),
     spans,
     seq,
-    skipped: Math.max(0, from - since),
+    skipped: seq - since - spans.length,
   };
 }
 

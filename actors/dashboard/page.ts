@@ -42,7 +42,8 @@ export const STATUS_PAGE: string = `<!doctype html>
 <th>waiting</th><th>erred</th><th>finished runs</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Workers</h2>
 <table id="workers"><thead><tr><th>worker</th><th>address</th><th>slots</th><th>executing</th><th>seceded</th>
-<th>processing</th><th>held values</th><th>held bytes</th></tr></thead><tbody></tbody></table></section>
+<th>processing</th><th>held values</th><th>held bytes</th><th>heap</th><th>RSS</th><th>CPU</th></tr></thead><tbody></tbody></table>
+<small>RSS and CPU are of the worker's process: in-process workers share one.</small></section>
 <script>
 const WINDOW_MS = 10000, LANE = 14, GUTTER = 170;
 let spans = [], drawn = [], received = 0, updates = 0;
@@ -119,7 +120,9 @@ function renderProgress(groups) {
 }
 function renderWorkers(workers) {
   $("workers").tBodies[0].innerHTML = workers.map((w) => "<tr><td>" + esc(w.id) + "</td><td>" + esc(w.address) + "</td><td>" + w.slots +
-    "</td><td>" + w.executing + "</td><td>" + w.seceded + "</td><td>" + w.processing + "</td><td>" + w.heldKeys + "</td><td>" + bytes(w.heldBytes) + "</td></tr>").join("");
+    "</td><td>" + w.executing + "</td><td>" + w.seceded + "</td><td>" + w.processing + "</td><td>" + w.heldKeys + "</td><td>" + bytes(w.heldBytes) +
+    "</td><td>" + (w.heap === undefined ? "" : bytes(w.heap)) + "</td><td>" + (w.rss === undefined ? "" : bytes(w.rss)) +
+    "</td><td>" + (w.cpu === undefined ? "" : Math.round(100 * w.cpu) + "%") + "</td></tr>").join("");
 }
 function update(s) {
   received += s.spans.length;

@@ -92,6 +92,32 @@ export function renderMetrics(
       `tendril_worker_memory_bytes{worker="${label(w.id)}"} ${w.heldBytes}`,
     );
   }
+  const usage = (
+    name: string,
+    help: string,
+    value: (w: SchedulerInfo["workers"][number]) => number | undefined,
+  ) => {
+    family(name, "gauge", help);
+    for (const w of info.workers) {
+      const v = value(w);
+      if (v !== undefined) out.push(`${name}{worker="${label(w.id)}"} ${v}`);
+    }
+  };
+  usage(
+    "tendril_worker_rss_bytes",
+    "Resident bytes of each worker's process (in-process workers share one).",
+    (w) => w.rss,
+  );
+  usage(
+    "tendril_worker_heap_bytes",
+    "Heap bytes of each worker's isolate.",
+    (w) => w.heap,
+  );
+  usage(
+    "tendril_worker_cpu_ratio",
+    "Cores each worker's process used over its last report (1 = one core).",
+    (w) => w.cpu,
+  );
   family("tendril_clients", "gauge", "Clients connected to the scheduler.");
   out.push(`tendril_clients ${info.clients}`);
   family("tendril_tasks", "gauge", "Tasks in the scheduler's graph by state.");

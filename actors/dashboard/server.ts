@@ -13,7 +13,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { isLoopback } from "../../runtime/wire/tcp/address.ts";
 import type { Scheduler } from "../scheduler/actor.ts";
-import { describeScheduler } from "../scheduler/info.ts";
 import { EventLoopLag } from "./event_loop_lag.ts";
 import { renderMetrics } from "./prometheus.ts";
 import { liveSnapshot, MAX_SPANS_PER_SNAPSHOT, taskDetail } from "./live.ts";
@@ -287,7 +286,7 @@ function route(
     case "/metrics":
       return text(
         renderMetrics(
-          describeScheduler(state, state.metrics, state.about),
+          state.describe(),
           state.metrics,
           {
             eventLoopLagSeconds: lag.seconds,
@@ -299,7 +298,7 @@ function route(
       );
     case "/api/info":
       return text(
-        JSON.stringify(describeScheduler(state, state.metrics, state.about)),
+        JSON.stringify(state.describe()),
         200,
         "application/json",
       );

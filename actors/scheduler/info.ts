@@ -31,8 +31,8 @@ export interface SchedulerAbout {
 }
 
 /**
- * Describes `graph` (with its `metrics`): one pass over its tasks and
- * workers.
+ * Describes `graph` (with its `metrics`, and its workers' last `usage`
+ * reports): one pass over its tasks and workers.
  *
  * @example An empty scheduler with one worker
  * ```ts
@@ -51,6 +51,7 @@ export function describeScheduler(
   graph: TaskGraph,
   metrics: SchedulerMetrics,
   about: SchedulerAbout = {},
+  usage?: ReadonlyMap<string, { rss: number; heap: number; cpu: number }>,
 ): SchedulerInfo {
   const tasks: Record<string, number> = {};
   for (const s of REPORTED_STATUSES) tasks[s] = 0;
@@ -70,6 +71,7 @@ export function describeScheduler(
       seceded,
       heldKeys: w.hasWhat.size,
       heldBytes,
+      ...usage?.get(w.id),
     });
   }
   const byName = new Map<

@@ -169,3 +169,16 @@ Deno.test("tree-progress: a root counts its tree's tasks, grandchildren included
     done: [2, 0],
   });
 });
+
+Deno.test("worker-usage: the last report shows in the description, and goes with the worker", () => {
+  const s = scheduler();
+  s.handle({
+    type: "message",
+    from: "w1",
+    msg: { op: "worker-usage", rss: 1000, heap: 500, cpu: 0.25 },
+  });
+  const [w] = s.describe().workers;
+  assert.deepEqual([w.rss, w.heap, w.cpu], [1000, 500, 0.25]);
+  s.handle({ type: "worker-left", id: "w1" });
+  assert.equal(s.usage.size, 0);
+});

@@ -20,6 +20,7 @@ import {
 import type {
   MissingData,
   OutputLine,
+  SchedulerInfo,
   TaskSpec,
   ToScheduler,
   WorkerToScheduler,
@@ -79,6 +80,9 @@ export class SchedulerState extends TaskGraph {
   about: SchedulerAbout = {};
   /** Recent lines tasks printed, by worker (for `getWorkerLogs()`). */
   readonly output: RecentOutput = new RecentOutput();
+  /** Each worker's last report of its use of its machine. */
+  readonly usage: Map<string, { rss: number; heap: number; cpu: number }> =
+    new Map();
   /** Clients that turned task output forwarding off. */
   private readonly quiet = new Set<string>();
   /** Worker deaths, or fetch failures from live holders, a task survives. */
@@ -165,6 +169,11 @@ export class SchedulerState extends TaskGraph {
     checkInvariants(this);
   }
 
+  /** The scheduler described for people (`schedulerInfo()`, `/api/info`). */
+  describe(): SchedulerInfo {
+    return describeScheduler(this, this.metrics, this.about, this.usage);
+  }
+
   /** Number of keys whose values are held (memory), for tests and stats. */
   get heldKeys(): number {
     let n = 0;
@@ -206,6 +215,7 @@ export class SchedulerState extends TaskGraph {
     const w = this.workers.get(id);
     if (!w) return;
     this.workers.delete(id);
+    this.usage.delete(id);
     this.forgetFrees(w);
     this.clientLeft(id);
     for (const ts of w.hasWhat) this.loseCopy(ts, w);
@@ -268,7 +278,7 @@ export class SchedulerState extends TaskGraph {
         return this.send(from, {
           op: "scheduler-info",
           id: msg.id,
-          info: describeScheduler(this, this.metrics, this.about),
+          info: this.describe(),
         });
       default:
         return this.fromWorker(from, msg);
@@ -306,6 +316,9 @@ export class SchedulerState extends TaskGraph {
         return this.unblocked(w, msg);
       case "task-output":
         return this.taskOutput(w, msg.lines);
+      case "worker-usage":
+        this.usage.set(w.id, { rss: msg.rss, heap: msg.heap, cpu: msg.cpu });
+        return;
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,

@@ -31,6 +31,7 @@ import {
 } from "./data_peer.ts";
 import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
 import { captureTaskOutput } from "./task_output.ts";
+import { USAGE_INTERVAL_MS, UsageSampler } from "./usage.ts";
 
 /** The transport interface, re-exported because {@linkcode WorkerOptions} names it. */
 export type { Connection };
@@ -129,6 +130,8 @@ export class WorkerActor implements WorkerRuntime {
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
   /** Stops catching what this worker's tasks print. */
   private readonly stopCapture: () => void;
+  /** Sends the worker's use of its machine every few seconds. */
+  private readonly usageTimer: ReturnType<typeof setInterval>;
   /** True while `post` is handling events (a nested post only queues). */
   private handling = false;
   private readonly received: WorkerEvent & { type: "message" } = {
@@ -169,6 +172,11 @@ export class WorkerActor implements WorkerRuntime {
       },
       echo: options.echoTaskOutput ?? true,
     });
+    const sampler = new UsageSampler();
+    this.usageTimer = setInterval(() => {
+      if (this.scheduler.closed) return;
+      this.scheduler.send({ op: "worker-usage", ...sampler.sample() });
+    }, USAGE_INTERVAL_MS);
     this.client.localValue = (key) => this.core.data.get(key);
     this.scheduler.onMessages((batch) => {
       for (const msg of batch) {
@@ -483,6 +491,7 @@ export class WorkerActor implements WorkerRuntime {
   /** Stops serving: closes peer connections, aborts running tasks. */
   close(): void {
     this.stopCapture();
+    clearInterval(this.usageTimer);
     for (const peer of this.peers.values()) {
       peer.then((p) => p.close(), () => {});
     }
