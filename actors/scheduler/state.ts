@@ -28,7 +28,8 @@ import type {
 import { findDeadlock } from "./deadlock.ts";
 import { describeScheduler, type SchedulerAbout } from "./info.ts";
 import { checkInvariants } from "./invariants.ts";
-import { RecentOutput, SchedulerMetrics } from "./metrics.ts";
+import { SchedulerMetrics } from "./metrics.ts";
+import { RecentOutput } from "./recent_output.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
   keyDone,
