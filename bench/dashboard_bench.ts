@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       case:
-        "map(noop, 10k) + gather, in-process, dashboard page closed vs open",
+        `map(noop, 10k) + gather, in-process, browser closed vs open on: ${values.page}`,
       closedTasksPerS: Math.round(c),
       openTasksPerS: Math.round(o),
       openVsClosed: Number((o / c).toFixed(3)),
