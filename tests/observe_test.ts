@@ -8,7 +8,13 @@ import {
 } from "./fixtures/prometheus.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 import { runCli } from "./fixtures/processes.ts";
-import { Client, getClient, LocalCluster, registerModule } from "../mod.ts";
+import {
+  Client,
+  getClient,
+  LocalCluster,
+  progress,
+  registerModule,
+} from "../mod.ts";
 import * as tasks from "./fixtures/tasks.ts";
 import type { LiveSnapshot } from "../actors/dashboard/live.ts";
 
@@ -351,3 +357,53 @@ clusterTest(
     }
   },
 );
+
+clusterTest(
+  "closing the cluster ends an open event stream (and does not wait for it)",
+  async () => {
+    const cluster = await LocalCluster.start({
+      workers: 1,
+      slots: 1,
+      dashboard: { port: 0 },
+    });
+    try {
+      // A reader that reads one snapshot and goes away first.
+      await firstSnapshot(cluster.dashboardUrl!);
+      // A reader still reading when the cluster closes.
+      const res = await fetch(new URL("api/stream", cluster.dashboardUrl!));
+      const reader = res.body!.getReader();
+      await reader.read();
+      const rest = (async () => {
+        for (;;) if ((await reader.read()).done) return "ended";
+      })();
+      await within("the cluster to close", cluster.close());
+      assert.equal(await within("the stream to end", rest), "ended");
+    } finally {
+      await cluster.close();
+    }
+  },
+);
+
+clusterTest("progress() over TCP counts launched tasks too", async () => {
+  await using cluster = runCli("cluster", [
+    "--workers",
+    "2",
+    "--port",
+    "0",
+    "--no-dashboard",
+  ]);
+  const address = await within(
+    "the cluster's address",
+    cluster.stdout.waitFor(/^tcp:\/\//),
+  );
+  await using client = await Client.connect(address);
+  let text = "";
+  const stream = { write: (s: string) => void (text += s), isTTY: false };
+  await within(
+    "progress()",
+    progress([client.submit(tasks.spread, 4), client.submit(tasks.inc, 1)], {
+      stream,
+    }),
+  );
+  assert.match(text.trim().split("\n").at(-1)!, / 6\/6 tasks /);
+});
