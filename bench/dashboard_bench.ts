@@ -25,6 +25,9 @@ async function main(): Promise<void> {
       // "blank": the browser shows about:blank (the browser's own cost);
       // "events": only the page's event stream, nothing drawn.
       page: { type: "string", default: "dashboard" },
+      // Pause after opening or closing the page, so its renderer's start and
+      // end are not measured.
+      "settle-ms": { type: "string", default: "2000" },
     },
   });
   const N = 10_000;
@@ -64,9 +67,10 @@ async function main(): Promise<void> {
     ],
   });
   const closed: number[] = [], open: number[] = [];
-  for (let i = 0; i < 3; i++) await once(); // warm-up
-  for (let round = 0; round < Number(values.rounds); round++) {
-    for (let r = 0; r < Number(values.reps); r++) closed.push(await once());
+  const settle = () =>
+    new Promise((r) => setTimeout(r, Number(values["settle-ms"])));
+  /** Opens the page to measure with (its renderer starting is not measured). */
+  const openPage = async () => {
     const page = await browser.newPage();
     if (values.page === "blank") await page.goto("about:blank");
     else if (values.page === "events") {
@@ -79,8 +83,28 @@ async function main(): Promise<void> {
       await page.goto(cluster.dashboardUrl!);
       await page.waitForFunction("Number(document.body.dataset.updates) > 0");
     }
-    for (let r = 0; r < Number(values.reps); r++) open.push(await once());
-    await page.close();
+    await settle();
+    return page;
+  };
+  const measure = async (into: number[]) => {
+    for (let r = 0; r < Number(values.reps); r++) into.push(await once());
+  };
+  for (let i = 0; i < 3; i++) await once(); // warm-up
+  for (let round = 0; round < Number(values.rounds); round++) {
+    // Alternate which comes first, so drift over the run favours neither.
+    if (round % 2 === 0) {
+      await measure(closed);
+      const page = await openPage();
+      await measure(open);
+      await page.close();
+      await settle();
+    } else {
+      const page = await openPage();
+      await measure(open);
+      await page.close();
+      await settle();
+      await measure(closed);
+    }
   }
   await browser.close();
   const c = median(closed), o = median(open);
