@@ -370,6 +370,38 @@ export type RegisterWorker = {
 /** A worker's liveness signal (consumed by the server, never by the state machine). */
 export type Heartbeat = { op: "heartbeat" };
 
+/**
+ * The operations of {@linkcode SchedulerToClient}, as a table the compiler
+ * keeps complete: a new scheduler-to-client operation must be added here.
+ */
+const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
+  "key-done": true,
+  "key-erred": true,
+  "key-cancelled": true,
+  deadlock: true,
+  "scheduler-info": true,
+  "tree-progress": true,
+  "task-output": true,
+  "worker-logs": true,
+  "task-stream": true,
+};
+
+/**
+ * Whether a message on a worker's connection is for the worker's in-task
+ * client rather than for the worker itself.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isForClient } from "./protocol.ts";
+ * assert.ok(isForClient({ op: "key-cancelled", key: "a", reason: "r" }));
+ * assert.ok(!isForClient({ op: "free", keys: ["a"] }));
+ * ```
+ */
+export function isForClient(msg: ToWorkerConnection): msg is SchedulerToClient {
+  return Object.hasOwn(TO_CLIENT_OPS, msg.op);
+}
+
 /** Every message the scheduler may receive. */
 export type ToScheduler = ClientToScheduler | WorkerToScheduler;
 /** Every message a worker connection to the scheduler may receive. */

@@ -17,10 +17,11 @@ import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
-import type {
-  SchedulerToClient,
-  ToScheduler,
-  ToWorkerConnection,
+import {
+  isForClient,
+  type SchedulerToClient,
+  type ToScheduler,
+  type ToWorkerConnection,
 } from "../protocol.ts";
 import { runInTask, RunningTask, type WorkerRuntime } from "../task/context.ts";
 import {
@@ -180,26 +181,16 @@ export class WorkerActor implements WorkerRuntime {
     this.client.localValue = (key) => this.core.data.get(key);
     this.scheduler.onMessages((batch) => {
       for (const msg of batch) {
-        switch (msg.op) {
-          case "key-done":
-          case "key-erred":
-          case "key-cancelled":
-          case "deadlock":
-          case "scheduler-info":
-          case "tree-progress":
-          case "task-output":
-          case "worker-logs":
-          case "task-stream":
-            this.clientHandler?.(msg);
-            break;
-          default:
-            // Batches arrive between events, so one event object serves
-            // them all (a fresh one if ever delivered while handling).
-            if (this.handling) this.post({ type: "message", msg });
-            else {
-              this.received.msg = msg;
-              this.post(this.received);
-            }
+        if (isForClient(msg)) {
+          this.clientHandler?.(msg);
+          continue;
+        }
+        // Batches arrive between events, so one event object serves
+        // them all (a fresh one if ever delivered while handling).
+        if (this.handling) this.post({ type: "message", msg });
+        else {
+          this.received.msg = msg;
+          this.post(this.received);
         }
       }
     });
