@@ -21,6 +21,7 @@ export {
   Client,
   type ClientHost,
   type ClusterLike,
+  type ConnectOptions,
   type Fn,
   type Gathered,
   type SubmitArg,
@@ -29,6 +30,11 @@ export {
   type WaitResult,
 } from "./actors/client/client.ts";
 export { Future, type FutureHost } from "./actors/client/future.ts";
+export {
+  progress,
+  type ProgressOptions,
+  type ProgressStream,
+} from "./actors/client/progress.ts";
 export type { FutureStatus, KeyRecord } from "./actors/client/state.ts";
 export {
   LocalCluster,

@@ -19,6 +19,7 @@ import type {
   ToWorkerConnection,
 } from "./protocol.ts";
 import { Scheduler } from "./scheduler/actor.ts";
+import { Dashboard } from "./dashboard/server.ts";
 import type { ControlMessage, WorkerInit } from "./worker/web_worker_main.ts";
 
 /** Options of {@linkcode LocalCluster.start}. */
@@ -40,6 +41,12 @@ export interface LocalClusterOptions {
    * stopped any other way.
    */
   cancelGrace?: number;
+  /**
+   * Serve the dashboard, `/metrics` and `/api/info` over HTTP on loopback:
+   * `true` for port 8787, or `{ port }` (0 picks a free one). Its URL is
+   * {@linkcode LocalCluster.dashboardUrl}. Default: none.
+   */
+  dashboard?: boolean | { host?: string; port?: number };
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -94,6 +101,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private startFailures = 0;
   private clients = 0;
   private closed = false;
+  /** The dashboard, when it runs. */
+  private dashboard: Dashboard | undefined;
 
   /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
   private constructor(
@@ -124,6 +133,12 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     }
     const cluster = new LocalCluster(`local${++clusterCounter}`, options);
     try {
+      if (options.dashboard) {
+        cluster.dashboard = await Dashboard.start(
+          cluster.scheduler,
+          options.dashboard === true ? {} : options.dashboard,
+        );
+      }
       await Promise.all(Array.from({ length: n }, () => cluster.spawn()));
     } catch (e) {
       await cluster.close();
@@ -256,6 +271,11 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     );
   }
 
+  /** The dashboard's URL (`http://127.0.0.1:PORT/`) when started with `dashboard`. */
+  get dashboardUrl(): string | undefined {
+    return this.dashboard?.url;
+  }
+
   /** Ids of the live workers, in start order (replacements get new ids). */
   get workerIds(): string[] {
     return [...this.live.values()].map((w) => w.id);
@@ -294,7 +314,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     this.closed = true;
     this.scheduler.close();
     for (const w of [...this.live.values()]) this.lose(w, "cluster closed");
-    return Promise.resolve();
+    return this.dashboard?.close() ?? Promise.resolve();
   }
 
   /** Same as {@linkcode LocalCluster.close}. */

@@ -137,7 +137,26 @@ export type ClientToScheduler =
    * The code package that module function refs with `pkg.id` name, sent
    * before the first task using it (workers fetch it with code-request).
    */
-  | { op: "code-package"; package: CodePackage };
+  | { op: "code-package"; package: CodePackage }
+  /** Asks for a {@linkcode SchedulerInfo}; answered with the same `id`. */
+  | { op: "scheduler-info"; id: number }
+  /** Asks how far the trees of tasks launched by `keys` are (for `progress()`). */
+  | { op: "tree-progress"; id: number; keys: string[] }
+  /** Turns forwarding of task output to this client on or off (default on). */
+  | { op: "forward-output"; on: boolean }
+  /** Asks for the recent task output of every worker; answered with the same `id`. */
+  | { op: "worker-logs"; id: number }
+  /**
+   * Asks for the runs that ended from sequence number `since` on (those the
+   * scheduler still keeps); without `since`, only the current number.
+   */
+  | { op: "task-stream"; id: number; since?: number };
+
+/** The scheduler's answers to a client's requests, matched by `id`. */
+export type SchedulerAnswer = Extract<
+  SchedulerToClient,
+  { op: "scheduler-info" | "tree-progress" | "worker-logs" | "task-stream" }
+>;
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -148,7 +167,29 @@ export type SchedulerToClient =
   /** `key` was cancelled, forgotten or refused; `reason` says which. */
   | { op: "key-cancelled"; key: string; reason: string }
   /** The waits of these tasks, blocked without secession, can never end. */
-  | { op: "deadlock"; keys: string[]; message: string };
+  | { op: "deadlock"; keys: string[]; message: string }
+  /** The answer to the client's `scheduler-info` request `id`. */
+  | { op: "scheduler-info"; id: number; info: SchedulerInfo }
+  /**
+   * The answer to `tree-progress` request `id`: per key asked, the tasks
+   * launched in its tree so far, and how many of them finished or erred.
+   */
+  | { op: "tree-progress"; id: number; launched: number[]; done: number[] }
+  /** Output of tasks whose tree this client's task rooted, printed on `worker`. */
+  | { op: "task-output"; worker: string; lines: OutputLine[] }
+  /** The answer to `worker-logs` request `id`: recent output lines by worker id. */
+  | { op: "worker-logs"; id: number; logs: Record<string, string[]> }
+  /**
+   * The answer to `task-stream` request `id`: the runs asked for, the
+   * sequence number after them, and how many asked for are no longer kept.
+   */
+  | {
+    op: "task-stream";
+    id: number;
+    spans: TaskSpan[];
+    seq: number;
+    skipped: number;
+  };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
@@ -161,9 +202,23 @@ export type WorkerToScheduler =
     nbytes: number;
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
+    /** Epoch milliseconds (worker's clock) when the function was called. */
+    start?: number;
+    /** Epoch milliseconds when it returned. */
+    stop?: number;
+    /** Times it spent seceded, as epoch-millisecond pairs (from, to, ...). */
+    seceded?: number[];
   }
-  /** A run threw: the codec bytes of its error. */
-  | { op: "task-erred"; key: string; run: number; error: Packed }
+  /** A run threw: the codec bytes of its error, and when it ran as above. */
+  | {
+    op: "task-erred";
+    key: string;
+    run: number;
+    error: Packed;
+    start?: number;
+    stop?: number;
+    seceded?: number[];
+  }
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
   /** A run gave its slot back (`secede()`). */
@@ -174,9 +229,17 @@ export type WorkerToScheduler =
   | { op: "blocked"; key: string; run: number; on: string[] }
   /** That wait ended. */
   | { op: "unblocked"; key: string; run: number }
-  | MissingData
   /** The worker lacks code package `id` (answered by code-reply). */
-  | { op: "code-request"; id: string };
+  | { op: "code-request"; id: string }
+  /** What running tasks printed (`console.log`, `console.error`...). */
+  | { op: "task-output"; lines: OutputLine[] }
+  /**
+   * The worker's use of its machine, every few seconds: its process's
+   * resident bytes, its isolate's heap bytes, and the cores its process
+   * used since the last report.
+   */
+  | { op: "worker-usage"; rss: number; heap: number; cpu: number }
+  | MissingData;
 
 /** Scheduler -> worker. */
 export type SchedulerToWorker =
@@ -205,6 +268,94 @@ export type SchedulerToWorker =
   /** Answer to code-request: the package, or why the scheduler has none. */
   | { op: "code-reply"; id: string; package?: CodePackage; error?: string };
 
+/** One finished run, as the task stream shows it. */
+export interface TaskSpan {
+  /** The task's key. */
+  key: string;
+  /** The function's readable name. */
+  name: string;
+  /** The worker it ran on. */
+  worker: string;
+  /** Epoch milliseconds when it started, on the worker's clock. */
+  start: number;
+  /** Epoch milliseconds when it ended. */
+  stop: number;
+  /** Whether it threw. */
+  erred: boolean;
+  /** Times it spent seceded: epoch-millisecond pairs (from, to, ...), or null. */
+  seceded: number[] | null;
+}
+
+/** A line a task printed. */
+export interface OutputLine {
+  /** The printing task's key. */
+  key: string;
+  /** `out` for `console.log`, `info`, `debug`; `err` for `warn`, `error`. */
+  stream: "out" | "err";
+  /** The line as the console would print it. */
+  text: string;
+}
+
+/** One worker in a {@linkcode SchedulerInfo}. */
+export interface WorkerSummary {
+  /** Its id. */
+  id: string;
+  /** Where peers and clients fetch its data. */
+  address: string;
+  /** Tasks it runs at once. */
+  slots: number;
+  /** Tasks holding a slot (processing, not seceded). */
+  executing: number;
+  /** Tasks sent to it and not finished (queued there, fetching, running). */
+  processing: number;
+  /** Processing tasks that gave their slot back (`secede()`). */
+  seceded: number;
+  /** Values it holds. */
+  heldKeys: number;
+  /** Their encoded size, in bytes. */
+  heldBytes: number;
+  /** Resident bytes of its process (last report; in-process workers share theirs). */
+  rss?: number;
+  /** Heap bytes of its isolate (last report). */
+  heap?: number;
+  /** Cores its process used (last report; 1 = one core busy). */
+  cpu?: number;
+}
+
+/** Counts and time of the runs of one function. */
+export interface FunctionSummary {
+  /** The function's name. */
+  name: string;
+  /** Runs that returned. */
+  finished: number;
+  /** Runs that threw. */
+  erred: number;
+  /** Total seconds of the runs that reported their time. */
+  seconds: number;
+}
+
+/** What `client.schedulerInfo()` and the dashboard's `/api/info` report. */
+export interface SchedulerInfo {
+  /** Where clients and workers connect, when the scheduler listens on TCP. */
+  address?: string;
+  /** The dashboard's URL, when it runs. */
+  dashboard?: string;
+  /** Connected workers, in join order. */
+  workers: WorkerSummary[];
+  /** Tasks in the graph by status (released, waiting, queued, processing, memory, erred). */
+  tasks: Record<string, number>;
+  /** Runs that returned, over the scheduler's life. */
+  finished: number;
+  /** Runs that threw, over the scheduler's life. */
+  erred: number;
+  /** Per function, by name. */
+  functions: FunctionSummary[];
+  /** Connected clients (workers' in-task clients excluded). */
+  clients: number;
+  /** Epoch milliseconds when this was taken, on the scheduler's clock. */
+  time: number;
+}
+
 /** Anything -> worker data server. */
 export type DataRequest = { op: "get-data"; id: number; keys: string[] };
 /** Answer to a {@linkcode DataRequest}; `missing` lists keys not held. */
@@ -232,6 +383,38 @@ export type RegisterWorker = {
  * connection consumes it; no state machine ever sees one.
  */
 export type Heartbeat = { op: "heartbeat" };
+
+/**
+ * The operations of {@linkcode SchedulerToClient}, as a table the compiler
+ * keeps complete: a new scheduler-to-client operation must be added here.
+ */
+const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
+  "key-done": true,
+  "key-erred": true,
+  "key-cancelled": true,
+  deadlock: true,
+  "scheduler-info": true,
+  "tree-progress": true,
+  "task-output": true,
+  "worker-logs": true,
+  "task-stream": true,
+};
+
+/**
+ * Whether a message on a worker's connection is for the worker's in-task
+ * client rather than for the worker itself.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isForClient } from "./protocol.ts";
+ * assert.ok(isForClient({ op: "key-cancelled", key: "a", reason: "r" }));
+ * assert.ok(!isForClient({ op: "free", keys: ["a"] }));
+ * ```
+ */
+export function isForClient(msg: ToWorkerConnection): msg is SchedulerToClient {
+  return Object.hasOwn(TO_CLIENT_OPS, msg.op);
+}
 
 /**
  * `batch` without its heartbeats (the same array when it has none, the
@@ -302,6 +485,17 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   allowOtherWorkers: optional(bool),
 });
 
+const outputLine: Check<OutputLine> = record<OutputLine>({
+  key,
+  stream: (v, at) => {
+    if (v !== "out" && v !== "err") {
+      throw new ProtocolError(`field ${at} must be "out" or "err"`);
+    }
+    return v;
+  },
+  text: str(1 << 16),
+});
+
 const missingData: MessageTable<MissingData>["missing-data"] = {
   key,
   task: optional(key),
@@ -318,6 +512,11 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   cancel: { keys },
   "missing-data": missingData,
   "code-package": { package: codePackage },
+  "scheduler-info": { id: nat },
+  "tree-progress": { id: nat, keys },
+  "forward-output": { on: bool },
+  "worker-logs": { id: nat },
+  "task-stream": { id: nat, since: optional(nat) },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -328,13 +527,25 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
     value: optional(packed),
     nbytes: nat,
     refs: optional(keys),
+    start: optional(num),
+    stop: optional(num),
+    seceded: optional(list(num)),
   },
-  "task-erred": { key, run: nat, error: packed },
+  "task-erred": {
+    key,
+    run: nat,
+    error: packed,
+    start: optional(num),
+    stop: optional(num),
+    seceded: optional(list(num)),
+  },
   "task-stopped": { key, run: nat },
   seceded: { key, run: nat },
   rejoined: { key, run: nat },
   blocked: { key, run: nat, on: keys },
   unblocked: { key, run: nat },
+  "task-output": { lines: list(outputLine) },
+  "worker-usage": { rss: nat, heap: nat, cpu: num },
   heartbeat: {},
   "code-request": { id: packageId },
 };

@@ -225,3 +225,75 @@ Deno.test("validate: data messages", () => {
     /unknown operation "submit" on a data connection/,
   );
 });
+
+Deno.test("validate: observation messages (info, progress, output, usage, stream)", () => {
+  for (
+    const msg of [
+      { op: "scheduler-info", id: 1 },
+      { op: "tree-progress", id: 2, keys: ["a"] },
+      { op: "forward-output", on: false },
+      { op: "worker-logs", id: 3 },
+      { op: "task-stream", id: 4 },
+      { op: "task-stream", id: 5, since: 10 },
+    ]
+  ) {
+    validateToScheduler(msg, "client");
+  }
+  validateToScheduler({
+    op: "task-output",
+    lines: [{ key: "a", stream: "err", text: "x" }],
+  }, "worker");
+  validateToScheduler(
+    { op: "worker-usage", rss: 1, heap: 1, cpu: 0.5 },
+    "worker",
+  );
+  validateToScheduler({
+    op: "task-finished",
+    key: "a",
+    run: 1,
+    nbytes: 1,
+    start: 1.5,
+    stop: 2.5,
+    seceded: [1.75, 2],
+  }, "worker");
+  const refused: [unknown, RegExp][] = [
+    [
+      { op: "tree-progress", id: 1, keys: [1] },
+      /field keys\[0\] must be a string/,
+    ],
+    [{ op: "forward-output", on: "no" }, /field on/],
+    [{ op: "task-stream", id: 1, since: -1 }, /field since/],
+    [
+      { op: "task-output", lines: [{ key: "a", stream: "tty", text: "x" }] },
+      /field lines\[0\]\.stream must be "out" or "err"/,
+    ],
+    [
+      {
+        op: "task-output",
+        lines: [{ key: "a", stream: "out", text: "x".repeat(70_000) }],
+      },
+      /field lines\[0\]\.text/,
+    ],
+    [{ op: "worker-usage", rss: -1, heap: 1, cpu: 0 }, /field rss/],
+    [
+      { op: "task-finished", key: "a", run: 1, nbytes: 1, seceded: ["x"] },
+      /field seceded\[0\]/,
+    ],
+  ];
+  for (const [msg, error] of refused) {
+    assert.throws(() => validateToScheduler(msg, "worker"), error);
+  }
+  // What only workers send is refused from clients.
+  assert.throws(
+    () =>
+      validateToScheduler(
+        { op: "worker-usage", rss: 1, heap: 1, cpu: 0 },
+        "client",
+      ),
+    /is for workers, not clients/,
+  );
+  assert.throws(
+    () => validateToScheduler({ op: "task-output", lines: [] }, "client"),
+    /is for workers, not clients/,
+  );
+});

@@ -17,6 +17,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_PORT } from "../actors/scheduler/server.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
+import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import {
   EXIT_WITH_PARENT,
   intOption,
@@ -47,6 +48,9 @@ Options:
   --heartbeat-timeout MS    silence after which a worker is removed
   --code-cache DIR          where the workers keep clients' code packages
   --no-code-upload          workers import clients' modules by URL instead
+  --dashboard-port PORT     the scheduler's dashboard port (default ${DEFAULT_DASHBOARD_PORT},
+                            or a free one if taken; 0 = any free port)
+  --no-dashboard            serve no dashboard
   -h, --help                show this help
 `;
 
@@ -145,6 +149,8 @@ async function main(): Promise<void> {
       "allowed-failures": { type: "string" },
       "code-cache": { type: "string" },
       "no-code-upload": { type: "boolean" },
+      "dashboard-port": { type: "string" },
+      "no-dashboard": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -198,6 +204,11 @@ async function main(): Promise<void> {
     intOption("allowed-failures", values["allowed-failures"], 3, 0);
     schedulerArgs.push("--allowed-failures", values["allowed-failures"]);
   }
+  if (values["dashboard-port"] !== undefined) {
+    intOption("dashboard-port", values["dashboard-port"], 0);
+    schedulerArgs.push("--dashboard-port", values["dashboard-port"]);
+  }
+  if (values["no-dashboard"]) schedulerArgs.push("--no-dashboard");
   const workerArgs = [...shared, "--slots", String(slots)];
   const ca = values["tls-ca"] ?? values["tls-cert"];
   if (ca) workerArgs.push("--tls-ca", ca);

@@ -12,6 +12,7 @@ import {
   SchedulerServer,
 } from "../actors/scheduler/server.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT } from "../runtime/wire/handshake.ts";
+import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../runtime/wire/tcp/connection.ts";
 import {
   intOption,
@@ -40,6 +41,10 @@ Options:
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
   --allowed-failures N      worker deaths a task survives; one more and it errs
                             with KilledWorkerError (default 3, as in Dask)
+  --dashboard-port PORT     HTTP port of the dashboard, /metrics and /api/info
+                            (default ${DEFAULT_DASHBOARD_PORT}, or a free one if taken; 0 = any free port);
+                            same interface and token as the scheduler
+  --no-dashboard            serve no dashboard
   -h, --help                show this help
 `;
 
@@ -57,6 +62,8 @@ async function main(): Promise<void> {
       "heartbeat-timeout": { type: "string" },
       "max-frame-size": { type: "string" },
       "allowed-failures": { type: "string" },
+      "dashboard-port": { type: "string" },
+      "no-dashboard": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -69,6 +76,10 @@ async function main(): Promise<void> {
   if (!values["tls-cert"] !== !values["tls-key"]) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  if (values["no-dashboard"] && values["dashboard-port"] !== undefined) {
+    throw new UsageError("--no-dashboard and --dashboard-port contradict");
+  }
+  const dashboardPort = values["dashboard-port"];
   const server = await SchedulerServer.start({
     host: values.host ?? "127.0.0.1",
     port: intOption("port", values.port, DEFAULT_PORT),
@@ -103,8 +114,15 @@ async function main(): Promise<void> {
       3,
       0,
     ),
+    dashboard: values["no-dashboard"] ? false : {
+      port: intOption("dashboard-port", dashboardPort, DEFAULT_DASHBOARD_PORT),
+      anyPortIfTaken: dashboardPort === undefined,
+    },
   });
   console.log(server.address);
+  if (server.dashboardUrl) {
+    console.error(`tendril: dashboard at ${server.dashboardUrl}`);
+  }
   stopOn(() => server.close());
 }
 

@@ -267,35 +267,41 @@ clusterTest(
       "100",
     ]);
     const { port } = parseAddress(address);
-    /** A raw socket to the scheduler, with the challenge it sent first. */
+    /** A raw socket to the scheduler. */
     const raw = async () => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       conn.setNoDelay(true);
-      const [challenge] = await readFrame(conn) as Challenge[];
-      return { conn, challenge };
+      return conn;
     };
-    /** A hello answering `challenge`, proving `token` (none when undefined). */
-    const hello = (
-      challenge: Challenge,
+    /** A client hello (fields in `extra` replace the defaults). */
+    const hello = (extra: Record<string, unknown> = {}) => ({
+      op: "hello",
+      version: PROTOCOL_VERSION,
+      role: "client",
+      nonce: "n1",
+      ...extra,
+    });
+    /**
+     * Says hello with `extra` and answers the challenge with a proof of
+     * `token` (`null`: leaves the challenge unanswered).
+     */
+    const signIn = (
       extra: Record<string, unknown> = {},
-    ) => {
-      const { token, ...fields } = { token: TOKEN, ...extra };
-      const msg = {
-        op: "hello",
-        version: PROTOCOL_VERSION,
-        role: "client",
-        nonce: "n1",
-        ...fields,
-      };
-      return token === undefined ? msg : {
-        ...msg,
-        proof: proofOf(
-          token as string,
-          { side: "client", role: msg.role as string },
-          challenge.nonce,
-          msg.nonce,
-        ),
-      };
+      token: string | null = TOKEN,
+    ) =>
+    async (conn: Deno.TcpConn) => {
+      const msg = hello(extra);
+      await conn.write(frame([msg]));
+      const [challenge] = await readFrame(conn) as Challenge[];
+      assert.equal(challenge.op, "challenge");
+      if (token === null) return;
+      const proof = proofOf(
+        token,
+        { side: "client", role: msg.role as string },
+        challenge.nonce,
+        msg.nonce,
+      );
+      await conn.write(frame([{ op: "proof", proof }]));
     };
     // A task that would kill the only worker if it ever ran.
     const evil = {
@@ -315,14 +321,15 @@ clusterTest(
       let n = 0;
       /** Sends `writes` on a fresh socket, expects the server to close it and log `log`. */
       const dropped = async (
-        writes: Uint8Array[] | ((challenge: Challenge) => Uint8Array[]),
+        writes: Uint8Array[],
         log: RegExp,
         end = false,
+        prelude?: (conn: Deno.TcpConn) => Promise<void>,
       ): Promise<unknown[]> => {
         const from = sched.stderr.lines.length;
-        const { conn, challenge } = await raw();
-        const bytes = typeof writes === "function" ? writes(challenge) : writes;
-        for (const w of bytes) await conn.write(w);
+        const conn = await raw();
+        await prelude?.(conn);
+        for (const w of writes) await conn.write(w);
         if (end) await conn.closeWrite();
         const frames = await untilClosed(conn);
         // The scheduler's next log line is about this connection.
@@ -339,9 +346,26 @@ clusterTest(
 
       await t.step("garbage bytes", async () => {
         await dropped(
-          [new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
-          /closing connection to 127\.0\.0\.1:\d+: the peer sent an HTTP request: this is a Tendril protocol port/,
+          [new TextEncoder().encode("garbage, not a frame\r\n")],
+          /closing connection to 127\.0\.0\.1:\d+: frame of 1734439522 bytes exceeds the 16384-byte limit before authentication/,
         );
+      });
+      await t.step("an HTTP request gets an HTTP answer", async () => {
+        const from = sched.stderr.lines.length;
+        const conn = await raw();
+        await conn.write(
+          new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        const answer = new TextDecoder().decode(
+          await new Response(conn.readable).arrayBuffer(),
+        );
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+        assert.match(answer, /Tendril scheduler protocol port/);
+        await sched.stderr.waitFor(
+          /sent an HTTP request \("GET \/ HTTP\/1\.1"\)/,
+          from,
+        );
+        assert.equal(await good.submit(inc, 100).result(), 101);
       });
       await t.step("an oversized length prefix", async () => {
         await dropped(
@@ -351,7 +375,7 @@ clusterTest(
       });
       await t.step("a truncated frame", async () => {
         await dropped(
-          (c) => [frame([hello(c)]).subarray(0, 10)],
+          [frame([hello()]).subarray(0, 10)],
           /truncated frame: the connection ended after 6 of \d+ bytes/,
           true,
         );
@@ -384,46 +408,49 @@ clusterTest(
           /expected a hello first, got operation "submit"/,
         );
         await dropped(
-          (c) => [frame([hello(c), evil])],
+          [frame([hello(), evil])],
           /nothing may follow the hello before the welcome/,
         );
       });
       await t.step("a wrong token, a missing token", async () => {
         const wrong = await dropped(
-          (c) => [frame([hello(c, { token: "guess" })])],
+          [],
           /: wrong token/,
+          false,
+          signIn({}, "guess"),
         );
         assert.deepEqual(wrong[0], [{ op: "refused", reason: "wrong token" }]);
         assert.deepEqual(wrong[1], { close: "wrong token" });
         await dropped(
-          (c) => [frame([hello(c, { token: undefined })])],
-          /: a token is required/,
+          [frame([{ op: "want", keys: [] }])],
+          /: expected a proof, got operation "want"/,
+          false,
+          signIn({}, null),
         );
-        await dropped((c) => [
-          frame([
-            hello(c, {
-              token: "guess",
-              role: "worker",
-              id: "evil",
-              slots: 1,
-              address: "tcp://127.0.0.1:9",
-            }),
-          ]),
-        ], /: wrong token/);
+        await dropped(
+          [],
+          /: wrong token/,
+          false,
+          signIn({
+            role: "worker",
+            id: "evil",
+            slots: 1,
+            address: "tcp://127.0.0.1:9",
+          }, "guess"),
+        );
       });
       await t.step("another protocol version", async () => {
         await dropped(
-          (c) => [frame([hello(c, { version: 999 })])],
+          [frame([hello({ version: 999 })])],
           /protocol version 999 is not supported \(this side speaks version \d+\)/,
         );
       });
       await t.step("an unknown op after the hello", async () => {
         const frames = await dropped(
-          (c) => [
-            frame([hello(c)]),
-            frame([{ op: "launch-missiles", target: "moon" }]),
-          ],
+          [frame([{ op: "launch-missiles", target: "moon" }])],
           /closing connection to .*: unknown operation "launch-missiles"/,
+          false,
+          signIn(),
         );
         assert.equal((frames[0] as { op: string }[])[0].op, "welcome");
         assert.match(
@@ -433,22 +460,22 @@ clusterTest(
       });
       await t.step("wrong field types", async () => {
         await dropped(
-          (c) => [frame([hello(c)]), frame([{ op: "want", keys: ["a", 7] }])],
+          [frame([{ op: "want", keys: ["a", 7] }])],
           /bad "want" message: field keys\[1\] must be a string, got a number/,
+          false,
+          signIn(),
         );
         await dropped(
-          (c) => [
-            frame([hello(c)]),
-            frame([{ ...evil, tasks: [{ ...evil.tasks[0], args: 42 }] }]),
-          ],
+          [frame([{ ...evil, tasks: [{ ...evil.tasks[0], args: 42 }] }])],
           /bad "submit" message: field tasks\[0\]\.args must be bytes, got a number/,
+          false,
+          signIn(),
         );
         await dropped(
-          (c) => [
-            frame([hello(c)]),
-            frame([{ op: "task-finished", key: "k", nbytes: 1 }]),
-          ],
+          [frame([{ op: "task-finished", key: "k", nbytes: 1 }])],
           /operation "task-finished" is for workers, not clients/,
+          false,
+          signIn(),
         );
       });
       await t.step("a peer that connects and stalls", async () => {
@@ -461,15 +488,15 @@ clusterTest(
         "a worker that stops sending heartbeats is removed",
         async () => {
           await dropped(
-            (c) => [frame([
-              hello(c, {
-                role: "worker",
-                id: "silent",
-                slots: 1,
-                address: "tcp://127.0.0.1:9",
-              }),
-            ])],
+            [],
             /removing worker silent sent nothing for \d+ ms \(heartbeat timeout 2000 ms\)/,
+            false,
+            signIn({
+              role: "worker",
+              id: "silent",
+              slots: 1,
+              address: "tcp://127.0.0.1:9",
+            }),
           );
         },
       );
@@ -502,7 +529,7 @@ clusterTest(
       );
       await assert.rejects(
         () => Client.connect(`${address}?token=guess`),
-        /refused the connection: wrong token/,
+        /could not prove it knows the token: .* or its token differs/,
       );
       {
         await using client = await Client.connect(`${address}?token=${TOKEN}`);

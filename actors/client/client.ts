@@ -25,7 +25,13 @@ import {
 import type { FunctionDescription } from "../../runtime/shipping/describe.ts";
 import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
-import type { TaskSpec } from "../protocol.ts";
+import type {
+  ClientToScheduler,
+  OutputLine,
+  SchedulerAnswer,
+  SchedulerInfo,
+  TaskSpec,
+} from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
 import { Future, type FutureHost } from "./future.ts";
@@ -103,6 +109,13 @@ export class Client implements FutureHost, AsyncDisposable {
   localValue: ((key: string) => { value: unknown } | undefined) | undefined;
   /** Middle part of generated keys (`name-prefix-n`): unique per client in this isolate. */
   private readonly prefix: string;
+  /** Requests waiting for the scheduler's answer, by request id. */
+  private readonly requests = new Map<
+    number,
+    PromiseWithResolvers<SchedulerAnswer>
+  >();
+  /** Why the scheduler is out of reach, once it is. */
+  private lost: string | undefined;
 
   /** @internal use {@linkcode Client.connect}. */
   constructor(host: ClientHost, readonly inWorker = false) {
@@ -123,21 +136,28 @@ export class Client implements FutureHost, AsyncDisposable {
         received.msg = msg;
         this.run(received);
       },
-      (reason, error) =>
+      (reason, error) => {
+        this.lost ??= reason;
         this.run({
           type: "lost",
           reason,
           error: error ? pack(error) : undefined,
-        }),
+        });
+        this.failRequests();
+      },
     );
   }
 
   /**
    * Connects to a cluster: a `LocalCluster`, or an address such as
    * `"tcp://127.0.0.1:8786"`. The newest client still open is the one
-   * `getClient()` returns outside tasks.
+   * `getClient()` returns outside tasks. What tasks print reaches this
+   * client's console unless `options.taskOutput` is false.
    */
-  static async connect(target: ClusterLike | string): Promise<Client> {
+  static async connect(
+    target: ClusterLike | string,
+    options: ConnectOptions = {},
+  ): Promise<Client> {
     const { assertNotShippingImport, indexMainModule } = await loadShipping();
     assertNotShippingImport("Client.connect()");
     // Exported functions of the entry script then ship by reference.
@@ -148,6 +168,9 @@ export class Client implements FutureHost, AsyncDisposable {
       host = await connectRemote(target);
     } else host = await target.connectClient();
     const client = new Client(host);
+    if (options.taskOutput === false) {
+      host.send({ op: "forward-output", on: false });
+    }
     openClients.push(client);
     return client;
   }
@@ -378,6 +401,169 @@ export class Client implements FutureHost, AsyncDisposable {
   }
 
   /**
+   * What the scheduler knows of the cluster now: its workers (slots, load,
+   * held values), its tasks by status, and per-function counts. Works the
+   * same for every client, in this process or over TCP, and inside tasks.
+   *
+   * @example Two workers, and the runs so far
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * await client.gather(client.map((x: number) => x, [1, 2, 3]));
+   * const info = await client.schedulerInfo();
+   * assert.equal(info.workers.length, 2);
+   * assert.equal(info.finished, 3);
+   * ```
+   */
+  async schedulerInfo(): Promise<SchedulerInfo> {
+    const answer = await this.request("schedulerInfo()", {
+      op: "scheduler-info",
+      id: 0,
+    });
+    return (answer as Extract<SchedulerAnswer, { op: "scheduler-info" }>)
+      .info;
+  }
+
+  /**
+   * The recent lines tasks printed, by worker id (the scheduler keeps the
+   * last 500 per worker), each as `[key] text`.
+   *
+   * @example A task's line
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster, { taskOutput: false });
+   * await client.submit(() => console.log("hello")).result();
+   * const logs = await client.getWorkerLogs();
+   * assert.match(logs[cluster.workerIds[0]].at(-1)!, /^\[.+\] hello$/);
+   * ```
+   */
+  async getWorkerLogs(): Promise<Record<string, string[]>> {
+    const answer = await this.request("getWorkerLogs()", {
+      op: "worker-logs",
+      id: 0,
+    });
+    return (answer as Extract<SchedulerAnswer, { op: "worker-logs" }>).logs;
+  }
+
+  /**
+   * Runs `fn`, then writes to `path` one self-contained HTML file with the
+   * task stream and per-function and per-worker statistics of the task
+   * runs that ended meanwhile (those of every client: the cluster's), as
+   * Dask's `performance_report` does. Resolves with what `fn` resolved
+   * with; when `fn` throws, the report is still written, then the error
+   * rethrown. The scheduler keeps the last 10,000 runs: a longer
+   * measurement reports the last ones and says how many it left out.
+   *
+   * @example A map, measured
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const path = await Deno.makeTempFile({ suffix: ".html" });
+   * const sum = await client.performanceReport(path, async () => {
+   *   const xs = await client.gather(client.map((x: number) => x * 2, [1, 2, 3]));
+   *   return xs.reduce((a, b) => a + b);
+   * });
+   * assert.equal(sum, 12);
+   * assert.match(await Deno.readTextFile(path), /<td class="runs">3<\/td>/);
+   * await Deno.remove(path);
+   * ```
+   */
+  async performanceReport<T>(
+    path: string | URL,
+    fn: () => T | Promise<T>,
+  ): Promise<T> {
+    const before = await this.taskStream();
+    const started = Date.now();
+    let result: { value: T } | { error: unknown };
+    try {
+      result = { value: await fn() };
+    } catch (error) {
+      result = { error };
+    }
+    const ended = Date.now();
+    const runs = await this.taskStream(before.seq);
+    const info = await this.schedulerInfo();
+    const { renderPerformanceReport } = await import(
+      "./performance_report.ts"
+    );
+    await Deno.writeTextFile(
+      path,
+      renderPerformanceReport({
+        started,
+        ended,
+        spans: runs.spans,
+        skipped: runs.skipped,
+        info,
+      }),
+    );
+    if ("error" in result) throw result.error;
+    return result.value;
+  }
+
+  /** The runs that ended from sequence number `since` on (only the number without it). */
+  private async taskStream(
+    since?: number,
+  ): Promise<Extract<SchedulerAnswer, { op: "task-stream" }>> {
+    const msg: Extract<ClientToScheduler, { op: "task-stream" }> = {
+      op: "task-stream",
+      id: 0,
+    };
+    if (since !== undefined) msg.since = since;
+    const answer = await this.request("performanceReport()", msg);
+    return answer as Extract<SchedulerAnswer, { op: "task-stream" }>;
+  }
+
+  /**
+   * @internal How far the trees of tasks launched by `keys` are: per key,
+   * the tasks launched in its tree so far and how many are done (read by
+   * `progress()`).
+   */
+  async treeProgress(
+    keys: string[],
+  ): Promise<{ launched: number[]; done: number[] }> {
+    const answer = await this.request("progress()", {
+      op: "tree-progress",
+      id: 0,
+      keys,
+    });
+    return answer as Extract<SchedulerAnswer, { op: "tree-progress" }>;
+  }
+
+  /** Sends `msg` with a fresh id; resolves with the scheduler's answer. */
+  private request(
+    what: string,
+    msg: Extract<ClientToScheduler, { id: number }>,
+  ): Promise<SchedulerAnswer> {
+    if (this.live.closed) return Promise.reject(new ClientClosedError(what));
+    if (this.lost !== undefined) {
+      return Promise.reject(new TendrilError(`${what}: ${this.lost}`));
+    }
+    msg.id = ++this.live.counter;
+    const request = Promise.withResolvers<SchedulerAnswer>();
+    this.requests.set(msg.id, request);
+    this.host.send(msg);
+    return request.promise;
+  }
+
+  /** Rejects every pending request (the scheduler is gone, or the client closed). */
+  private failRequests(): void {
+    for (const request of this.requests.values()) {
+      request.reject(
+        this.lost !== undefined
+          ? new TendrilError(`request to the scheduler: ${this.lost}`)
+          : new ClientClosedError("a request to the scheduler"),
+      );
+    }
+    this.requests.clear();
+  }
+
+  /**
    * Disconnects; the scheduler releases everything this client held, and
    * waits still pending reject with {@linkcode ClientClosedError}.
    */
@@ -388,6 +574,7 @@ export class Client implements FutureHost, AsyncDisposable {
     const i = openClients.lastIndexOf(this);
     if (i >= 0) openClients.splice(i, 1);
     for (const key of [...this.state.keys.keys()]) this.wake(key);
+    this.failRequests();
     await this.host.close();
   }
 
@@ -569,6 +756,15 @@ export class Client implements FutureHost, AsyncDisposable {
           for (const key of effect.keys) this.blockedWaits.get(key)?.(error);
           break;
         }
+        case "output":
+          if (!this.inWorker) {
+            printTaskOutput(effect.msg.worker, effect.msg.lines);
+          }
+          break;
+        case "answer":
+          this.requests.get(effect.msg.id)?.resolve(effect.msg);
+          this.requests.delete(effect.msg.id);
+          break;
       }
     }
   }
@@ -584,6 +780,26 @@ export class Client implements FutureHost, AsyncDisposable {
   flush(): void {
     this.live.flushing = false;
     this.run(FLUSH);
+  }
+}
+
+/** Options of {@linkcode Client.connect}. */
+export interface ConnectOptions {
+  /**
+   * Print what tasks of this client's trees print (`console.log` and
+   * friends inside them), prefixed with the task's key and worker
+   * (default true).
+   */
+  taskOutput?: boolean;
+}
+
+/** Prints task output on this console: stdout or stderr as printed, each line prefixed. */
+function printTaskOutput(worker: string, lines: OutputLine[]): void {
+  for (const line of lines) {
+    const prefix = `(${line.key} on ${worker}) `;
+    const text = prefix + line.text.split("\n").join(`\n${prefix}`);
+    if (line.stream === "err") console.error(text);
+    else console.log(text);
   }
 }
 

@@ -15,6 +15,7 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import type {
   ClientToScheduler,
+  SchedulerAnswer,
   SchedulerToClient,
   TaskSpec,
 } from "../protocol.ts";
@@ -136,7 +137,11 @@ export type ClientEffect =
   /** `key` left pending (or went back to it): wake whoever waits on it. */
   | { type: "settled"; key: string }
   /** Waits of these tasks can never end. */
-  | { type: "deadlock"; keys: string[]; message: string };
+  | { type: "deadlock"; keys: string[]; message: string }
+  /** The scheduler answered a request (matched by its `id`). */
+  | { type: "answer"; msg: SchedulerAnswer }
+  /** Tasks of this client's trees printed these lines. */
+  | { type: "output"; msg: Extract<SchedulerToClient, { op: "task-output" }> };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -302,9 +307,19 @@ export class ClientState {
 
   /**
    * Records what the scheduler says of a held key and reports the key
-   * settled; a deadlock report is passed on as a `deadlock` effect.
+   * settled; a deadlock report, and answers to requests, are passed on as
+   * effects.
    */
   private receive(msg: SchedulerToClient): void {
+    switch (msg.op) {
+      case "scheduler-info":
+      case "tree-progress":
+      case "worker-logs":
+      case "task-stream":
+        return this.effect({ type: "answer", msg });
+      case "task-output":
+        return this.effect({ type: "output", msg });
+    }
     if (msg.op === "deadlock") {
       return this.effect({
         type: "deadlock",

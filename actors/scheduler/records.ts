@@ -132,6 +132,17 @@ export class TaskRecord {
   retries: number;
   /** Owners of futures this task created (one per client it used). */
   owners: Set<Owner> | null = null;
+  /**
+   * The task a client submitted whose tree this one belongs to (set for
+   * tasks submitted from tasks; null for roots). `progress()` counts trees.
+   */
+  root: TaskRecord | null = null;
+  /** On a root: tasks submitted in its tree so far. */
+  launched = 0;
+  /** On a root: tasks of its tree that finished or erred (each once). */
+  launchedDone = 0;
+  /** Counted in its root's `launchedDone` already. */
+  counted = false;
   /** Owners kept alive because the result references their keys. */
   kept: Owner[] | null = null;
   /** The task's key. */

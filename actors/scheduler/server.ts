@@ -18,12 +18,14 @@ import {
   type TcpConnection,
 } from "../../runtime/wire/tcp/connection.ts";
 import { type FrameListener, listen } from "../../runtime/wire/tcp/listen.ts";
+import { refuseHttp } from "../../runtime/wire/tcp/http_refusal.ts";
 import {
   admit,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type Hello,
 } from "../../runtime/wire/handshake.ts";
 import { Scheduler, type SchedulerConnection } from "./actor.ts";
+import { Dashboard } from "../dashboard/server.ts";
 import type { SchedulerOptions } from "./state.ts";
 import { type PeerRole, validateToScheduler } from "../protocol.ts";
 import { ProtocolError } from "../../runtime/errors.ts";
@@ -54,6 +56,16 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   heartbeatTimeout?: number;
   /** Largest frame accepted, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Serve the dashboard, `/metrics` and `/api/info` over HTTP: `true` for
+   * port 8787 on the scheduler's interface, or where (default: none). It
+   * requires the token too, when there is one.
+   */
+  dashboard?: boolean | {
+    host?: string;
+    port?: number;
+    anyPortIfTaken?: boolean;
+  };
 }
 
 /** A peer that finished its handshake. */
@@ -101,6 +113,8 @@ export class SchedulerServer implements AsyncDisposable {
   readonly #timer: ReturnType<typeof setInterval>;
   /** When the heartbeat timer last ran (to notice this process was stopped). */
   #lastTick = performance.now();
+  /** The dashboard, when it runs. */
+  #dashboard: Dashboard | undefined;
   #clients = 0;
   #closing: Promise<void> | undefined;
 
@@ -152,12 +166,44 @@ export class SchedulerServer implements AsyncDisposable {
       tls: options.tls,
       maxFrameSize: options.maxFrameSize,
       preAuthFrameSize: DEFAULT_PRE_AUTH_FRAME_SIZE,
+      wrapStream: (stream, peer) =>
+        refuseHttp(stream, peer, () => ref.server!.#httpAnswer()),
     }, (conn) => ref.server!.#accept(conn, options));
-    return ref.server = new SchedulerServer(
+    const server = ref.server = new SchedulerServer(
       scheduler,
       listener,
       options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
     );
+    scheduler.state.about.address = server.address;
+    if (options.dashboard) {
+      const where = options.dashboard === true ? {} : options.dashboard;
+      try {
+        server.#dashboard = await Dashboard.start(scheduler, {
+          host: where.host ?? host,
+          port: where.port,
+          anyPortIfTaken: where.anyPortIfTaken,
+          token: options.token,
+        });
+      } catch (e) {
+        await server.close();
+        throw e;
+      }
+    }
+    return server;
+  }
+
+  /** The dashboard's URL (`http://host:port/`), when it runs. */
+  get dashboardUrl(): string | undefined {
+    return this.#dashboard?.url;
+  }
+
+  /** What an HTTP request to the protocol port is told. */
+  #httpAnswer(): string {
+    const where = this.dashboardUrl
+      ? `The dashboard is at ${this.dashboardUrl}`
+      : "No dashboard runs here (start the scheduler with --dashboard-port)";
+    return `This is the Tendril scheduler protocol port (${this.address}); ` +
+      `it does not speak HTTP: clients and workers connect to it. ${where}.`;
   }
 
   /** Ids of connected workers. */
@@ -309,6 +355,7 @@ export class SchedulerServer implements AsyncDisposable {
   close(): Promise<void> {
     return this.#closing ??= (async () => {
       clearInterval(this.#timer);
+      await this.#dashboard?.close();
       await this.#listener.close();
       const conns = [...this.#conns];
       for (const conn of conns) conn.close();

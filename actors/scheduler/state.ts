@@ -20,12 +20,17 @@ import {
 } from "../../runtime/errors.ts";
 import type {
   MissingData,
+  OutputLine,
+  SchedulerInfo,
   TaskSpec,
   ToScheduler,
   WorkerToScheduler,
 } from "../protocol.ts";
 import { findDeadlock } from "./deadlock.ts";
+import { describeScheduler, type SchedulerAbout } from "./info.ts";
 import { checkInvariants } from "./invariants.ts";
+import { SchedulerMetrics } from "./metrics.ts";
+import { RecentOutput } from "./recent_output.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
   keyDone,
@@ -71,6 +76,17 @@ type Msg<Op extends WorkerToScheduler["op"]> = Extract<
 
 /** The scheduler's whole state, its one entry point and its invariants. */
 export class SchedulerState extends TaskGraph {
+  /** Counters of finished runs (read by `/metrics` and the dashboard). */
+  readonly metrics: SchedulerMetrics = new SchedulerMetrics();
+  /** Where the scheduler is reachable, set by its shell; put in `scheduler-info` answers. */
+  about: SchedulerAbout = {};
+  /** Recent lines tasks printed, by worker (for `getWorkerLogs()`). */
+  readonly output: RecentOutput = new RecentOutput();
+  /** Each worker's last report of its use of its machine. */
+  readonly usage: Map<string, { rss: number; heap: number; cpu: number }> =
+    new Map();
+  /** Clients that turned task output forwarding off. */
+  private readonly quiet = new Set<string>();
   /** Worker deaths, or fetch failures from live holders, a task survives. */
   private readonly allowedFailures: number;
   /** Check every invariant after every event. */
@@ -157,6 +173,11 @@ export class SchedulerState extends TaskGraph {
     checkInvariants(this);
   }
 
+  /** The scheduler described for people (`schedulerInfo()`, `/api/info`). */
+  describe(): SchedulerInfo {
+    return describeScheduler(this, this.metrics, this.about, this.usage);
+  }
+
   /** Number of keys whose values are held (memory), for tests and stats. */
   get heldKeys(): number {
     let n = 0;
@@ -182,6 +203,7 @@ export class SchedulerState extends TaskGraph {
 
   /** A client left: everything it wanted is released. */
   private clientLeft(id: string): void {
+    this.quiet.delete(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
@@ -197,6 +219,7 @@ export class SchedulerState extends TaskGraph {
     const w = this.workers.get(id);
     if (!w) return;
     this.workers.delete(id);
+    this.usage.delete(id);
     this.forgetFrees(w);
     this.clientLeft(id);
     for (const ts of w.hasWhat) this.loseCopy(ts, w);
@@ -233,6 +256,36 @@ export class SchedulerState extends TaskGraph {
         return this.missingData(from, msg);
       case "code-package":
         return this.code.add(msg.package);
+      case "tree-progress":
+        return this.treeProgress(from, msg.id, msg.keys);
+      case "forward-output":
+        if (msg.on) this.quiet.delete(from);
+        else this.quiet.add(from);
+        return;
+      case "task-stream": {
+        const seq = this.metrics.spans;
+        const since = msg.since ?? seq;
+        const spans = this.metrics.spansSince(since);
+        return this.send(from, {
+          op: "task-stream",
+          id: msg.id,
+          spans,
+          seq,
+          skipped: Math.max(0, seq - since - spans.length),
+        });
+      }
+      case "worker-logs":
+        return this.send(from, {
+          op: "worker-logs",
+          id: msg.id,
+          logs: Object.fromEntries(this.output.recent),
+        });
+      case "scheduler-info":
+        return this.send(from, {
+          op: "scheduler-info",
+          id: msg.id,
+          info: this.describe(),
+        });
       default:
         return this.fromWorker(from, msg);
     }
@@ -279,6 +332,11 @@ export class SchedulerState extends TaskGraph {
           },
         );
       }
+      case "task-output":
+        return this.taskOutput(w, msg.lines);
+      case "worker-usage":
+        this.usage.set(w.id, { rss: msg.rss, heap: msg.heap, cpu: msg.cpu });
+        return;
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,
@@ -315,6 +373,10 @@ export class SchedulerState extends TaskGraph {
     const parent = spec.parent ? this.tasks.get(spec.parent) : undefined;
     const depth = parent ? parent.depth + 1 : 0;
     const ts = new TaskRecord(spec, [spec.priority ?? 0, depth, this.seq++]);
+    if (parent) {
+      ts.root = parent.root ?? parent;
+      ts.root.launched++;
+    }
     this.tasks.set(ts.key, ts);
     this.addWant(ts, owner);
     if (deps.length > 0) {
@@ -435,6 +497,8 @@ export class SchedulerState extends TaskGraph {
       return;
     }
     this.unassign(ts, false);
+    this.timeRun(ts, w, msg, false);
+    this.countInTree(ts);
     ts.value = msg.value ?? null;
     ts.nbytes = msg.nbytes;
     ts.whoHas = addTo(ts.whoHas, w);
@@ -458,6 +522,7 @@ export class SchedulerState extends TaskGraph {
   private erred(w: WorkerRecord, msg: Msg<"task-erred">): void {
     const ts = this.current(w, msg.key, msg.run);
     if (!ts) return void this.runEnded(w, msg.run);
+    this.timeRun(ts, w, msg, true);
     if (ts.retries > 0) {
       ts.retries--;
       this.releaseOwned(ts);
@@ -467,6 +532,65 @@ export class SchedulerState extends TaskGraph {
       this.fail(ts, msg.error);
     }
     this.fill(w);
+  }
+
+  /**
+   * Answers how far the trees of `keys` are: per key, the tasks launched in
+   * its tree and how many of those are done (zeros for keys not in the graph).
+   */
+  private treeProgress(from: string, id: number, keys: string[]): void {
+    const launched: number[] = [];
+    const done: number[] = [];
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      launched.push(ts?.launched ?? 0);
+      done.push(ts?.launchedDone ?? 0);
+    }
+    this.send(from, { op: "tree-progress", id, launched, done });
+  }
+
+  /**
+   * Lines tasks on `w` printed: kept among the worker's recent lines, and
+   * sent to the clients that hold the root of each task's tree (unless
+   * they turned forwarding off).
+   */
+  private taskOutput(w: WorkerRecord, lines: OutputLine[]): void {
+    const byClient = new Map<string, OutputLine[]>();
+    for (const line of lines) {
+      this.output.keep(w.id, line);
+      const ts = this.tasks.get(line.key);
+      const root = ts ? ts.root ?? ts : undefined;
+      for (const owner of root?.wantedBy ?? []) {
+        const to = owner.client;
+        if (owner.task !== undefined || this.workers.has(to)) continue;
+        if (this.quiet.has(to)) continue;
+        const list = byClient.get(to);
+        if (!list) byClient.set(to, [line]);
+        else if (list.at(-1) !== line) list.push(line);
+      }
+    }
+    for (const [to, list] of byClient) {
+      this.send(to, { op: "task-output", worker: w.id, lines: list });
+    }
+  }
+
+  /** Files a current run of `ts` on `w` that returned or threw in the metrics. */
+  private timeRun(
+    ts: TaskRecord,
+    w: WorkerRecord,
+    msg: { start?: number; stop?: number; seceded?: number[] },
+    erred: boolean,
+  ): void {
+    this.metrics.ended(
+      ts.fn,
+      this.fns.get(ts.fn)?.name || ts.fn,
+      ts.key,
+      w.id,
+      msg.start,
+      msg.stop,
+      erred,
+      msg.seceded,
+    );
   }
 
   /** A run ended without a result: a cancelled one returned, or an unstarted one was dropped. */

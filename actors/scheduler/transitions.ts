@@ -282,6 +282,7 @@ export class TaskGraph {
 
   /** `ts` failed with `error`: tell its wanters, fail its active dependents. */
   protected fail(ts: TaskRecord, error: Packed): void {
+    this.countInTree(ts);
     if (ts.processingOn) this.stopAndDrop(ts, "its dependency failed");
     ts.error = error;
     this.releaseOwned(ts);
@@ -294,6 +295,13 @@ export class TaskGraph {
   }
 
   // ---- helpers of the transitions -----------------------------------------
+
+  /** `ts` finished or erred: its root's tree has one more task done (once per task). */
+  protected countInTree(ts: TaskRecord): void {
+    if (ts.root === null || ts.counted) return;
+    ts.counted = true;
+    ts.root.launchedDone++;
+  }
 
   /**
    * Recommends what `ts` needs now that what refers to it changed: release

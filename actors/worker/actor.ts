@@ -19,10 +19,11 @@ import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
-import type {
-  SchedulerToClient,
-  ToScheduler,
-  ToWorkerConnection,
+import {
+  isForClient,
+  type SchedulerToClient,
+  type ToScheduler,
+  type ToWorkerConnection,
 } from "../protocol.ts";
 import {
   runInTask,
@@ -37,9 +38,14 @@ import {
   type RetryOptions,
 } from "./data_peer.ts";
 import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
+import { captureTaskOutput } from "./task_output.ts";
+import { USAGE_INTERVAL_MS, UsageSampler } from "./usage.ts";
 
 /** The transport interface, re-exported because {@linkcode WorkerOptions} names it. */
 export type { Connection };
+
+/** Epoch milliseconds, with the sub-millisecond precision of `performance.now()`. */
+const epochNow = (): number => performance.timeOrigin + performance.now();
 
 /** Results up to this many encoded bytes travel inline with task-finished. */
 export const INLINE_LIMIT = 8 * 1024;
@@ -66,6 +72,11 @@ export interface WorkerOptions {
    * their URL, which needs the client's files at the same path here.
    */
   codeCache?: { dir: string; maxBytes?: number };
+  /**
+   * Also print what tasks print here (default true: a worker process's
+   * terminal). Task output goes to the scheduler either way.
+   */
+  echoTaskOutput?: boolean;
 }
 
 /** A loaded task function. */
@@ -121,6 +132,8 @@ export class WorkerActor implements WorkerRuntime {
   private readonly loading = new Map<string, Promise<Task>>();
   /** Contexts of the runs whose functions were called and have not ended, by key. */
   private readonly running = new Map<string, RunningTask>();
+  /** When running tasks seceded and rejoined (epoch-ms pairs), by key. */
+  private readonly seceded = new Map<string, number[]>();
   /** Resolvers of pending `rejoin()` calls, by task key. */
   private readonly rejoins = new Map<string, () => void>();
   /** Data connections to peers, by address (dialled on first use). */
@@ -129,6 +142,10 @@ export class WorkerActor implements WorkerRuntime {
   private readonly events: WorkerEvent[] = [];
   /** Where the shared client takes the scheduler's messages for clients. */
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
+  /** Stops catching what this worker's tasks print. */
+  private readonly stopCapture: () => void;
+  /** Sends the worker's use of its machine every few seconds. */
+  private readonly usageTimer: ReturnType<typeof setInterval>;
   /** True while `post` is handling events (a nested post only queues). */
   private handling = false;
   private readonly received: WorkerEvent & { type: "message" } = {
@@ -175,27 +192,36 @@ export class WorkerActor implements WorkerRuntime {
       close: () => Promise.resolve(),
     };
     this.client = new Client(host, true);
+    this.stopCapture = captureTaskOutput(this, {
+      send: (line) => {
+        if (!this.scheduler.closed) {
+          this.scheduler.send({ op: "task-output", lines: [line] });
+        }
+      },
+      echo: options.echoTaskOutput ?? true,
+    });
+    const sampler = new UsageSampler();
+    this.usageTimer = setInterval(() => {
+      if (this.scheduler.closed) return;
+      this.scheduler.send({ op: "worker-usage", ...sampler.sample() });
+    }, USAGE_INTERVAL_MS);
     this.client.localValue = (key) => this.core.data.get(key);
     this.scheduler.onMessages((batch) => {
       for (const msg of batch) {
-        switch (msg.op) {
-          case "key-done":
-          case "key-erred":
-          case "key-cancelled":
-          case "deadlock":
-            this.clientHandler?.(msg);
-            break;
-          case "code-reply":
-            this.codeReply(msg);
-            break;
-          default:
-            // Batches arrive between events, so one event object serves
-            // them all (a fresh one if ever delivered while handling).
-            if (this.handling) this.post({ type: "message", msg });
-            else {
-              this.received.msg = msg;
-              this.post(this.received);
-            }
+        if (isForClient(msg)) {
+          this.clientHandler?.(msg);
+          continue;
+        }
+        if (msg.op === "code-reply") {
+          this.codeReply(msg);
+          continue;
+        }
+        // Batches arrive between events, so one event object serves
+        // them all (a fresh one if ever delivered while handling).
+        if (this.handling) this.post({ type: "message", msg });
+        else {
+          this.received.msg = msg;
+          this.post(this.received);
         }
       }
     });
@@ -285,6 +311,8 @@ export class WorkerActor implements WorkerRuntime {
           new CancelledError(effect.key, effect.reason),
         );
       case "rejoined": {
+        const times = this.seceded.get(effect.key);
+        if (times && times.length % 2 === 1) times.push(epochNow());
         const resolve = this.rejoins.get(effect.key);
         this.rejoins.delete(effect.key);
         return resolve?.();
@@ -311,6 +339,11 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Releases the slot of task `key` (see `secede()`). */
   secede(key: string): void {
+    if (this.running.has(key)) {
+      let times = this.seceded.get(key);
+      if (!times) this.seceded.set(key, times = []);
+      if (times.length % 2 === 0) times.push(epochNow());
+    }
     this.post({ type: "secede", key });
   }
 
@@ -380,30 +413,44 @@ export class WorkerActor implements WorkerRuntime {
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
     let result: unknown;
+    const start = epochNow();
     try {
       const args = unpack(run.args, deps ? (k) => deps.get(k) : undefined);
       result = runInTask(ctx, () => fn(...(args as unknown[])));
     } catch (e) {
-      return this.settle(key, run.run, e, false);
+      return this.settle(key, run.run, e, false, start);
     }
     if (result instanceof Promise) {
       // A stray error of the task may have ended the run first (see
       // `strayError`): then its late outcome is dropped.
       result.then(
         (v) =>
-          this.running.get(key) === ctx && this.settle(key, run.run, v, true),
+          this.running.get(key) === ctx &&
+          this.settle(key, run.run, v, true, start),
         (e) =>
-          this.running.get(key) === ctx && this.settle(key, run.run, e, false),
+          this.running.get(key) === ctx &&
+          this.settle(key, run.run, e, false, start),
       );
-    } else this.settle(key, run.run, result, true);
+    } else this.settle(key, run.run, result, true, start);
   }
 
   /**
    * A run ended with `value` (`ok`) or with the error `value`: its futures are
    * released, the result is encoded, and the state machine is told. A result
-   * that cannot be encoded makes the run err.
+   * that cannot be encoded makes the run err. `start` is when the function
+   * was called (epoch ms), when it was.
    */
-  private settle(key: string, run: number, value: unknown, ok: boolean): void {
+  private settle(
+    key: string,
+    run: number,
+    value: unknown,
+    ok: boolean,
+    start?: number,
+  ): void {
+    const stop = start === undefined ? undefined : epochNow();
+    const seceded = this.seceded.get(key);
+    this.seceded.delete(key);
+    if (seceded && seceded.length % 2 === 1) seceded.push(stop ?? epochNow());
     // A run of a key starts only after the previous run of it ended (the
     // machine defers it): the key names this run.
     this.running.delete(key);
@@ -425,11 +472,32 @@ export class WorkerActor implements WorkerRuntime {
           bytes,
           inline: bytes.length <= INLINE_LIMIT,
           refs,
+          start,
+          stop,
+          seceded,
         };
       } catch (e) {
-        event = { type: "threw", key, run, error: encodeError(e) };
+        event = {
+          type: "threw",
+          key,
+          run,
+          error: encodeError(e),
+          start,
+          stop,
+          seceded,
+        };
       }
-    } else event = { type: "threw", key, run, error: encodeError(value) };
+    } else {
+      event = {
+        type: "threw",
+        key,
+        run,
+        error: encodeError(value),
+        start,
+        stop,
+        seceded,
+      };
+    }
     this.client.flush();
     this.post(event);
   }
@@ -514,6 +582,8 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Stops serving: closes peer connections, aborts running tasks. */
   close(): void {
+    this.stopCapture();
+    clearInterval(this.usageTimer);
     for (const peer of this.peers.values()) {
       peer.then((p) => p.close(), () => {});
     }

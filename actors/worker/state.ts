@@ -102,9 +102,22 @@ export type WorkerEvent =
     bytes: Packed;
     inline: boolean;
     refs?: string[];
+    /** Epoch milliseconds when the function was called, and when it returned. */
+    start?: number;
+    stop?: number;
+    /** Times it spent seceded (epoch-millisecond pairs). */
+    seceded?: number[];
   }
-  /** A task's function threw (or its result could not be encoded). */
-  | { type: "threw"; key: string; run: number; error: Packed }
+  /** A task's function threw (or its result could not be encoded); times as above. */
+  | {
+    type: "threw";
+    key: string;
+    run: number;
+    error: Packed;
+    start?: number;
+    stop?: number;
+    seceded?: number[];
+  }
   /** A running task gave its slot back. */
   | { type: "secede"; key: string }
   /** A seceded task wants a slot again (granted by a `rejoined` effect). */
@@ -221,14 +234,25 @@ export class WorkerState {
           };
           if (event.inline) msg.value = bytes;
           if (event.refs && event.refs.length > 0) msg.refs = event.refs;
+          if (event.start !== undefined) {
+            msg.start = event.start;
+            msg.stop = event.stop;
+            if (event.seceded) msg.seceded = event.seceded;
+          }
           this.send(msg);
         }
         this.afterEnd(event.key);
         break;
       case "threw":
         if (this.ended(event.key, event.run)) {
-          const { key, run, error } = event;
-          this.send({ op: "task-erred", key, run, error });
+          const { key, run, error, start, stop, seceded } = event;
+          const msg: WorkerToScheduler = { op: "task-erred", key, run, error };
+          if (start !== undefined) {
+            msg.start = start;
+            msg.stop = stop;
+            if (seceded) msg.seceded = seceded;
+          }
+          this.send(msg);
         }
         this.afterEnd(event.key);
         break;

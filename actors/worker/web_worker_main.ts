@@ -80,6 +80,8 @@ scope.onmessage = (event: MessageEvent<WorkerInit>) => {
       control.postMessage(dial, [port2]);
       return Promise.resolve(new PortConnection(port1, peer));
     },
+    // The client's terminal is this process's: it prints what it is sent.
+    echoTaskOutput: false,
   });
   guardStrayErrors((error, task) => worker.strayError(error, task));
   // `Deno.exit()` in a task ends this thread with no event in the main

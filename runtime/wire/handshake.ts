@@ -1,18 +1,21 @@
 /**
- * The handshake that opens every TCP connection. The listening side speaks
- * first, `{ op: "challenge", version, nonce, auth }`; the connecting side
- * answers `{ op: "hello", version, role, nonce, proof?, ... }`; the listening
- * side answers `{ op: "welcome", version, proof?, ... }`, or
- * `{ op: "refused", reason }` and closes. Before the welcome nothing but the
- * hello is accepted (workers execute submitted code: an unauthenticated peer
- * must never submit), and a peer that says nothing is dropped after a
- * timeout.
+ * The handshake that opens every TCP connection. The connecting side speaks
+ * first, `{ op: "hello", version, role, nonce, ... }`. The listening side
+ * answers `{ op: "welcome", version, ... }`, or `{ op: "refused", reason }`
+ * and closes; when it requires a token it first sends
+ * `{ op: "challenge", nonce, proof }` and waits for `{ op: "proof", proof }`.
+ * Before the welcome nothing else is accepted (workers execute submitted
+ * code: an unauthenticated peer must never submit), and a peer that says
+ * nothing is dropped after a timeout. The connecting side speaking first
+ * lets a listener tell another protocol (an HTTP request) by its first bytes
+ * and answer in kind before it has written anything.
  *
  * The cluster token never crosses the wire: each side proves it knows it
- * with an HMAC over both sides' fresh nonces and the role (so a recorded
- * proof is worth nothing on another connection), and the connecting side
- * checks the listener's proof too, so a client holding a token never talks
- * to an impostor.
+ * with an HMAC over both sides' fresh nonces (the connecting side's covers
+ * its role too, so a proof is worth nothing on another connection or as the
+ * other side's), and the connecting side checks the listener's proof before
+ * it proves anything, so a client holding a token never talks to an
+ * impostor.
  *
  * @module
  */
@@ -29,19 +32,7 @@ import { HandshakeError, ProtocolError } from "../errors.ts";
  */
 export type Role = "client" | "worker" | "heartbeat" | "peer";
 
-/** The listening side's first message. */
-export interface Challenge {
-  /** Always `"challenge"`. */
-  op: "challenge";
-  /** The protocol version the listening side speaks. */
-  version: number;
-  /** A fresh random nonce (hex) the connecting side's proof covers. */
-  nonce: string;
-  /** True when a token is required here. */
-  auth: boolean;
-}
-
-/** The connecting side's answer to the challenge. */
+/** The connecting side's first message. */
 export interface Hello {
   /** Always `"hello"`. */
   op: "hello";
@@ -51,8 +42,6 @@ export interface Hello {
   role: Role;
   /** The connecting side's fresh random nonce (hex). */
   nonce: string;
-  /** With a token: HMAC proving the connecting side knows it (see {@linkcode proofOf}). */
-  proof?: string;
   /** Workers: their id. */
   id?: string;
   /** Workers: their slots. */
@@ -61,14 +50,30 @@ export interface Hello {
   address?: string;
 }
 
+/** A listener that requires a token answers a hello with this first. */
+export interface Challenge {
+  /** Always `"challenge"`. */
+  op: "challenge";
+  /** The listening side's fresh random nonce (hex). */
+  nonce: string;
+  /** HMAC proving the listening side knows the token (see {@linkcode proofOf}). */
+  proof: string;
+}
+
+/** The connecting side's answer to a challenge. */
+export interface Proof {
+  /** Always `"proof"`. */
+  op: "proof";
+  /** HMAC proving the connecting side knows the token. */
+  proof: string;
+}
+
 /** The answer to an accepted hello. */
 export interface Welcome {
   /** Always `"welcome"`. */
   op: "welcome";
   /** The protocol version the listening side speaks. */
   version: number;
-  /** With a token: HMAC proving the listening side knows it too. */
-  proof?: string;
   /** Clients: the id the scheduler gave them. */
   id?: string;
 }
@@ -126,7 +131,7 @@ function nonce(): string {
  * or no answer within `timeout` milliseconds closes the connection.
  *
  * @throws {HandshakeError} (as a rejection) when refused, closed or timed out.
- * @example Refused for a wrong token
+ * @example A wrong token: the listener's proof does not match it
  * ```ts
  * import assert from "node:assert/strict";
  * import { HandshakeError } from "../errors.ts";
@@ -141,7 +146,7 @@ function nonce(): string {
  * const conn = await connect(listener.address);
  * await assert.rejects(
  *   greet(conn, { role: "client", token: "guess" }),
- *   (e) => e instanceof HandshakeError && /wrong token/.test(e.message),
+ *   (e) => e instanceof HandshakeError && /could not prove it knows the token/.test(e.message),
  * );
  * const server = await accepted.promise;
  * await Promise.all([conn.done, server.done, listener.close()]);
@@ -159,10 +164,10 @@ export function greet(
   timeout: number = DEFAULT_HANDSHAKE_TIMEOUT,
 ): Promise<Welcome> {
   const { token, ...fields } = hello;
+  const clientNonce = nonce();
   return new Promise<Welcome>((resolve, reject) => {
     let settled = false;
-    let challenge: Challenge | null = null;
-    let clientNonce = "";
+    let proved = false;
     const fail = (error: HandshakeError) => {
       if (settled) return;
       settled = true;
@@ -170,14 +175,13 @@ export function greet(
       reject(error);
       conn.close(error);
     };
+    const notOurs =
+      " (is it a Tendril port? A TLS port needs a tls:// address)";
     const timer = setTimeout(
       () =>
         fail(
           new HandshakeError(
-            `${conn.peer} did not answer within ${timeout} ms ` +
-              (challenge
-                ? "after the hello"
-                : "(is it a Tendril port? A TLS port needs a tls:// address)"),
+            `${conn.peer} did not answer the hello within ${timeout} ms${notOurs}`,
           ),
         ),
       timeout,
@@ -187,23 +191,13 @@ export function greet(
         new HandshakeError(
           `${conn.peer} closed the connection during the handshake${
             reason ? `: ${reason.message}` : ""
-          }${
-            challenge
-              ? ""
-              : " (is it a Tendril port? A TLS port needs a tls:// address)"
-          }`,
+          }${notOurs}`,
         ),
       )
     );
     conn.intercept = (batch) => {
       const first = batch[0] as
-        | {
-          op?: unknown;
-          reason?: unknown;
-          version?: unknown;
-          auth?: unknown;
-          proof?: unknown;
-        }
+        | { op?: unknown; reason?: unknown; nonce?: unknown; proof?: unknown }
         | undefined;
       if (first?.op === "refused") {
         fail(
@@ -213,23 +207,8 @@ export function greet(
         );
         return [];
       }
-      if (!challenge) {
-        if (first?.op !== "challenge") {
-          throw new ProtocolError(
-            `expected a challenge first, got ${JSON.stringify(first?.op)}`,
-          );
-        }
-        if (first.version !== PROTOCOL_VERSION) {
-          fail(
-            new HandshakeError(
-              `${conn.peer} speaks protocol version ${
-                JSON.stringify(first.version)
-              }; this side speaks version ${PROTOCOL_VERSION}`,
-            ),
-          );
-          return [];
-        }
-        if (first.auth && token === undefined) {
+      if (first?.op === "challenge" && !proved) {
+        if (token === undefined) {
           fail(
             new HandshakeError(
               `${conn.peer} requires a token (add ?token=... to the address, or set TENDRIL_TOKEN)`,
@@ -237,26 +216,31 @@ export function greet(
           );
           return [];
         }
-        if (typeof (first as Partial<Challenge>).nonce !== "string") {
+        if (typeof first.nonce !== "string" || first.nonce.length > 128) {
           throw new ProtocolError("the challenge has no nonce");
         }
-        challenge = first as Challenge;
-        clientNonce = nonce();
-        const proof = token === undefined ? undefined : proofOf(
+        const expected = proofOf(
           token,
-          { side: "client", role: fields.role },
-          challenge.nonce,
+          { side: "server" },
+          first.nonce,
           clientNonce,
         );
-        conn.send(
-          {
-            op: "hello",
-            version: PROTOCOL_VERSION,
-            nonce: clientNonce,
-            ...fields,
-            ...(proof ? { proof } : {}),
-          } satisfies Hello,
+        if (!sameProof(first.proof, expected)) {
+          fail(
+            new HandshakeError(
+              `${conn.peer} could not prove it knows the token: it is not the cluster you meant, or its token differs`,
+            ),
+          );
+          return [];
+        }
+        proved = true;
+        const proof = proofOf(
+          token,
+          { side: "client", role: fields.role },
+          first.nonce,
+          clientNonce,
         );
+        conn.send({ op: "proof", proof } satisfies Proof);
         if (batch.length > 1) {
           throw new ProtocolError("nothing may follow the challenge");
         }
@@ -264,19 +248,16 @@ export function greet(
       }
       if (first?.op !== "welcome") {
         throw new ProtocolError(
-          `expected a welcome or a refusal, got ${JSON.stringify(first?.op)}`,
+          `expected a welcome, a challenge or a refusal, got ${
+            JSON.stringify(first?.op)
+          }`,
         );
       }
-      if (
-        token !== undefined &&
-        !sameProof(
-          first.proof,
-          proofOf(token, { side: "server" }, challenge.nonce, clientNonce),
-        )
-      ) {
+      if (token !== undefined && !proved) {
+        // A listener that asks for no token cannot prove it knows ours.
         fail(
           new HandshakeError(
-            `${conn.peer} could not prove it knows the token: it is not the cluster you meant, or its token differs`,
+            `${conn.peer} could not prove it knows the token: it requires none, so it is not the cluster you meant`,
           ),
         );
         return [];
@@ -288,6 +269,14 @@ export function greet(
       resolve(first as unknown as Welcome);
       return batch.slice(1);
     };
+    conn.send(
+      {
+        op: "hello",
+        version: PROTOCOL_VERSION,
+        nonce: clientNonce,
+        ...fields,
+      } satisfies Hello,
+    );
   });
 }
 
@@ -359,63 +348,86 @@ export function admit(
     timeout,
   );
   conn.onClose(() => clearTimeout(timer));
-  const challenge: Challenge = {
-    op: "challenge",
-    version: PROTOCOL_VERSION,
-    nonce: nonce(),
-    auth: options.token !== undefined,
-  };
-  conn.intercept = (batch) => {
-    conn.intercept = null; // one hello, whatever happens
-    const reason = checkHello(batch, options, challenge.nonce);
-    if (typeof reason === "string") {
-      refuse(reason);
-      return [];
-    }
-    const hello = reason;
+  /** Sends the welcome once the hello is authenticated (or needs no token). */
+  const welcome = (hello: Hello) => {
     const extra = options.check?.(hello) ?? {};
-    if (typeof extra === "string") {
-      refuse(extra);
-      return [];
-    }
+    if (typeof extra === "string") return refuse(extra);
     clearTimeout(timer);
     const welcome: Welcome = {
       ...extra,
       op: "welcome",
       version: PROTOCOL_VERSION,
     };
-    if (options.token !== undefined) {
-      welcome.proof = proofOf(
-        options.token,
-        { side: "server" },
-        challenge.nonce,
-        hello.nonce,
-      );
-    }
     conn.authenticated();
     conn.send(welcome);
     options.ready(hello, welcome);
+  };
+  conn.intercept = (batch) => {
+    const hello = checkHello(batch, options);
+    if (typeof hello === "string") {
+      conn.intercept = null;
+      refuse(hello);
+      return [];
+    }
+    if (options.token === undefined) {
+      conn.intercept = null;
+      welcome(hello);
+      return [];
+    }
+    const token = options.token;
+    const challenge: Challenge = {
+      op: "challenge",
+      nonce: nonce(),
+      proof: "",
+    };
+    challenge.proof = proofOf(
+      token,
+      { side: "server" },
+      challenge.nonce,
+      hello.nonce,
+    );
+    conn.send(challenge);
+    // One answer: the proof.
+    conn.intercept = (answer) => {
+      conn.intercept = null;
+      const msg = answer[0] as { op?: unknown; proof?: unknown } | undefined;
+      if (msg?.op !== "proof" || answer.length > 1) {
+        refuse(
+          msg?.op === "proof"
+            ? "nothing may follow the proof before the welcome"
+            : `expected a proof, got ${describeOp(msg)}`,
+        );
+        return [];
+      }
+      const expected = proofOf(
+        token,
+        { side: "client", role: hello.role },
+        challenge.nonce,
+        hello.nonce,
+      );
+      if (!sameProof(msg.proof, expected)) refuse("wrong token");
+      else welcome(hello);
+      return [];
+    };
     return [];
   };
-  conn.send(challenge);
+}
+
+/** "operation X" or "something else", for a message that should have been another. */
+function describeOp(msg: unknown): string {
+  return typeof msg === "object" && msg !== null && "op" in msg
+    ? `operation ${JSON.stringify((msg as { op: unknown }).op)}`
+    : "something else";
 }
 
 /** The hello, or why it is refused. */
-function checkHello(
-  batch: unknown[],
-  options: AdmitOptions,
-  serverNonce: string,
-): Hello | string {
+function checkHello(batch: unknown[], options: AdmitOptions): Hello | string {
   const hello = batch[0] as Partial<Hello> | undefined;
   if (
     typeof hello !== "object" || hello === null || Array.isArray(hello) ||
     hello.op !== "hello"
   ) {
-    return `expected a hello first, got ${
-      typeof hello === "object" && hello !== null && "op" in hello
-        ? `operation ${JSON.stringify(hello.op)}`
-        : "something else"
-    }`;
+    return `expected a hello first, got ${describeOp(hello)}`;
   }
   if (batch.length > 1) {
     return "nothing may follow the hello before the welcome";
@@ -435,16 +447,6 @@ function checkHello(
   }
   if (typeof hello.nonce !== "string" || hello.nonce.length > 128) {
     return "the hello needs a nonce (a string of at most 128 characters)";
-  }
-  if (options.token !== undefined) {
-    if (hello.proof === undefined) return "a token is required";
-    const expected = proofOf(
-      options.token,
-      { side: "client", role: hello.role },
-      serverNonce,
-      hello.nonce,
-    );
-    if (!sameProof(hello.proof, expected)) return "wrong token";
   }
   return hello as Hello;
 }

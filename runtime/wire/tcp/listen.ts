@@ -101,6 +101,11 @@ export interface ListenOptions extends TcpConnectionOptions {
    * hold memory or keep a real peer out.
    */
   maxUnauthenticated?: number;
+  /**
+   * Wraps each accepted connection's byte stream before framing starts
+   * (the scheduler answers HTTP requests this way: see `http_refusal.ts`).
+   */
+  wrapStream?: (stream: ByteStream, peer: string) => ByteStream;
 }
 
 /** Default cap on connections not yet authenticated, per listener. */
@@ -192,11 +197,9 @@ function listenTcp<In, Out>(
         // the peer is already gone; the read loop will notice
       }
       const remote = conn.remoteAddr;
-      const tcp = new TcpConnection<In, Out>(
-        conn,
-        formatAddress("tcp", remote.hostname, remote.port).slice(6),
-        options,
-      );
+      const peer = formatAddress("tcp", remote.hostname, remote.port).slice(6);
+      const stream = options.wrapStream?.(conn, peer) ?? conn;
+      const tcp = new TcpConnection<In, Out>(stream, peer, options);
       if (!tcp.isAuthenticated && admitUnder(cap, unauthenticated, tcp)) {
         // One line per second at most, with the count: a flood must not
         // flood the log too.
@@ -267,8 +270,13 @@ async function listenTls<In, Out>(
       socket.remoteAddress ?? "?",
       socket.remotePort ?? 0,
     ).slice(6);
+    const stream = new NodeSocketStream(socket);
     onConnection(
-      new TcpConnection<In, Out>(new NodeSocketStream(socket), peer, options),
+      new TcpConnection<In, Out>(
+        options.wrapStream?.(stream, peer) ?? stream,
+        peer,
+        options,
+      ),
     );
   });
   server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
