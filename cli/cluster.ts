@@ -41,8 +41,9 @@ Options:
   --token-file FILE         shared token (default: the TENDRIL_TOKEN variable,
                             else a fresh random token, printed in the address)
   --allowed-failures N      worker deaths a task survives (default 3)
-  --tls-cert FILE           PEM certificate: the scheduler serves tls://; the
-                            workers trust it (or --tls-ca)
+  --tls-cert FILE           PEM certificate: the scheduler and the workers'
+                            data ports serve tls://; the workers trust it (or
+                            --tls-ca)
   --tls-key FILE            PEM private key of --tls-cert
   --tls-ca FILE             PEM CA the workers trust for tls:// addresses
   --heartbeat-timeout MS    silence after which a worker is removed
@@ -212,6 +213,15 @@ async function main(): Promise<void> {
   const workerArgs = [...shared, "--slots", String(slots)];
   const ca = values["tls-ca"] ?? values["tls-cert"];
   if (ca) workerArgs.push("--tls-ca", ca);
+  // With TLS, every port is TLS: the workers' data ports too.
+  if (values["tls-cert"]) {
+    workerArgs.push(
+      "--tls-cert",
+      values["tls-cert"],
+      "--tls-key",
+      values["tls-key"]!,
+    );
+  }
   if (values["code-cache"]) {
     workerArgs.push("--code-cache", values["code-cache"]);
   }

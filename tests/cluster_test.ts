@@ -34,6 +34,7 @@ import {
   type Proc,
   runCli,
   runTask,
+  withoutOrphans,
 } from "./fixtures/processes.ts";
 import { makeCertificate } from "./fixtures/certs.ts";
 
@@ -60,24 +61,6 @@ async function worker(address: string, args: string[] = []): Promise<Proc> {
 
 async function stopAll(procs: Proc[]): Promise<void> {
   await Promise.all(procs.map((p) => p.stop()));
-}
-
-/** Runs `body` with an asserted-clean shutdown of the launcher's whole process tree. */
-async function withoutOrphans(
-  launcher: Proc,
-  body: () => Promise<void>,
-): Promise<void> {
-  const tree = new Set<number>();
-  try {
-    await body();
-  } finally {
-    for (const p of descendants(launcher.pid)) tree.add(p);
-    const status = await launcher.stop("SIGTERM");
-    assert.ok(!alive(launcher.pid));
-    const left = [...tree].filter(alive);
-    assert.deepEqual(left, [], `processes left behind: ${left.join(", ")}`);
-    assert.ok(status.code !== 1, `launcher exit code ${status.code}`);
-  }
 }
 
 clusterTest(
