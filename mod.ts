@@ -23,12 +23,20 @@ export {
   type ClusterLike,
   type Fn,
   type Gathered,
+  type MapIterables,
+  type ReturnWhen,
   type SubmitArg,
   type SubmitArgs,
   type SubmitOptions,
   type WaitResult,
 } from "./actors/client/client.ts";
 export { Future, type FutureHost } from "./actors/client/future.ts";
+export {
+  AsCompleted,
+  type AsCompletedHost,
+  type AsCompletedOptions,
+} from "./actors/client/as_completed.ts";
+export type { WaitBounds } from "./actors/client/deadline.ts";
 export type { FutureStatus, KeyRecord } from "./actors/client/state.ts";
 export {
   LocalCluster,

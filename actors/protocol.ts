@@ -131,7 +131,9 @@ export type ClientToScheduler =
   | { op: "release"; keys: string[]; owner?: string }
   /** Cancel these keys, what depends on them and what they launched. */
   | { op: "cancel"; keys: string[] }
-  | MissingData;
+  | MissingData
+  /** Run these erred keys again, with the erred dependencies they failed from. */
+  | { op: "retry"; keys: string[] };
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -273,6 +275,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   release: { keys, owner: optional(key) },
   cancel: { keys },
   "missing-data": missingData,
+  retry: { keys },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {

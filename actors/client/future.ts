@@ -7,6 +7,7 @@
  */
 
 import { keyRef } from "../../runtime/codec/codec.ts";
+import { withDeadline } from "./deadline.ts";
 import type { AwaitOptions } from "./types.ts";
 import type { FutureStatus, KeyRecord } from "./state.ts";
 
@@ -29,7 +30,10 @@ export interface FutureHost {
 }
 
 /**
- * A future on the result of one task.
+ * A future on the result of one task. Not thenable on purpose: `await f`
+ * gives back `f` (use `await f.result()`), because JavaScript adopts any
+ * thenable an async function returns, and tasks must be able to return
+ * futures.
  *
  * @example Result, status and release
  * ```ts
@@ -89,8 +93,12 @@ export class Future<T = unknown> {
   }
 
   /** The task's error once it erred, undefined once it finished. */
-  async exception(options?: AwaitOptions): Promise<Error | undefined> {
-    await this.host.settle([this.record], options);
+  async exception(options: AwaitOptions = {}): Promise<Error | undefined> {
+    await withDeadline(
+      () => `exception() of ${this.key}`,
+      options,
+      (bounded) => this.host.settle([this.record], bounded),
+    );
     if (this.record.status === "error") return this.host.errorOf(this.record);
     return undefined;
   }

@@ -110,6 +110,8 @@ export type ClientEvent =
   | { type: "task-ended"; task: string; keys: Iterable<string> }
   /** Ask the scheduler to cancel keys. */
   | { type: "cancel"; keys: string[] }
+  /** Ask the scheduler to run erred keys again: they are pending again. */
+  | { type: "retry"; keys: string[] }
   /** Fetching `key`'s value from its holders failed. */
   | {
     type: "fetch-failed";
@@ -187,6 +189,9 @@ export class ClientState {
         break;
       case "cancel":
         this.message({ op: "cancel", keys: event.keys });
+        break;
+      case "retry":
+        this.retry(event.keys);
         break;
       case "fetch-failed":
         this.fetchFailed(event);
@@ -267,6 +272,18 @@ export class ClientState {
     if (!record || !record.heldBy(owner) || !record.removeHolder(owner)) return;
     this.keyMessage("release", key, owner);
     if (!record.held) this.keys.delete(key);
+  }
+
+  /** Erred keys held here go back to pending; the scheduler runs them again. */
+  private retry(keys: string[]): void {
+    const erred = keys.filter((k) => this.keys.get(k)?.status === "error");
+    if (erred.length === 0) return;
+    for (const key of erred) {
+      const record = this.keys.get(key)!;
+      record.status = "pending";
+      record.error = undefined;
+    }
+    this.message({ op: "retry", keys: erred });
   }
 
   /** The value could not be fetched: ask the scheduler where it is now, and wait. */

@@ -8,6 +8,7 @@
  */
 
 import type { Packed } from "../../runtime/codec/packed.ts";
+import type { WaitBounds } from "./deadline.ts";
 import type {
   ClientToScheduler,
   SchedulerToClient,
@@ -30,8 +31,13 @@ export interface SubmitOptions {
   allowOtherWorkers?: boolean;
 }
 
-/** Options of awaiting calls (`result`, `gather`, `wait`, `compute`). */
-export interface AwaitOptions {
+/**
+ * Options of awaiting calls (`result`, `gather`, `wait`, `exception`,
+ * `compute`). `timeout` (ms) rejects with a `TimeoutError`, `signal` with
+ * its reason; both bound only the waiting (a value already at hand is
+ * returned).
+ */
+export interface AwaitOptions extends WaitBounds {
   /**
    * Inside a task: secede while waiting and rejoin after (default true).
    * With false the task keeps its slot; if every slot ends up waiting this

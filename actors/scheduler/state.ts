@@ -228,6 +228,8 @@ export class SchedulerState extends TaskGraph {
         return;
       case "missing-data":
         return this.missingData(from, msg);
+      case "retry":
+        return this.retry(from, msg.keys);
       default:
         return this.fromWorker(from, msg);
     }
@@ -381,6 +383,46 @@ export class SchedulerState extends TaskGraph {
       owner.keys.delete(ts);
       this.settle(ts);
     }
+  }
+
+  /**
+   * `client` asks erred `keys` to run again: each, with the erred
+   * dependencies it failed from (found with a work list, not recursion),
+   * is released without its error and computed again. A key that is not
+   * erred is reported as it stands; one the graph does not have, cancelled.
+   */
+  private retry(client: string, keys: string[]): void {
+    const erred: TaskRecord[] = [];
+    const seen = new Set<TaskRecord>();
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (!ts) {
+        this.send(client, {
+          op: "key-cancelled",
+          key,
+          reason: "cannot retry: forgotten by the scheduler",
+        });
+      } else if (ts.status !== "erred") this.report(ts, client);
+      else if (!seen.has(ts)) {
+        seen.add(ts);
+        erred.push(ts);
+      }
+    }
+    for (let i = 0; i < erred.length; i++) {
+      for (const d of erred[i].deps) {
+        if (d.status === "erred" && !seen.has(d)) {
+          seen.add(d);
+          erred.push(d);
+        }
+      }
+    }
+    for (const ts of erred) {
+      ts.error = null;
+      ts.suspicious = 0;
+      ts.fetchFailures = 0;
+      this.setStatus(ts, "released");
+    }
+    for (const ts of erred) this.recommend(ts, "waiting");
   }
 
   /** The run `run` on `w` was being stopped and has ended: its slot is free. */

@@ -758,3 +758,42 @@ Deno.test("scheduler: frees wait for the end of the batch, and a new run of the 
   );
   t.s.validate();
 });
+
+// ---- retry ---------------------------------------------------------------------
+
+Deno.test("scheduler: retry reruns an erred key with the erred dependency it failed from", () => {
+  const t = new Sim();
+  t.submit(spec("a"), spec("b", { deps: ["a"] }), spec("c"));
+  t.err("a");
+  t.finish("c");
+  assert.deepEqual(t.sent("key-erred", "c").map((m) => m.key).sort(), [
+    "a",
+    "b",
+  ]);
+  t.msg("c", { op: "release", keys: ["a"] }); // only b is wanted now
+  t.drain();
+  t.msg("c", { op: "retry", keys: ["b"] });
+  assert.equal(t.task("a").status, "processing", "the root runs again");
+  assert.equal(t.task("a").error, null);
+  assert.equal(t.task("b").status, "waiting");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["a"]);
+  t.finish("a");
+  t.finish("b", 7);
+  const [done] = t.sent("key-done", "c").filter((m) => m.key === "b");
+  assert.equal(unpack(done.value as Packed), 7);
+  assert.equal(t.task("b").status, "memory");
+  assert.equal(t.task("a").status, "released", "kept as lineage, valueless");
+});
+
+Deno.test("scheduler: retry of a key that is not erred reports it; an unknown key is cancelled", () => {
+  const t = new Sim();
+  t.submit(spec("a"));
+  t.finish("a", 3);
+  t.drain();
+  t.msg("c", { op: "retry", keys: ["a", "nope"] });
+  assert.deepEqual(t.sent("key-done", "c").map((m) => m.key), ["a"]);
+  const [cancelled] = t.sent("key-cancelled", "c");
+  assert.equal(cancelled.key, "nope");
+  assert.match(String(cancelled.reason), /cannot retry/);
+  assert.deepEqual(t.sent("compute"), [], "nothing reruns");
+});
