@@ -157,6 +157,8 @@ export type WorkerToScheduler =
     nbytes: number;
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
+    /** Milliseconds the run held its slot (absent when it seceded): learned per function. */
+    ms?: number;
   }
   /** A run threw: the codec bytes of its error. */
   | { op: "task-erred"; key: string; run: number; error: Packed }
@@ -286,6 +288,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
     value: optional(packed),
     nbytes: nat,
     refs: optional(keys),
+    ms: optional(num),
   },
   "task-erred": { key, run: nat, error: packed },
   "task-stopped": { key, run: nat },

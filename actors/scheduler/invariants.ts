@@ -12,7 +12,7 @@
  * @module
  */
 
-import { allowedOn } from "./placement.ts";
+import { allowedOn, hasRoom } from "./placement.ts";
 import { isActive, type TaskRecord, type WorkerRecord } from "./records.ts";
 import type { TaskGraph } from "./transitions.ts";
 
@@ -169,10 +169,9 @@ function checkTask(
       check(notMemory.length === 0, () => `${at()} has deps not in memory`);
       check(queued.has(ts), () => `${at()} is not in the queue`);
       for (const w of g.workers.values()) {
-        const room = w.executing < w.slots * g.saturation;
         const may = !ts.restrictions || allowedOn(ts, w);
         check(
-          !(room && may && !w.fullyBlocked),
+          !(hasRoom(w, g.saturation) && may),
           () => `${at()} is queued while ${w.id} has room for it`,
         );
       }
@@ -240,19 +239,33 @@ function checkTask(
 function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
   check(w.id === id, () => `worker ${id} is filed under another id`);
   let executing = 0;
+  let occupancy = 0;
   for (const ts of w.processing) {
     check(
       g.tasks.get(ts.key) === ts && ts.status === "processing" &&
         ts.processingOn === w,
       () => `${id} lists ${ts.key} as processing, which it is not there`,
     );
-    if (!ts.seceded) executing++;
+    if (!ts.seceded) {
+      executing++;
+      occupancy += ts.charged;
+    }
     check(
       !w.stopping.has(ts.run),
       () => `${id} is stopping live run ${ts.run}`,
     );
   }
-  for (const s of w.stopping.values()) if (s.holdsSlot) executing++;
+  for (const s of w.stopping.values()) {
+    if (!s.holdsSlot) continue;
+    executing++;
+    occupancy += s.charged;
+  }
+  check(
+    w.occupancy === occupancy,
+    () =>
+      `${id} counts ${w.occupancy} µs of occupancy, but the runs holding its ` +
+      `slots were charged ${occupancy} µs`,
+  );
   check(
     w.executing === executing,
     () =>

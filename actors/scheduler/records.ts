@@ -112,6 +112,11 @@ export class TaskRecord {
   run = 0;
   /** While processing: a steal request is out for it. */
   stealing = false;
+  /**
+   * While processing: the µs of work charged to its worker's `occupancy`
+   * (its function's learned duration when it was assigned, 0 if unknown).
+   */
+  charged = 0;
   /** Workers holding the value while in memory. */
   whoHas: WorkerRecord[] | null = null;
   /** Codec bytes of a small result, kept so nobody has to fetch it. */
@@ -178,6 +183,8 @@ export interface StoppingRun {
   readonly key: string;
   /** Whether it counts against the worker's slots (it had not seceded). */
   holdsSlot: boolean;
+  /** The µs of work its task was charged (counted in `occupancy` while it holds a slot). */
+  readonly charged: number;
 }
 
 /** One worker as the scheduler sees it. */
@@ -189,6 +196,11 @@ export class WorkerRecord {
    * that hold a slot. Counts against `slots * saturation`.
    */
   executing = 0;
+  /**
+   * Expected work of the same runs, in µs: the sum of their `charged`
+   * durations. Bounds how much work waits in its queue (see `hasRoom`).
+   */
+  occupancy = 0;
   /** Keys whose values it holds. */
   readonly hasWhat: Set<TaskRecord> = new Set();
   /** Processing tasks blocked in an await that opted out of secession. */

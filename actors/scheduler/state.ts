@@ -24,6 +24,7 @@ import type {
   WorkerToScheduler,
 } from "../protocol.ts";
 import { findDeadlock } from "./deadlock.ts";
+import { stealsFor } from "./stealing.ts";
 import { checkInvariants } from "./invariants.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
@@ -74,6 +75,8 @@ export class SchedulerState extends TaskGraph {
   private readonly allowedFailures: number;
   /** Check every invariant after every event. */
   private readonly validating: boolean;
+  /** Workers that may have a free slot after this event: they try to steal. */
+  private readonly mayIdle: Set<WorkerRecord> = new Set();
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
@@ -140,6 +143,7 @@ export class SchedulerState extends TaskGraph {
         break;
     }
     this.drainWork();
+    if (this.mayIdle.size > 0) this.balance();
     if (this.deadlockSuspected) this.checkDeadlock();
     if (this.validating) this.validate();
     return this.effects;
@@ -175,6 +179,7 @@ export class SchedulerState extends TaskGraph {
     this.workers.set(id, w);
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
+    this.mayIdle.add(w);
   }
 
   /** A client left: everything it wanted is released. */
@@ -430,8 +435,12 @@ export class SchedulerState extends TaskGraph {
     const stopping = w.stopping.get(run);
     if (!stopping) return false;
     w.stopping.delete(run);
-    if (stopping.holdsSlot) w.executing--;
+    if (stopping.holdsSlot) {
+      w.executing--;
+      w.occupancy -= stopping.charged;
+    }
     this.fill(w);
+    this.mayIdle.add(w);
     return true;
   }
 
@@ -459,6 +468,7 @@ export class SchedulerState extends TaskGraph {
       if (!held) this.free(w, msg.key);
       return;
     }
+    if (msg.ms !== undefined) this.durations.learn(ts.fn, msg.ms);
     this.unassign(ts, false);
     ts.value = msg.value ?? null;
     ts.nbytes = msg.nbytes;
@@ -477,6 +487,7 @@ export class SchedulerState extends TaskGraph {
     }
     this.settle(ts);
     this.fill(w);
+    this.mayIdle.add(w);
   }
 
   /** A run on `w` threw: the task runs again while it has retries, else it errs. */
@@ -492,6 +503,7 @@ export class SchedulerState extends TaskGraph {
       this.fail(ts, msg.error);
     }
     this.fill(w);
+    this.mayIdle.add(w);
   }
 
   /** A run ended without a result: a cancelled one returned, or an unstarted one was dropped. */
@@ -511,6 +523,7 @@ export class SchedulerState extends TaskGraph {
       if (stopping.holdsSlot) {
         stopping.holdsSlot = false;
         w.executing--;
+        w.occupancy -= stopping.charged;
         this.fill(w);
       }
       return;
@@ -519,8 +532,10 @@ export class SchedulerState extends TaskGraph {
     if (!ts || ts.seceded) return;
     ts.seceded = true;
     w.executing--;
+    w.occupancy -= ts.charged;
     if (w.blocked.delete(ts)) ts.blockedOn = null;
     this.fill(w);
+    this.mayIdle.add(w);
   }
 
   /** A seceded run on `w` holds a slot again and counts toward its load. */
@@ -530,6 +545,7 @@ export class SchedulerState extends TaskGraph {
       if (!stopping.holdsSlot) {
         stopping.holdsSlot = true;
         w.executing++;
+        w.occupancy += stopping.charged;
       }
       return;
     }
@@ -537,6 +553,7 @@ export class SchedulerState extends TaskGraph {
     if (!ts || !ts.seceded) return;
     ts.seceded = false;
     w.executing++;
+    w.occupancy += ts.charged;
   }
 
   /**
@@ -558,6 +575,28 @@ export class SchedulerState extends TaskGraph {
     if (!ts) return;
     ts.blockedOn = null;
     if (w.blocked.delete(ts)) this.fill(w);
+  }
+
+  /**
+   * Workers that may have a free slot after this event (and found nothing
+   * in the queue) steal unstarted work from the busiest worker, when it is
+   * worth moving (see `stealing.ts`).
+   */
+  private balance(): void {
+    for (const thief of this.mayIdle) {
+      if (this.workers.get(thief.id) !== thief) continue;
+      for (
+        const ts of stealsFor(thief, this.workers.values(), this.durations)
+      ) {
+        ts.stealing = true;
+        this.send(ts.processingOn!.id, {
+          op: "steal",
+          key: ts.key,
+          run: ts.run,
+        });
+      }
+    }
+    this.mayIdle.clear();
   }
 
   /**

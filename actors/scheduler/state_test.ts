@@ -797,3 +797,115 @@ Deno.test("scheduler: retry of a key that is not erred reports it; an unknown ke
   assert.match(String(cancelled.reason), /cannot retry/);
   assert.deepEqual(t.sent("compute"), [], "nothing reruns");
 });
+
+// ---- balance: learned durations, adaptive queues, stealing ---------------------
+
+/** Finishes `key` reporting that its run took `ms` on its slot. */
+function finishIn(t: Sim, key: string, ms: number): void {
+  const ts = t.task(key);
+  const bytes = pack(1);
+  t.msg(ts.processingOn!.id, {
+    op: "task-finished",
+    key,
+    run: ts.run,
+    value: bytes,
+    nbytes: bytes.length,
+    ms,
+  });
+}
+
+const SLOW = "s:slow";
+const slowRef = { kind: "source" as const, source: "() => 1", name: "slow" };
+
+Deno.test("scheduler: learned durations bound a worker's queue: slow tasks wait at the scheduler, quick ones queue deep", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("first", { fn: SLOW, fnRef: slowRef }));
+  finishIn(t, "first", 100);
+  assert.equal(t.s.durations.known(SLOW), 100_000);
+  t.drain();
+  const slow = Array.from(
+    { length: 10 },
+    (_, i) => spec(`s${i}`, { fn: SLOW }),
+  );
+  t.submit(...slow);
+  assert.equal(t.sent("compute").length, 2, "one per slot, the rest wait");
+  assert.equal(t.s.workers.get("w1")!.occupancy, 100_000);
+  for (const w of t.s.workers.values()) assert.equal(w.processing.size, 1);
+  finishIn(t, "s0", 100); // its worker takes the next slow task at once
+  assert.deepEqual(t.sent("compute").slice(2).map((m) => m.key), ["s2"]);
+  assert.equal(t.s.queue.length, 7);
+});
+
+Deno.test("scheduler: quick tasks (learned) queue up to saturation per slot", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("q"));
+  finishIn(t, "q", 0.01);
+  t.submit(...Array.from({ length: 200 }, (_, i) => spec(`q${i}`)));
+  for (const w of t.s.workers.values()) {
+    assert.equal(w.processing.size, 64, `${w.id} queues to saturation`);
+    assert.equal(w.occupancy, 64 * 10);
+  }
+});
+
+Deno.test("scheduler: a seceded task frees its share of its worker's queue", () => {
+  const t = new Sim([["w1", 1]], 64);
+  t.submit(spec("first", { fn: SLOW, fnRef: slowRef }));
+  finishIn(t, "first", 100);
+  t.submit(spec("a", { fn: SLOW }), spec("b", { fn: SLOW }));
+  assert.equal(t.task("b").status, "queued");
+  t.worker("seceded", "a");
+  assert.equal(t.task("b").status, "processing");
+  assert.equal(t.s.workers.get("w1")!.occupancy, 100_000, "only b counts");
+  t.worker("rejoined", "a");
+  assert.equal(t.s.workers.get("w1")!.occupancy, 200_000);
+});
+
+Deno.test("scheduler: a worker that joins steals unstarted work from a busy one, last queued first", () => {
+  const t = new Sim([["w1", 1]], 64);
+  // Unknown durations: all six go to the only worker.
+  t.submit(...Array.from({ length: 6 }, (_, i) => spec(`t${i}`)));
+  assert.equal(t.s.workers.get("w1")!.processing.size, 6);
+  t.drain();
+  t.join("w2");
+  // Estimated at 0.5 s each (unknown), 3 move to even out 6 × 0.5 s.
+  const steals = t.sent("steal", "w1").map((m) => m.key);
+  assert.deepEqual(steals, ["t5", "t4", "t3"]);
+  for (const key of steals) assert.ok(t.task(key).stealing);
+  t.drain();
+  // w1 gives back two that had not started; t3 had (no answer).
+  t.worker("task-stopped", "t5");
+  t.worker("task-stopped", "t4");
+  assert.deepEqual(t.sent("compute", "w2").map((m) => m.key).sort(), [
+    "t4",
+    "t5",
+  ]);
+  assert.equal(t.on("t3"), "w1");
+  t.finish("t3"); // the refused steal ends as a normal run
+  assert.equal(t.task("t3").status, "memory");
+});
+
+Deno.test("scheduler: quick tasks are not worth stealing", () => {
+  const t = new Sim([["w1", 1]], 64);
+  t.submit(spec("first"));
+  finishIn(t, "first", 0.05); // 50 µs: less than a steal's round trips
+  t.submit(...Array.from({ length: 6 }, (_, i) => spec(`t${i}`)));
+  t.drain();
+  t.join("w2");
+  assert.deepEqual(t.sent("steal"), []);
+});
+
+Deno.test("scheduler: an idle worker steals from the busiest when its own queue ran dry", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("first", { fn: SLOW, fnRef: slowRef }));
+  finishIn(t, "first", 10); // learned: 10 ms, so 5 fit the 50 ms budget
+  t.submit(...Array.from({ length: 8 }, (_, i) => spec(`s${i}`, { fn: SLOW })));
+  const w1 = t.s.workers.get("w1")!;
+  const w2 = t.s.workers.get("w2")!;
+  assert.equal(w1.processing.size + w2.processing.size, 8);
+  t.drain();
+  // w2 finishes all it had; w1 is still on its first.
+  for (const ts of [...w2.processing]) finishIn(t, ts.key, 10);
+  const steals = t.sent("steal", "w1");
+  assert.ok(steals.length >= 1, "w2 asks for some of w1's queue");
+  assert.ok(steals.length < w1.processing.size, "never all of it");
+});

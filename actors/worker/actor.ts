@@ -108,6 +108,11 @@ export class WorkerActor implements WorkerRuntime {
   private readonly loading = new Map<string, Promise<Task>>();
   /** Contexts of the runs whose functions were called and have not ended, by key. */
   private readonly running = new Map<string, RunningTask>();
+  /**
+   * When each running task started (performance.now()), dropped when it
+   * secedes: its duration, reported with its result, is learned per function.
+   */
+  private readonly startedAt = new Map<string, number>();
   /** Resolvers of pending `rejoin()` calls, by task key. */
   private readonly rejoins = new Map<string, () => void>();
   /** Data connections to peers, by address (dialled on first use). */
@@ -241,6 +246,7 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Releases the slot of task `key` (see `secede()`). */
   secede(key: string): void {
+    this.startedAt.delete(key);
     this.post({ type: "secede", key });
   }
 
@@ -309,6 +315,7 @@ export class WorkerActor implements WorkerRuntime {
     const { key, deps } = run;
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
+    this.startedAt.set(key, performance.now());
     let result: unknown;
     try {
       const args = unpack(run.args, deps ? (k) => deps.get(k) : undefined);
@@ -333,6 +340,8 @@ export class WorkerActor implements WorkerRuntime {
     // A run of a key starts only after the previous run of it ended (the
     // machine defers it): the key names this run.
     this.running.delete(key);
+    const started = this.startedAt.get(key);
+    this.startedAt.delete(key);
     this.client.endTask(key);
     let event: WorkerEvent;
     if (ok) {
@@ -352,6 +361,7 @@ export class WorkerActor implements WorkerRuntime {
           inline: bytes.length <= INLINE_LIMIT,
           refs,
         };
+        if (started !== undefined) event.ms = performance.now() - started;
       } catch (e) {
         event = { type: "threw", key, run, error: encodeError(e) };
       }

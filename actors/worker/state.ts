@@ -102,6 +102,8 @@ export type WorkerEvent =
     bytes: Packed;
     inline: boolean;
     refs?: string[];
+    /** Milliseconds it held its slot (absent when it seceded). */
+    ms?: number;
   }
   /** A task's function threw (or its result could not be encoded). */
   | { type: "threw"; key: string; run: number; error: Packed }
@@ -221,6 +223,7 @@ export class WorkerState {
           };
           if (event.inline) msg.value = bytes;
           if (event.refs && event.refs.length > 0) msg.refs = event.refs;
+          if (event.ms !== undefined) msg.ms = event.ms;
           this.send(msg);
         }
         this.afterEnd(event.key);

@@ -363,3 +363,24 @@ Deno.test("worker: an unknown operation is rejected with its name", () => {
     /unknown operation "nope"/,
   );
 });
+
+Deno.test("worker: a run's slot time travels with its result, for the scheduler to learn", () => {
+  const t = new Sim(1);
+  t.compute("a");
+  t.compute("b");
+  t.drain();
+  const run = t.run.get("a")!;
+  t.event({
+    type: "returned",
+    key: "a",
+    run,
+    value: 1,
+    bytes: pack(1),
+    inline: true,
+    ms: 12.5,
+  });
+  assert.equal(t.sent("task-finished")[0].ms, 12.5);
+  t.drain();
+  t.done("b"); // no duration known (it seceded, say): none is sent
+  assert.equal("ms" in t.sent("task-finished")[0], false);
+});
