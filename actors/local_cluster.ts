@@ -29,6 +29,13 @@ export interface LocalClusterOptions {
   slots?: number;
   /** Tasks a worker may hold queued per slot (default 64). */
   saturation?: number;
+  /** Amounts of resources each worker offers (`{ GPU: 1 }`). */
+  resources?: Record<string, number>;
+  /**
+   * How long a task restricted to workers none of which is connected waits
+   * for one before it errs (default 10 s).
+   */
+  unknownWorkerGraceMs?: number;
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -67,6 +74,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private readonly byAddress = new Map<string, WorkerHandle>();
   private clients = 0;
   private closed = false;
+  /** Resources each worker offers. */
+  private readonly resources: Record<string, number> | undefined;
 
   /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
   private constructor(
@@ -74,7 +83,11 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     readonly name: string,
     options: LocalClusterOptions,
   ) {
-    this.scheduler = new Scheduler({ saturation: options.saturation });
+    this.scheduler = new Scheduler({
+      saturation: options.saturation,
+      unknownWorkerGraceMs: options.unknownWorkerGraceMs,
+    });
+    this.resources = options.resources;
   }
 
   /** Starts the scheduler and the workers; resolves once all are ready. */
@@ -161,7 +174,13 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     }
     await Promise.all(ready);
     for (const w of this.workers) {
-      this.scheduler.addWorker(w.id, slots, w.address, w.conn);
+      this.scheduler.addWorker(
+        w.id,
+        slots,
+        w.address,
+        w.conn,
+        this.resources,
+      );
     }
   }
 

@@ -87,6 +87,8 @@ export interface TaskSpec {
   workers?: string[];
   /** With `workers`: a preference, not a restriction. */
   allowOtherWorkers?: boolean;
+  /** Worker resources it holds while assigned (`{ GPU: 1 }`). */
+  resources?: Record<string, number>;
 }
 
 /** A dependency as the scheduler tells a worker where to find it. */
@@ -260,6 +262,7 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   retries: optional(nat),
   workers: optional(keys),
   allowOtherWorkers: optional(bool),
+  resources: optional(dict(num)),
 });
 
 const missingData: MessageTable<MissingData>["missing-data"] = {

@@ -37,6 +37,8 @@ Options:
   --tls-key FILE            PEM private key of --tls-cert
   --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
+  --unknown-worker-grace MS time a task restricted to workers that are not
+                            connected waits for one before it errs (default 10000)
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
   -h, --help                show this help
 `;
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
       "tls-key": { type: "string" },
       "handshake-timeout": { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "unknown-worker-grace": { type: "string" },
       "max-frame-size": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -87,6 +90,12 @@ async function main(): Promise<void> {
       values["heartbeat-timeout"],
       DEFAULT_HEARTBEAT_TIMEOUT,
       1,
+    ),
+    unknownWorkerGraceMs: intOption(
+      "unknown-worker-grace",
+      values["unknown-worker-grace"],
+      10_000,
+      0,
     ),
     maxFrameSize: intOption(
       "max-frame-size",

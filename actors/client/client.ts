@@ -287,6 +287,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
         : opts.workers;
       spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
     }
+    if (opts.resources !== undefined) spec.resources = opts.resources;
     this.run({ type: "submit", spec, owner });
     this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);

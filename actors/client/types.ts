@@ -27,8 +27,16 @@ export interface SubmitOptions {
   retries?: number;
   /** Worker ids or addresses the task may run on. */
   workers?: string | string[];
-  /** With `workers`: prefer them, but allow others. */
+  /**
+   * With `workers`: prefer them, but allow others. Without it, a task
+   * whose workers are not connected errs after a grace period.
+   */
   allowOtherWorkers?: boolean;
+  /**
+   * Worker resources the task holds while it is on a worker (`{ GPU: 1 }`,
+   * against workers' `--resources GPU=2`); one no worker offers errs at once.
+   */
+  resources?: Record<string, number>;
 }
 
 /**

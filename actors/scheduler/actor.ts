@@ -49,6 +49,8 @@ export class Scheduler {
   /** The state machine (read it for stats and tests). */
   readonly state: SchedulerState;
   private readonly conns = new Map<string, SchedulerConnection>();
+  /** Timers the machine asked for (`timer` effects), cleared on close. */
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
   /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
   constructor(options: SchedulerOptions = {}) {
@@ -64,9 +66,10 @@ export class Scheduler {
     slots: number,
     address: string,
     conn: SchedulerConnection,
+    resources?: Record<string, number>,
   ): void {
     this.attach(id, conn, { type: "worker-left", id });
-    this.run({ type: "worker-joined", id, slots, address });
+    this.run({ type: "worker-joined", id, slots, address, resources });
   }
 
   /** Adds a client reachable over `conn`. */
@@ -160,13 +163,24 @@ export class Scheduler {
         console.error(`tendril: ${effect.message}`);
         continue;
       }
+      if (effect.type === "timer") {
+        const { token } = effect;
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          this.run({ type: "tick", token });
+        }, effect.ms);
+        this.timers.add(timer);
+        continue;
+      }
       const conn = this.conns.get(effect.to);
       if (conn && !conn.closed) conn.send(effect.msg);
     }
   }
 
-  /** Closes every connection. */
+  /** Closes every connection (and stops the machine's timers). */
   close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     for (const conn of [...this.conns.values()]) conn.close();
     this.conns.clear();
   }

@@ -13,6 +13,7 @@
  */
 
 import { allowedOn, hasRoom } from "./placement.ts";
+import { fitsResources } from "./resources.ts";
 import { isActive, type TaskRecord, type WorkerRecord } from "./records.ts";
 import type { TaskGraph } from "./transitions.ts";
 
@@ -169,7 +170,8 @@ function checkTask(
       check(notMemory.length === 0, () => `${at()} has deps not in memory`);
       check(queued.has(ts), () => `${at()} is not in the queue`);
       for (const w of g.workers.values()) {
-        const may = !ts.restrictions || allowedOn(ts, w);
+        const may = (!ts.restrictions || allowedOn(ts, w)) &&
+          fitsResources(ts, w);
         check(
           !(hasRoom(w, g.saturation) && may),
           () => `${at()} is queued while ${w.id} has room for it`,
@@ -240,7 +242,13 @@ function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
   check(w.id === id, () => `worker ${id} is filed under another id`);
   let executing = 0;
   let occupancy = 0;
+  const used = new Map<string, number>();
+  const hold = (need: Readonly<Record<string, number>> | null) => {
+    for (const name in need) used.set(name, (used.get(name) ?? 0) + need[name]);
+  };
+  for (const s of w.stopping.values()) hold(s.resources);
   for (const ts of w.processing) {
+    hold(ts.resources);
     check(
       g.tasks.get(ts.key) === ts && ts.status === "processing" &&
         ts.processingOn === w,
@@ -259,6 +267,16 @@ function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
     if (!s.holdsSlot) continue;
     executing++;
     occupancy += s.charged;
+  }
+  for (const name of new Set([...used.keys(), ...w.resourcesUsed.keys()])) {
+    const counted = w.resourcesUsed.get(name) ?? 0;
+    check(
+      Math.abs(counted - (used.get(name) ?? 0)) <= 1e-9 * counted &&
+        counted <= (w.resources?.[name] ?? 0),
+      () =>
+        `${id} counts ${counted} of ${name} in use, but its runs hold ` +
+        `${used.get(name) ?? 0} and it offers ${w.resources?.[name] ?? 0}`,
+    );
   }
   check(
     w.occupancy === occupancy,

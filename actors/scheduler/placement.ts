@@ -12,6 +12,7 @@
  */
 
 import type { TaskRecord, WorkerRecord } from "./records.ts";
+import { fitsResources } from "./resources.ts";
 
 /**
  * Expected work a worker may have queued per slot beyond its running tasks:
@@ -84,7 +85,7 @@ export function pickWorker(
   let bestLoad = Infinity;
   let bestLocal = -1;
   for (const w of workers) {
-    if (!hasRoom(w, saturation)) continue;
+    if (!hasRoom(w, saturation) || !fitsResources(ts, w)) continue;
     const fits = !ts.restrictions || allowedOn(ts, w);
     if (!fits && !ts.loose) continue;
     const load = (w.occupancy + w.executing) / w.slots + (fits ? 0 : 1e15);

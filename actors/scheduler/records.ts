@@ -149,6 +149,8 @@ export class TaskRecord {
   readonly restrictions: ReadonlySet<string> | null;
   /** With restrictions: a preference only. */
   readonly loose: boolean;
+  /** Amounts of worker resources it holds while assigned, if any. */
+  readonly resources: Readonly<Record<string, number>> | null;
   /** Its priority as one number (smaller runs first). */
   readonly rank: number;
   /** How many tasks up its chain of submitting tasks (0 from a client). */
@@ -164,6 +166,9 @@ export class TaskRecord {
     this.retries = spec.retries ?? 0;
     this.restrictions = spec.workers?.length ? new Set(spec.workers) : null;
     this.loose = spec.allowOtherWorkers ?? false;
+    this.resources = spec.resources && Object.keys(spec.resources).length > 0
+      ? spec.resources
+      : null;
   }
 
   /** Some owner holds a future on it. */
@@ -185,6 +190,8 @@ export interface StoppingRun {
   holdsSlot: boolean;
   /** The µs of work its task was charged (counted in `occupancy` while it holds a slot). */
   readonly charged: number;
+  /** The worker resources its task holds until it stops. */
+  readonly resources: Readonly<Record<string, number>> | null;
 }
 
 /** One worker as the scheduler sees it. */
@@ -209,12 +216,16 @@ export class WorkerRecord {
   readonly stopping: Map<number, StoppingRun> = new Map();
   /** Function ids already sent to it. */
   readonly fnsSent: Set<string> = new Set();
+  /** Amounts of its resources held by tasks assigned to it (and stopping runs). */
+  readonly resourcesUsed: Map<string, number> = new Map();
   /** A worker `id` with `slots` slots, serving data at `address`. */
   constructor(
     readonly id: string,
     readonly slots: number,
     /** Where peers and clients fetch its data. */
     readonly address: string,
+    /** Amounts of resources it offers (`{ GPU: 2 }`), if any. */
+    readonly resources: Readonly<Record<string, number>> | null = null,
   ) {}
 
   /** Every slot is held by a task blocked without secession: nothing new can start. */

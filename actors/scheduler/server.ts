@@ -21,6 +21,7 @@ import {
   type Hello,
 } from "../../runtime/wire/handshake.ts";
 import { Scheduler, type SchedulerConnection } from "./actor.ts";
+import { resourcesProblem } from "./resources.ts";
 import type { SchedulerOptions } from "./state.ts";
 import { type PeerRole, validateToScheduler } from "../protocol.ts";
 
@@ -128,6 +129,7 @@ export class SchedulerServer implements AsyncDisposable {
     const scheduler = new Scheduler({
       saturation: options.saturation,
       allowedFailures: options.allowedFailures,
+      unknownWorkerGraceMs: options.unknownWorkerGraceMs,
     });
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({
@@ -206,7 +208,13 @@ export class SchedulerServer implements AsyncDisposable {
           console.error(
             `tendril: worker ${id} joined (${hello.slots} slots, data at ${hello.address})`,
           );
-          this.scheduler.addWorker(id, hello.slots!, hello.address!, sconn);
+          this.scheduler.addWorker(
+            id,
+            hello.slots!,
+            hello.address!,
+            sconn,
+            hello.resources,
+          );
         } else {
           this.scheduler.addClient(id, sconn);
         }
@@ -225,6 +233,18 @@ export class SchedulerServer implements AsyncDisposable {
       slots > 100_000
     ) {
       return "a worker needs slots (a positive integer)";
+    }
+    const { resources } = hello;
+    if (resources !== undefined) {
+      if (
+        resources === null || typeof resources !== "object" ||
+        Array.isArray(resources) ||
+        Object.values(resources).some((x) => typeof x !== "number")
+      ) {
+        return "a worker's resources must map names to numbers";
+      }
+      const problem = resourcesProblem(resources);
+      if (problem) return `a worker's ${problem}`;
     }
     if (typeof address !== "string" || !/^(tcp|tls):\/\//.test(address)) {
       return "a worker needs a data address (tcp://HOST:PORT or tls://HOST:PORT)";

@@ -14,7 +14,9 @@ import { pack } from "../../runtime/codec/packed.ts";
 import {
   KilledWorkerError,
   LostDataError,
+  NoWorkerError,
   ProtocolError,
+  ResourceError,
   TendrilError,
 } from "../../runtime/errors.ts";
 import type {
@@ -25,6 +27,8 @@ import type {
 } from "../protocol.ts";
 import { findDeadlock } from "./deadlock.ts";
 import { stealsFor } from "./stealing.ts";
+import { allowedOn } from "./placement.ts";
+import { holdResources, resourcesProblem, unsatisfiable } from "./resources.ts";
 import { checkInvariants } from "./invariants.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
@@ -38,13 +42,22 @@ export type { SchedulerEffect };
 
 /** Everything that can happen to a scheduler. */
 export type SchedulerEvent =
-  | { type: "worker-joined"; id: string; slots: number; address: string }
+  | {
+    type: "worker-joined";
+    id: string;
+    slots: number;
+    address: string;
+    /** Amounts of resources it offers (`{ GPU: 2 }`). */
+    resources?: Record<string, number>;
+  }
   | { type: "worker-left"; id: string }
   | { type: "client-joined"; id: string }
   | { type: "client-left"; id: string }
   | { type: "message"; from: string; msg: ToScheduler }
   /** The end of a batch of input: send what was held back (frees, one message per worker). */
-  | { type: "flush" };
+  | { type: "flush" }
+  /** A `timer` effect's time is up. */
+  | { type: "tick"; token: number };
 
 /** Tuning of a {@linkcode SchedulerState}. */
 export interface SchedulerOptions {
@@ -61,6 +74,11 @@ export interface SchedulerOptions {
   allowedFailures?: number;
   /** Check every invariant after every event (slow: for tests and debugging). */
   validate?: boolean;
+  /**
+   * How long a task restricted to workers none of which is connected
+   * waits for one before it errs with NoWorkerError (default 10 s).
+   */
+  unknownWorkerGraceMs?: number;
 }
 
 /** The worker message with operation `Op`. */
@@ -77,12 +95,21 @@ export class SchedulerState extends TaskGraph {
   private readonly validating: boolean;
   /** Workers that may have a free slot after this event: they try to steal. */
   private readonly mayIdle: Set<WorkerRecord> = new Set();
+  /** Grace period of tasks restricted to workers not connected. */
+  private readonly graceMs: number;
+  /** Tasks restricted to workers not connected, by the timer that ends their wait. */
+  private readonly awaitingWorker: Map<number, TaskRecord[]> = new Map();
+  /** Timer tokens handed out. */
+  private timers = 0;
+  /** The group of such tasks filed during the current event, if any. */
+  private graceGroup: TaskRecord[] | null = null;
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
     super(options.saturation ?? 64);
     this.allowedFailures = options.allowedFailures ?? 3;
     this.validating = options.validate ?? false;
+    this.graceMs = options.unknownWorkerGraceMs ?? 10_000;
   }
 
   /**
@@ -120,12 +147,13 @@ export class SchedulerState extends TaskGraph {
     into: SchedulerEffect[] = [],
   ): SchedulerEffect[] {
     this.effects = into;
+    this.graceGroup = null;
     switch (event.type) {
       case "message":
         this.message(event.from, event.msg);
         break;
       case "worker-joined":
-        this.workerJoined(event.id, event.slots, event.address);
+        this.workerJoined(event);
         break;
       case "worker-left":
         this.workerLeft(event.id);
@@ -140,6 +168,9 @@ export class SchedulerState extends TaskGraph {
         break;
       case "flush":
         this.flushFrees();
+        break;
+      case "tick":
+        this.graceOver(event.token);
         break;
     }
     this.drainWork();
@@ -171,11 +202,19 @@ export class SchedulerState extends TaskGraph {
    * A worker joined: it is filed (with an owner set for its in-task client)
    * and given queued work. A second join under the same id is ignored.
    */
-  private workerJoined(id: string, slots: number, address: string): void {
+  private workerJoined(
+    event: Extract<SchedulerEvent, { type: "worker-joined" }>,
+  ): void {
+    const { id, slots, address, resources } = event;
     if (this.workers.has(id)) {
       return this.log("warn", `worker ${id} joined twice; ignored`);
     }
-    const w = new WorkerRecord(id, slots, address);
+    const problem = resources && resourcesProblem(resources);
+    if (problem) this.log("warn", `worker ${id}: ${problem}; ignored`);
+    const offers = resources && !problem && Object.keys(resources).length > 0
+      ? resources
+      : null;
+    const w = new WorkerRecord(id, slots, address, offers);
     this.workers.set(id, w);
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
@@ -315,6 +354,46 @@ export class SchedulerState extends TaskGraph {
       });
     }
     this.start(ts);
+    if (ts.restrictions && !ts.loose) this.checkRestriction(ts);
+  }
+
+  /**
+   * A task restricted to workers none of which is connected: warn, and err
+   * once the grace period passes without one (a timer effect per event).
+   */
+  private checkRestriction(ts: TaskRecord): void {
+    for (const w of this.workers.values()) if (allowedOn(ts, w)) return;
+    const names = [...ts.restrictions!].join(", ");
+    this.log(
+      "warn",
+      `task ${ts.key} may run only on ${names}, which is not connected: it ` +
+        `waits ${this.graceMs} ms for it, then errs`,
+    );
+    if (this.graceGroup) return void this.graceGroup.push(ts);
+    const token = ++this.timers;
+    this.graceGroup = [ts];
+    this.awaitingWorker.set(token, this.graceGroup);
+    this.effects.push({ type: "timer", ms: this.graceMs, token });
+  }
+
+  /** The grace period of the tasks filed under `token` is over. */
+  private graceOver(token: number): void {
+    const group = this.awaitingWorker.get(token);
+    if (!group) return;
+    this.awaitingWorker.delete(token);
+    for (const ts of group) {
+      if (this.tasks.get(ts.key) !== ts) continue;
+      if (ts.status !== "waiting" && ts.status !== "queued") continue;
+      let connected = false;
+      for (const w of this.workers.values()) connected ||= allowedOn(ts, w);
+      if (connected) continue;
+      const error = new NoWorkerError(
+        ts.key,
+        [...ts.restrictions!],
+        this.graceMs,
+      );
+      this.recommend(ts, "erred", pack(error));
+    }
   }
 
   /** Why a new task cannot be accepted, if it cannot. */
@@ -331,6 +410,21 @@ export class SchedulerState extends TaskGraph {
           `future with its own key (a key may not be reused for a task that ` +
           `takes the old future as an argument)`,
       );
+    }
+    if (spec.resources) {
+      const problem = resourcesProblem(spec.resources);
+      if (problem) return new TendrilError(`task ${spec.key}: ${problem}`);
+      const short = this.workers.size > 0
+        ? unsatisfiable(spec.resources, this.workers.values())
+        : undefined;
+      if (short) {
+        return new ResourceError(
+          spec.key,
+          short.name,
+          spec.resources[short.name],
+          short.most,
+        );
+      }
     }
     for (const k of deps) {
       if (!this.tasks.has(k)) {
@@ -439,6 +533,7 @@ export class SchedulerState extends TaskGraph {
       w.executing--;
       w.occupancy -= stopping.charged;
     }
+    holdResources(w, stopping.resources, -1);
     this.fill(w);
     this.mayIdle.add(w);
     return true;

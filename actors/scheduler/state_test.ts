@@ -909,3 +909,95 @@ Deno.test("scheduler: an idle worker steals from the busiest when its own queue 
   assert.ok(steals.length >= 1, "w2 asks for some of w1's queue");
   assert.ok(steals.length < w1.processing.size, "never all of it");
 });
+
+// ---- resources and restrictions --------------------------------------------------
+
+Deno.test("scheduler: a task with resources goes only where they are free, and holds them until it ends", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 4,
+    address: "inproc://gpu",
+    resources: { GPU: 2 },
+  });
+  t.join("cpu", 4);
+  const gpu = (key: string) => spec(key, { resources: { GPU: 1 } });
+  t.submit(gpu("a"), gpu("b"), gpu("c"), spec("plain"));
+  assert.equal(t.on("a"), "gpu");
+  assert.equal(t.on("b"), "gpu");
+  assert.equal(t.task("c").status, "queued", "no GPU free anywhere");
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 2);
+  t.worker("seceded", "a"); // seceding keeps what it holds
+  assert.equal(t.task("c").status, "queued");
+  t.finish("a");
+  assert.equal(t.on("c"), "gpu", "a's GPU went to c");
+  t.msg("c", { op: "cancel", keys: ["b"] }); // a cancelled run holds it until it stops
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 2);
+  t.msg("gpu", {
+    op: "task-stopped",
+    key: "b",
+    run: t.s.workers.get("gpu")!.stopping.keys().next().value!,
+  });
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 1);
+});
+
+Deno.test("scheduler: resources no worker offers err at once, naming the resource", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 1,
+    address: "inproc://gpu",
+    resources: { GPU: 1 },
+  });
+  t.drain();
+  t.submit(
+    spec("big", { resources: { GPU: 2 } }),
+    spec("tpu", { resources: { TPU: 1 } }),
+  );
+  const erred = t.sent("key-erred", "c");
+  assert.deepEqual(erred.map((m) => m.key), ["big", "tpu"]);
+  const e = errorOf(erred[0]) as Error & {
+    resource: string;
+    available: number;
+  };
+  assert.equal(e.name, "ResourceError");
+  assert.equal(e.resource, "GPU");
+  assert.equal(e.available, 1);
+  assert.match(errorOf(erred[1]).message, /needs TPU=1/);
+  t.submit(spec("bad", { resources: { GPU: -1 } }));
+  assert.match(
+    errorOf(t.sent("key-erred", "c")[2]).message,
+    /GPU must be a positive number/,
+  );
+});
+
+Deno.test("scheduler: a task restricted to a worker not connected warns, then errs when its grace is over", () => {
+  const t = new Sim([["w1", 1]], 4);
+  t.submit(
+    spec("lost", { workers: ["nowhere"] }),
+    spec("ok", { workers: ["w1"] }),
+  );
+  t.submit(
+    spec("later", { workers: ["w2"] }),
+    spec("loose", { workers: ["nowhere"], allowOtherWorkers: true }),
+  );
+  assert.ok(
+    t.logs().some((l) =>
+      /lost may run only on nowhere, which is not connected/.test(l)
+    ),
+  );
+  const timers = t.out.flatMap((e) => e.type === "timer" ? [e] : []);
+  assert.equal(timers.length, 2, "one timer per event");
+  assert.equal(t.on("loose"), "w1");
+  t.join("w2"); // later's worker arrives within its grace
+  t.drain();
+  t.event({ type: "tick", token: timers[0].token });
+  const [erred] = t.sent("key-erred", "c");
+  assert.equal(erred.key, "lost");
+  assert.equal(errorOf(erred).name, "NoWorkerError");
+  t.event({ type: "tick", token: timers[1].token });
+  assert.equal(t.sent("key-erred", "c").length, 1, "later found its worker");
+  assert.equal(t.on("later"), "w2");
+});

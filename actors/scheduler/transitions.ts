@@ -20,6 +20,7 @@ import type { FunctionRef } from "../../runtime/shipping/describe.ts";
 import type { SchedulerToClient, SchedulerToWorker } from "../protocol.ts";
 import { TaskDurations } from "./durations.ts";
 import { allowedOn, hasRoom, pickWorker } from "./placement.ts";
+import { fitsResources, holdResources } from "./resources.ts";
 import {
   addTo,
   isActive,
@@ -33,7 +34,9 @@ import {
 /** What the scheduler wants done: a message delivered, or a line logged. */
 export type SchedulerEffect =
   | { type: "send"; to: string; msg: SchedulerToWorker | SchedulerToClient }
-  | { type: "log"; level: "warn" | "error"; message: string };
+  | { type: "log"; level: "warn" | "error"; message: string }
+  /** After `ms` milliseconds, hand the machine `{ type: "tick", token }`. */
+  | { type: "timer"; ms: number; token: number };
 
 /** Where a recommendation asks a task to go. */
 export type Target =
@@ -390,6 +393,7 @@ export class TaskGraph {
     w.processing.add(ts);
     w.executing++;
     w.occupancy += ts.charged;
+    holdResources(w, ts.resources, 1);
     // A free of this key held back for w would arrive after this compute and
     // delete the new result: the new result replaces the old value anyway.
     this.pendingFree.get(w)?.delete(ts.key);
@@ -430,10 +434,14 @@ export class TaskGraph {
         key: ts.key,
         holdsSlot: !ts.seceded,
         charged: ts.charged,
+        resources: ts.resources,
       });
-    } else if (!ts.seceded) {
-      w.executing--;
-      w.occupancy -= ts.charged;
+    } else {
+      holdResources(w, ts.resources, -1);
+      if (!ts.seceded) {
+        w.executing--;
+        w.occupancy -= ts.charged;
+      }
     }
     ts.processingOn = null;
     ts.seceded = false;
@@ -452,7 +460,10 @@ export class TaskGraph {
     while (hasRoom(w, this.saturation) && this.queue.length > 0) {
       const ts = this.queue.pop()!;
       if (ts.status !== "queued") continue;
-      if (ts.restrictions && !ts.loose && !allowedOn(ts, w)) {
+      if (
+        (ts.restrictions && !ts.loose && !allowedOn(ts, w)) ||
+        (ts.resources && !fitsResources(ts, w))
+      ) {
         (skipped ??= []).push(ts);
         continue;
       }

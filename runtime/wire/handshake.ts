@@ -31,6 +31,8 @@ export interface Hello {
   id?: string;
   /** Workers: their slots. */
   slots?: number;
+  /** Workers: amounts of resources they offer (`{ GPU: 2 }`). */
+  resources?: Record<string, number>;
   /** Workers: their data address. */
   address?: string;
 }

@@ -1,0 +1,101 @@
+// Worker resources and restrictions through the public API, in-process and
+// over TCP: a task holding { GPU: 1 } runs one at a time per one-GPU
+// worker whatever its slots; resources no worker offers err at once naming
+// the resource; a restriction to a worker that never connects errs after
+// the grace period (NoWorkerError) unless allowOtherWorkers.
+import assert from "node:assert/strict";
+import { clusterTest } from "./fixtures/bounded.ts";
+import {
+  Client,
+  LocalCluster,
+  NoWorkerError,
+  registerModule,
+  ResourceError,
+} from "../mod.ts";
+import { gpuJob } from "./fixtures/futures_tasks.ts";
+import { whereAmI } from "./fixtures/tasks.ts";
+import { runCli } from "./fixtures/processes.ts";
+
+await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
+await registerModule(new URL("./fixtures/futures_tasks.ts", import.meta.url));
+
+async function resourcesHold(client: Client): Promise<void> {
+  const gpu = client.with({ resources: { GPU: 1 } });
+  const jobs = Array.from({ length: 6 }, () => gpu.submit(gpuJob));
+  const most = await client.gather(jobs);
+  assert.deepEqual(most, most.map(() => 1), "one GPU job at a time per worker");
+  const where = await client.gather(
+    Array.from({ length: 4 }, () => gpu.submit(whereAmI)),
+  );
+  assert.ok(where.length === 4);
+  const e = await client.with({ resources: { GPU: 2 } }).submit(whereAmI)
+    .result().catch((e) => e);
+  assert.ok(e instanceof ResourceError, String(e));
+  assert.equal(e.resource, "GPU");
+  assert.equal(e.needed, 2);
+  assert.equal(e.available, 1);
+  await assert.rejects(
+    client.with({ resources: { TPU: 1 } }).submit(whereAmI).result(),
+    /needs TPU=1, but no worker offers that much/,
+  );
+}
+
+async function unknownWorker(client: Client): Promise<void> {
+  const lost = client.with({ workers: "no-such-worker" }).submit(whereAmI);
+  const e = await lost.result().catch((e) => e);
+  assert.ok(e instanceof NoWorkerError, String(e));
+  assert.deepEqual(e.workers, ["no-such-worker"]);
+  const loose = client.with({
+    workers: "no-such-worker",
+    allowOtherWorkers: true,
+  }).submit(whereAmI);
+  assert.equal(typeof await loose.result(), "string");
+}
+
+clusterTest("resources and restrictions, in-process", async () => {
+  await using cluster = await LocalCluster.start({
+    workers: 2,
+    slots: 3,
+    resources: { GPU: 1 },
+    unknownWorkerGraceMs: 50,
+  });
+  await using client = await Client.connect(cluster);
+  await resourcesHold(client);
+  await unknownWorker(client);
+});
+
+clusterTest("resources and restrictions, over tcp", async () => {
+  const sched = runCli("scheduler", [
+    "--port",
+    "0",
+    "--unknown-worker-grace",
+    "50",
+  ]);
+  const workers = [];
+  try {
+    const address = await sched.stdout.waitFor(/^tcp:\/\//);
+    for (const name of ["w1", "w2"]) {
+      const w = runCli("worker", [
+        address,
+        "--name",
+        name,
+        "--slots",
+        "3",
+        "--resources",
+        "GPU=1,MEM=8e9",
+      ]);
+      workers.push(w);
+      await w.stdout.waitFor(/^tendril worker /);
+    }
+    await using client = await Client.connect(address);
+    await resourcesHold(client);
+    await unknownWorker(client);
+    assert.match(
+      sched.stderr.lines.join("\n"),
+      /may run only on no-such-worker, which is not connected/,
+      "the scheduler warned at submit",
+    );
+  } finally {
+    await Promise.all([...workers, sched].map((p) => p.stop()));
+  }
+});
