@@ -85,7 +85,8 @@ export function pickWorker(
   let bestLoad = Infinity;
   let bestLocal = -1;
   for (const w of workers) {
-    if (!hasRoom(w, saturation) || !fitsResources(ts, w)) continue;
+    if (!hasRoom(w, saturation)) continue;
+    if (ts.resources !== null && !fitsResources(ts, w)) continue;
     const fits = !ts.restrictions || allowedOn(ts, w);
     if (!fits && !ts.loose) continue;
     const load = (w.occupancy + w.executing) / w.slots + (fits ? 0 : 1e15);

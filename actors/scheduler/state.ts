@@ -218,7 +218,7 @@ export class SchedulerState extends TaskGraph {
     this.workers.set(id, w);
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
-    this.mayIdle.add(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A client left: everything it wanted is released. */
@@ -535,7 +535,7 @@ export class SchedulerState extends TaskGraph {
     }
     holdResources(w, stopping.resources, -1);
     this.fill(w);
-    this.mayIdle.add(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
     return true;
   }
 
@@ -582,7 +582,7 @@ export class SchedulerState extends TaskGraph {
     }
     this.settle(ts);
     this.fill(w);
-    this.mayIdle.add(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A run on `w` threw: the task runs again while it has retries, else it errs. */
@@ -598,7 +598,7 @@ export class SchedulerState extends TaskGraph {
       this.fail(ts, msg.error);
     }
     this.fill(w);
-    this.mayIdle.add(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A run ended without a result: a cancelled one returned, or an unstarted one was dropped. */
@@ -630,7 +630,7 @@ export class SchedulerState extends TaskGraph {
     w.occupancy -= ts.charged;
     if (w.blocked.delete(ts)) ts.blockedOn = null;
     this.fill(w);
-    this.mayIdle.add(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A seceded run on `w` holds a slot again and counts toward its load. */

@@ -25,6 +25,9 @@ export const STEAL_COST_US = 2_000;
 /** Bytes per µs assumed for moving a dependency between workers (100 MB/s, as Dask). */
 export const BANDWIDTH_BYTES_PER_US = 100;
 
+/** What nothing to steal returns (shared; never written to). */
+const NONE: TaskRecord[] = [];
+
 /** The expected duration (µs) of a run of `ts` as of now. */
 function expected(ts: TaskRecord, durations: TaskDurations): number {
   return durations.known(ts.fn) ?? UNKNOWN_DURATION_US;
@@ -76,7 +79,7 @@ export function stealsFor(
   workers: Iterable<WorkerRecord>,
   durations: TaskDurations,
 ): TaskRecord[] {
-  if (thief.executing >= thief.slots || thief.fullyBlocked) return [];
+  if (thief.executing >= thief.slots || thief.fullyBlocked) return NONE;
   let victim: WorkerRecord | undefined;
   let victimWork = 0;
   for (const w of workers) {
@@ -90,7 +93,7 @@ export function stealsFor(
       victimWork = work;
     }
   }
-  if (!victim) return [];
+  if (!victim) return NONE;
   let thiefWork = 0;
   for (const ts of thief.processing) {
     if (!ts.seceded) thiefWork += expected(ts, durations);

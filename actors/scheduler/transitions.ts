@@ -393,7 +393,7 @@ export class TaskGraph {
     w.processing.add(ts);
     w.executing++;
     w.occupancy += ts.charged;
-    holdResources(w, ts.resources, 1);
+    if (ts.resources !== null) holdResources(w, ts.resources, 1);
     // A free of this key held back for w would arrive after this compute and
     // delete the new result: the new result replaces the old value anyway.
     this.pendingFree.get(w)?.delete(ts.key);
@@ -437,7 +437,7 @@ export class TaskGraph {
         resources: ts.resources,
       });
     } else {
-      holdResources(w, ts.resources, -1);
+      if (ts.resources !== null) holdResources(w, ts.resources, -1);
       if (!ts.seceded) {
         w.executing--;
         w.occupancy -= ts.charged;
