@@ -52,8 +52,6 @@ def busiest_share(durations, where):
     by_worker = {}
     total = 0
     for ms, w in zip(durations, where):
-        if ms < 20:
-            continue
         total += ms
         by_worker[w] = by_worker.get(w, 0) + ms
     return max(by_worker.values()) / total
