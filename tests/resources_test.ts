@@ -12,7 +12,7 @@ import {
   registerModule,
   ResourceError,
 } from "../mod.ts";
-import { gpuJob } from "./fixtures/futures_tasks.ts";
+import { gpuJob, killIfOn } from "./fixtures/futures_tasks.ts";
 import { whereAmI } from "./fixtures/tasks.ts";
 import { runCli } from "./fixtures/processes.ts";
 
@@ -95,6 +95,14 @@ clusterTest("resources and restrictions, over tcp", async () => {
       /may run only on no-such-worker, which is not connected/,
       "the scheduler warned at submit",
     );
+    // w1 dies running a GPU task: the task runs again on w2's GPU.
+    const survivor = client.with({
+      resources: { GPU: 1 },
+      workers: ["w1"],
+      allowOtherWorkers: true,
+    }).submit(killIfOn, "w1");
+    assert.equal(await survivor.result(), "w2");
+    await sched.stderr.waitFor(/worker w1 left/);
   } finally {
     await Promise.all([...workers, sched].map((p) => p.stop()));
   }

@@ -1001,3 +1001,39 @@ Deno.test("scheduler: a task restricted to a worker not connected warns, then er
   assert.equal(t.sent("key-erred", "c").length, 1, "later found its worker");
   assert.equal(t.on("later"), "w2");
 });
+
+Deno.test("scheduler: a victim that dies with steals out loses nothing; a GPU task moves to the other GPU worker", () => {
+  const t = new Sim([["w1", 1]], 64);
+  t.submit(...Array.from({ length: 4 }, (_, i) => spec(`t${i}`)));
+  t.join("w2");
+  assert.ok(t.sent("steal", "w1").length > 0);
+  t.drain();
+  t.leave("w1"); // before answering any steal
+  for (const key of ["t0", "t1", "t2", "t3"]) {
+    assert.equal(t.on(key), "w2");
+    assert.equal(t.task(key).stealing, false);
+  }
+  const gpu = new Sim([], 64);
+  for (const id of ["g1", "g2"]) {
+    gpu.event({
+      type: "worker-joined",
+      id,
+      slots: 1,
+      address: `inproc://${id}`,
+      resources: { GPU: 1 },
+    });
+  }
+  gpu.submit(
+    spec("a", { resources: { GPU: 1 } }),
+    spec("b", { resources: { GPU: 1 } }),
+    spec("c", { resources: { GPU: 1 } }),
+  );
+  const first = gpu.on("a");
+  const other = gpu.on("b");
+  gpu.leave(first);
+  assert.equal(gpu.task("a").status, "queued", "waits for a free GPU");
+  assert.equal(gpu.s.workers.get(other)!.resourcesUsed.get("GPU"), 1);
+  gpu.finish("b");
+  assert.equal(gpu.on("a"), other, "a (older) gets b's GPU");
+  assert.equal(gpu.task("c").status, "queued");
+});
