@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
    * for one before it errs (default 10 s).
    */
   unknownWorkerGraceMs?: number;
+  /** Let clients run functions in the scheduler (`runOnScheduler`; default false). */
+  allowClientCode?: boolean;
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -86,6 +88,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     this.scheduler = new Scheduler({
       saturation: options.saturation,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
+      allowClientCode: options.allowClientCode,
     });
     this.resources = options.resources;
   }

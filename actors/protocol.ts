@@ -135,7 +135,23 @@ export type ClientToScheduler =
   | { op: "cancel"; keys: string[] }
   | MissingData
   /** Run these erred keys again, with the erred dependencies they failed from. */
-  | { op: "retry"; keys: string[] };
+  | { op: "retry"; keys: string[] }
+  /** Call `fn(...args)` once on every worker (outside any task); answered by `call-result`. */
+  | ({ op: "call-on-workers" } & FunctionCall)
+  /** Call `fn(...args)` in the scheduler's process, if it allows client code. */
+  | ({ op: "call-on-scheduler" } & FunctionCall);
+
+/** A function call a client asks of the cluster's processes (`client.run`). */
+export interface FunctionCall {
+  /** The caller's id of the call, echoed in the answer. */
+  id: number;
+  /** Function id. */
+  fn: string;
+  /** Its definition (always sent: calls are rare). */
+  fnRef: FunctionRef;
+  /** Codec bytes of the argument array. */
+  args: Packed;
+}
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -146,7 +162,14 @@ export type SchedulerToClient =
   /** `key` was cancelled, forgotten or refused; `reason` says which. */
   | { op: "key-cancelled"; key: string; reason: string }
   /** The waits of these tasks, blocked without secession, can never end. */
-  | { op: "deadlock"; keys: string[]; message: string };
+  | { op: "deadlock"; keys: string[]; message: string }
+  /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
+  | {
+    op: "call-result";
+    id: number;
+    values: Record<string, Packed>;
+    errors: Record<string, Packed>;
+  };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
@@ -166,6 +189,8 @@ export type WorkerToScheduler =
   | { op: "task-erred"; key: string; run: number; error: Packed }
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
+  /** The answer to `call-function` `id`: its value or its error. */
+  | { op: "function-result"; id: number; value?: Packed; error?: Packed }
   /** A run gave its slot back (`secede()`). */
   | { op: "seceded"; key: string; run: number }
   /** A seceded run holds a slot again. */
@@ -199,7 +224,9 @@ export type SchedulerToWorker =
   /** Take the run back if it has not started (answered by task-stopped). */
   | { op: "steal"; key: string; run: number }
   /** Forget the values of these keys. */
-  | { op: "free"; keys: string[] };
+  | { op: "free"; keys: string[] }
+  /** Call `fn(...args)` outside any task; answer `function-result` with its `id`. */
+  | ({ op: "call-function" } & FunctionCall);
 
 /** Anything -> worker data server. */
 export type DataRequest = { op: "get-data"; id: number; keys: string[] };
@@ -274,6 +301,8 @@ const missingData: MessageTable<MissingData>["missing-data"] = {
   reason: str(1 << 16),
 };
 
+const functionCall = { id: nat, fn: key, fnRef, args: packed };
+
 const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   submit: { tasks: list(taskSpec) },
   want: { keys, owner: optional(key) },
@@ -281,6 +310,8 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   cancel: { keys },
   "missing-data": missingData,
   retry: { keys },
+  "call-on-workers": functionCall,
+  "call-on-scheduler": functionCall,
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -299,6 +330,11 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   rejoined: { key, run: nat },
   blocked: { key, run: nat, on: keys },
   unblocked: { key, run: nat },
+  "function-result": {
+    id: nat,
+    value: optional(packed),
+    error: optional(packed),
+  },
   heartbeat: {},
 };
 

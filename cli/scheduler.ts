@@ -37,6 +37,8 @@ Options:
   --tls-key FILE            PEM private key of --tls-cert
   --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
+  --allow-client-code       let clients run functions in this process
+                            (client.runOnScheduler); off by default
   --unknown-worker-grace MS time a task restricted to workers that are not
                             connected waits for one before it errs (default 10000)
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
       "handshake-timeout": { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "unknown-worker-grace": { type: "string" },
+      "allow-client-code": { type: "boolean", default: false },
       "max-frame-size": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
       DEFAULT_HEARTBEAT_TIMEOUT,
       1,
     ),
+    allowClientCode: values["allow-client-code"],
     unknownWorkerGraceMs: intOption(
       "unknown-worker-grace",
       values["unknown-worker-grace"],

@@ -33,7 +33,12 @@ import {
 } from "./as_completed.ts";
 import { withDeadline } from "./deadline.ts";
 import { Future, type FutureHost } from "./future.ts";
-import { type ClientEvent, ClientState, type KeyRecord } from "./state.ts";
+import {
+  type ClientEffect,
+  type ClientEvent,
+  ClientState,
+  type KeyRecord,
+} from "./state.ts";
 import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
 import type {
   AwaitOptions,
@@ -103,6 +108,11 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   private readonly sentFns = new Set<string>();
   /** Keys each running task holds here, dropped when it ends. */
   private readonly taskKeys = new Map<string, string[]>();
+  /** Function calls (`run`, `runOnScheduler`) waiting for their answer, by id. */
+  private readonly calls = new Map<
+    number,
+    PromiseWithResolvers<Record<string, unknown>>
+  >();
   /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
   /** Drops the hold of a client-owned future that is garbage collected unreleased. */
@@ -118,7 +128,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     this.prefix = `${host.id}.${++clientCounter}`;
     this.finalizer = new FinalizationRegistry(([key, owner]) => {
       if (this.live.closed) return;
-      this.run({ type: "drop", key, owner });
+      this.dispatch({ type: "drop", key, owner });
       this.flushSoon();
     });
     // One event object for every incoming message: the machine keeps none.
@@ -129,9 +139,12 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     host.listen(
       (msg) => {
         received.msg = msg;
-        this.run(received);
+        this.dispatch(received);
       },
-      (reason) => this.run({ type: "lost", reason }),
+      (reason) => {
+        this.dispatch({ type: "lost", reason });
+        this.failCalls(new ClientClosedError(`waiting for a call (${reason})`));
+      },
     );
   }
 
@@ -288,7 +301,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
       spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
     }
     if (opts.resources !== undefined) spec.resources = opts.resources;
-    this.run({ type: "submit", spec, owner });
+    this.dispatch({ type: "submit", spec, owner });
     this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);
   }
@@ -447,7 +460,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     collectFutures(futures, found);
     const keys = found.filter((f) => f.status === "error").map((f) => f.key);
     if (keys.length === 0) return;
-    this.run({ type: "retry", keys });
+    this.dispatch({ type: "retry", keys });
     this.flush();
   }
 
@@ -462,7 +475,100 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     const i = openClients.lastIndexOf(this);
     if (i >= 0) openClients.splice(i, 1);
     for (const key of [...this.state.keys.keys()]) this.wake(key);
+    this.failCalls(new ClientClosedError("waiting for a call"));
     await this.host.close();
+  }
+
+  /**
+   * Calls `fn(...args)` once on every worker, outside any task (Dask's
+   * `client.run`), and resolves with each worker's value by worker id.
+   * Rejects with the first error a worker threw (or a worker leaving).
+   *
+   * @example Asking every worker something
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const answers = await client.run((x: number) => x * 2, 21);
+   * assert.deepEqual(Object.keys(answers).sort(), [...cluster.workerIds].sort());
+   * assert.deepEqual(Object.values(answers), [42, 42]);
+   * ```
+   */
+  run<F extends Fn>(
+    fn: F,
+    ...args: Parameters<F>
+  ): Promise<Record<string, Awaited<ReturnType<F>>>> {
+    return this.call("call-on-workers", fn, args) as Promise<
+      Record<string, Awaited<ReturnType<F>>>
+    >;
+  }
+
+  /**
+   * Calls `fn(...args)` in the scheduler's process (Dask's
+   * `run_on_scheduler`). Schedulers refuse unless started with
+   * `--allow-client-code` (`LocalCluster`: `allowClientCode: true`): the
+   * call then rejects saying so.
+   */
+  async runOnScheduler<F extends Fn>(
+    fn: F,
+    ...args: Parameters<F>
+  ): Promise<Awaited<ReturnType<F>>> {
+    const values = await this.call("call-on-scheduler", fn, args);
+    return values.scheduler as Awaited<ReturnType<F>>;
+  }
+
+  /** Asks for a function call and waits for the values by process. */
+  private call(
+    op: "call-on-workers" | "call-on-scheduler",
+    fn: Fn,
+    args: unknown[],
+  ): Promise<Record<string, unknown>> {
+    if (this.live.closed) throw new ClientClosedError(`${op}()`);
+    const desc = shipping().describeFunction(fn, scopeNames);
+    const bytes = pack(args, () => {
+      throw new TypeError(
+        "client.run() and runOnScheduler() take values, not futures",
+      );
+    }, () => `arguments of a call of ${fn.name || "a function"}`);
+    const id = ++this.live.counter;
+    const pending = Promise.withResolvers<Record<string, unknown>>();
+    this.calls.set(id, pending);
+    this.dispatch({
+      type: "call",
+      msg: { op, id, fn: desc.id, fnRef: desc.ref!, args: bytes },
+    });
+    this.flush();
+    return pending.promise;
+  }
+
+  /** The answer to a call: its values, or the first error. */
+  private callAnswered(
+    msg: Extract<ClientEffect, { type: "call-result" }>["msg"],
+  ): void {
+    const pending = this.calls.get(msg.id);
+    if (!pending) return;
+    this.calls.delete(msg.id);
+    try {
+      const [first] = Object.values(msg.errors);
+      if (first !== undefined) {
+        const e = unpack(first);
+        return pending.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+      const values: Record<string, unknown> = {};
+      for (const [who, bytes] of Object.entries(msg.values)) {
+        values[who] = unpack(bytes);
+      }
+      pending.resolve(values);
+    } catch (e) {
+      pending.reject(e);
+    }
+  }
+
+  /** Rejects every call still waiting. */
+  private failCalls(error: Error): void {
+    for (const pending of this.calls.values()) pending.reject(error);
+    this.calls.clear();
   }
 
   /** Closes the client at the end of an `await using` block. */
@@ -508,7 +614,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
           this.live.closed
         ) throw e;
         if (record.status !== "finished") continue;
-        this.run({
+        this.dispatch({
           type: "fetch-failed",
           key: record.key,
           notHeld: e.notHeld,
@@ -547,7 +653,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   decodeValue(bytes: Packed): unknown {
     const owner = currentTask()?.key ?? "";
     return unpack(bytes, (key) => {
-      this.run({ type: "hold", key, owner });
+      this.dispatch({ type: "hold", key, owner });
       return this.futureOf(this.state.record(key)!, owner);
     });
   }
@@ -560,7 +666,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
 
   /** @internal */
   async cancelKeys(keys: string[]): Promise<void> {
-    this.run({ type: "cancel", keys });
+    this.dispatch({ type: "cancel", keys });
     this.flush();
     const records = keys.map((k) => this.state.record(k)).filter((r) =>
       r !== undefined
@@ -571,7 +677,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   /** @internal */
   dropHolder(record: KeyRecord, owner: string, token: object): void {
     if (owner === "") this.finalizer.unregister(token);
-    this.run({ type: "drop", key: record.key, owner });
+    this.dispatch({ type: "drop", key: record.key, owner });
     this.flushSoon();
   }
 
@@ -659,11 +765,11 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     const keys = this.taskKeys.get(task);
     if (!keys) return;
     this.taskKeys.delete(task);
-    this.run({ type: "task-ended", task, keys });
+    this.dispatch({ type: "task-ended", task, keys });
   }
 
   /** Hands an event to the state machine and carries out its effects. */
-  private run(event: ClientEvent): void {
+  private dispatch(event: ClientEvent): void {
     for (const effect of this.state.handle(event)) {
       switch (effect.type) {
         case "send":
@@ -677,6 +783,9 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
           for (const key of effect.keys) this.blockedWaits.get(key)?.(error);
           break;
         }
+        case "call-result":
+          this.callAnswered(effect.msg);
+          break;
       }
     }
   }
@@ -691,7 +800,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   /** @internal sends queued messages now. */
   flush(): void {
     this.live.flushing = false;
-    this.run(FLUSH);
+    this.dispatch(FLUSH);
   }
 }
 

@@ -112,6 +112,11 @@ export type ClientEvent =
   | { type: "cancel"; keys: string[] }
   /** Ask the scheduler to run erred keys again: they are pending again. */
   | { type: "retry"; keys: string[] }
+  /** Ask for a function call on the workers or the scheduler (`client.run`). */
+  | {
+    type: "call";
+    msg: Extract<ClientToScheduler, { op: `call-on-${string}` }>;
+  }
   /** Fetching `key`'s value from its holders failed. */
   | {
     type: "fetch-failed";
@@ -134,7 +139,12 @@ export type ClientEffect =
   /** `key` left pending (or went back to it): wake whoever waits on it. */
   | { type: "settled"; key: string }
   /** Waits of these tasks can never end. */
-  | { type: "deadlock"; keys: string[]; message: string };
+  | { type: "deadlock"; keys: string[]; message: string }
+  /** The answer to a function call (`client.run`). */
+  | {
+    type: "call-result";
+    msg: Extract<SchedulerToClient, { op: "call-result" }>;
+  };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -192,6 +202,9 @@ export class ClientState {
         break;
       case "retry":
         this.retry(event.keys);
+        break;
+      case "call":
+        this.message(event.msg);
         break;
       case "fetch-failed":
         this.fetchFailed(event);
@@ -315,6 +328,9 @@ export class ClientState {
         keys: msg.keys,
         message: msg.message,
       });
+    }
+    if (msg.op === "call-result") {
+      return this.effect({ type: "call-result", msg });
     }
     const record = this.keys.get(msg.key);
     if (!record) return;

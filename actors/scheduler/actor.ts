@@ -11,7 +11,13 @@
 import { ProtocolError } from "../../runtime/errors.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
-import type { ToScheduler, ToWorkerConnection } from "../protocol.ts";
+import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
+import { loadShipping } from "../../runtime/shipping/lazy.ts";
+import type {
+  FunctionCall,
+  ToScheduler,
+  ToWorkerConnection,
+} from "../protocol.ts";
 import {
   type SchedulerEffect,
   type SchedulerEvent,
@@ -52,12 +58,16 @@ export class Scheduler {
   /** Timers the machine asked for (`timer` effects), cleared on close. */
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
+  /** Whether clients may run functions here (`runOnScheduler`). */
+  private readonly allowClientCode: boolean;
+
   /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
-  constructor(options: SchedulerOptions = {}) {
+  constructor(options: SchedulerOptions & { allowClientCode?: boolean } = {}) {
     this.state = new SchedulerState({
       ...options,
       validate: options.validate ?? validateFromEnv(),
     });
+    this.allowClientCode = options.allowClientCode ?? false;
   }
 
   /** Adds a worker reachable over `conn` (which also carries its in-task client). */
@@ -122,6 +132,10 @@ export class Scheduler {
     const effects: SchedulerEffect[] = [];
     let refused: ProtocolError | undefined;
     for (const msg of batch) {
+      if (msg?.op === "call-on-scheduler" && this.allowClientCode) {
+        void this.callHere(id, msg);
+        continue;
+      }
       event.msg = msg;
       try {
         this.state.handle(event, effects);
@@ -175,6 +189,32 @@ export class Scheduler {
       const conn = this.conns.get(effect.to);
       if (conn && !conn.closed) conn.send(effect.msg);
     }
+  }
+
+  /**
+   * Runs a client's function in this process (the scheduler was started
+   * allowing client code) and answers with its value or error.
+   */
+  private async callHere(from: string, msg: FunctionCall): Promise<void> {
+    const values: Record<string, Packed> = {};
+    const errors: Record<string, Packed> = {};
+    try {
+      const { loadFunction } = await loadShipping();
+      const fn = await loadFunction({ id: msg.fn, ref: msg.fnRef }, {});
+      values.scheduler = pack(await fn(...(unpack(msg.args) as unknown[])));
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      try {
+        errors.scheduler = pack(error);
+      } catch {
+        errors.scheduler = pack(new Error(error.message));
+      }
+    }
+    this.apply([{
+      type: "send",
+      to: from,
+      msg: { op: "call-result", id: msg.id, values, errors },
+    }]);
   }
 
   /** Closes every connection (and stops the machine's timers). */

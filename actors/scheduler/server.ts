@@ -32,6 +32,8 @@ export const DEFAULT_HEARTBEAT_TIMEOUT = 60_000;
 
 /** Options of {@linkcode SchedulerServer.start}. */
 export interface SchedulerServerOptions extends SchedulerOptions {
+  /** Let clients run functions in this process (`runOnScheduler`; default false). */
+  allowClientCode?: boolean;
   /** Interface to bind (default 127.0.0.1). */
   host?: string;
   /** Port (default 8786; 0 picks a free one). */
@@ -130,6 +132,7 @@ export class SchedulerServer implements AsyncDisposable {
       saturation: options.saturation,
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
+      allowClientCode: options.allowClientCode,
     });
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({

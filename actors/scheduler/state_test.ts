@@ -1037,3 +1037,48 @@ Deno.test("scheduler: a victim that dies with steals out loses nothing; a GPU ta
   assert.equal(gpu.on("a"), other, "a (older) gets b's GPU");
   assert.equal(gpu.task("c").status, "queued");
 });
+
+// ---- function calls on every worker (client.run) ----------------------------------
+
+Deno.test("scheduler: a call on every worker gathers their answers; a worker that leaves answers with an error", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  const call = { id: 7, fn: FN, fnRef, args: pack([]) };
+  t.msg("c", { op: "call-on-workers", ...call });
+  const sent = t.sent("call-function");
+  assert.deepEqual(
+    t.out.flatMap((e) =>
+      e.type === "send" && e.msg.op === "call-function" ? [e.to] : []
+    ).sort(),
+    ["w1", "w2"],
+  );
+  t.drain();
+  t.msg("w1", {
+    op: "function-result",
+    id: sent[0].id as number,
+    value: pack("one"),
+  });
+  assert.deepEqual(t.sent("call-result"), [], "waits for w2");
+  t.leave("w2");
+  const [result] = t.sent("call-result", "c");
+  assert.equal(result.id, 7);
+  assert.equal(unpack((result.values as Record<string, Packed>).w1), "one");
+  assert.match(
+    errorOf({ op: "x", error: (result.errors as Record<string, Packed>).w2 })
+      .message,
+    /worker w2 left/,
+  );
+  t.drain();
+  // No workers: answered at once, empty. A scheduler machine runs no client code.
+  const none = new Sim([]);
+  none.msg("c", { op: "call-on-workers", ...call });
+  none.msg("c", { op: "call-on-scheduler", ...call });
+  const [empty, refused] = none.sent("call-result", "c");
+  assert.deepEqual(empty.values, {});
+  assert.match(
+    errorOf({
+      op: "x",
+      error: (refused.errors as Record<string, Packed>).scheduler,
+    }).message,
+    /allow-client-code/,
+  );
+});

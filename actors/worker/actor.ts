@@ -161,6 +161,7 @@ export class WorkerActor implements WorkerRuntime {
           case "key-erred":
           case "key-cancelled":
           case "deadlock":
+          case "call-result":
             this.clientHandler?.(msg);
             break;
           default:
@@ -213,6 +214,8 @@ export class WorkerActor implements WorkerRuntime {
         return;
       case "execute":
         return this.execute(effect);
+      case "call":
+        return void this.callFunction(effect.id, effect.fn, effect.args);
       case "fetch":
         return void this.fetch(effect.from, effect.keys);
       case "abort":
@@ -422,6 +425,23 @@ export class WorkerActor implements WorkerRuntime {
     const local = this.core.data.get(key);
     if (local) return Promise.resolve(local.bytes);
     return fetchFromHolders(key, who, (a) => this.peer(a), this.retry);
+  }
+
+  /** Calls function `fn` (for `client.run`) outside any task and reports how it went. */
+  private async callFunction(
+    id: number,
+    fn: string,
+    args: Packed,
+  ): Promise<void> {
+    let event: WorkerEvent;
+    try {
+      const task = await this.load(fn);
+      const value = await task(...(unpack(args) as unknown[]));
+      event = { type: "called", id, value: pack(value) };
+    } catch (e) {
+      event = { type: "called", id, error: encodeError(e) };
+    }
+    this.post(event);
   }
 
   /** Stops serving: closes peer connections, aborts running tasks. */

@@ -110,7 +110,9 @@ export type WorkerEvent =
   /** A running task gave its slot back. */
   | { type: "secede"; key: string }
   /** A seceded task wants a slot again (granted by a `rejoined` effect). */
-  | { type: "rejoin"; key: string };
+  | { type: "rejoin"; key: string }
+  /** A `call` effect's function returned (`value`) or threw (`error`). */
+  | { type: "called"; id: number; value?: Packed; error?: Packed };
 
 /** What the shell must do. */
 export type WorkerEffect =
@@ -126,7 +128,9 @@ export type WorkerEffect =
   | { type: "fetch"; from: string; keys: string[] }
   | { type: "decode"; key: string; run: number; dep: string; bytes: Packed }
   | { type: "abort"; key: string; reason: string }
-  | { type: "rejoined"; key: string };
+  | { type: "rejoined"; key: string }
+  /** Call function `fn` with `args` outside any task; report with a `called` event. */
+  | { type: "call"; id: number; fn: string; args: Packed };
 
 /** The scheduler's `compute` message. */
 type ComputeMsg = Extract<SchedulerToWorker, { op: "compute" }>;
@@ -241,6 +245,14 @@ export class WorkerState {
       case "rejoin":
         this.rejoin(event.key);
         break;
+      case "called": {
+        const { id, value, error } = event;
+        const msg: WorkerToScheduler = { op: "function-result", id };
+        if (error !== undefined) msg.error = error;
+        else if (value !== undefined) msg.value = value;
+        this.send(msg);
+        break;
+      }
     }
     if (this.validating) this.validate();
     const out = this.effects;
@@ -293,6 +305,14 @@ export class WorkerState {
       case "free":
         for (const key of msg.keys) this.data.delete(key);
         return;
+      case "call-function":
+        this.fns.set(msg.fn, msg.fnRef);
+        return this.effect({
+          type: "call",
+          id: msg.id,
+          fn: msg.fn,
+          args: msg.args,
+        });
       default:
         throw new TypeError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,

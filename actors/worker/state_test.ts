@@ -384,3 +384,35 @@ Deno.test("worker: a run's slot time travels with its result, for the scheduler 
   t.done("b"); // no duration known (it seceded, say): none is sent
   assert.equal("ms" in t.sent("task-finished")[0], false);
 });
+
+Deno.test("worker: a function call runs outside the slots and answers with its value or error", () => {
+  const t = new Sim(1);
+  t.compute("busy"); // the only slot is taken: calls do not need one
+  t.drain();
+  t.event({
+    type: "message",
+    msg: {
+      op: "call-function",
+      id: 3,
+      fn: "g",
+      fnRef: { kind: "source", source: "() => 1", name: "g" },
+      args: pack([]),
+    },
+  });
+  assert.deepEqual(t.drain(), [{
+    type: "call",
+    id: 3,
+    fn: "g",
+    args: pack([]),
+  }]);
+  assert.ok(t.w.functionRef("g"));
+  t.event({ type: "called", id: 3, value: pack(1) });
+  assert.deepEqual(t.sent("function-result"), [{
+    op: "function-result",
+    id: 3,
+    value: pack(1),
+  }]);
+  t.drain();
+  t.event({ type: "called", id: 4, error: pack(new Error("x")) });
+  assert.equal(t.sent("function-result")[0].error !== undefined, true);
+});
