@@ -163,6 +163,8 @@ export type SchedulerToClient =
   | { op: "key-cancelled"; key: string; reason: string }
   /** The waits of these tasks, blocked without secession, can never end. */
   | { op: "deadlock"; keys: string[]; message: string }
+  /** Something the client's user should know (printed with console.warn). */
+  | { op: "warning"; message: string }
   /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
   | {
     op: "call-result";

@@ -41,8 +41,21 @@ async function resourcesHold(client: Client): Promise<void> {
 }
 
 async function unknownWorker(client: Client): Promise<void> {
-  const lost = client.with({ workers: "no-such-worker" }).submit(whereAmI);
-  const e = await lost.result().catch((e) => e);
+  const warned: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warned.push(args.join(" "));
+  let e: unknown;
+  try {
+    const lost = client.with({ workers: "no-such-worker" }).submit(whereAmI);
+    e = await lost.result().catch((e) => e);
+  } finally {
+    console.warn = warn;
+  }
+  assert.match(
+    warned.join("\n"),
+    /may run only on no-such-worker, which is not connected/,
+    "the client warned at submit",
+  );
   assert.ok(e instanceof NoWorkerError, String(e));
   assert.deepEqual(e.workers, ["no-such-worker"]);
   const loose = client.with({

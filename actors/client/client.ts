@@ -786,6 +786,9 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
         case "call-result":
           this.callAnswered(effect.msg);
           break;
+        case "warning":
+          console.warn(`tendril: ${effect.message}`);
+          break;
       }
     }
   }

@@ -140,6 +140,8 @@ export type ClientEffect =
   | { type: "settled"; key: string }
   /** Waits of these tasks can never end. */
   | { type: "deadlock"; keys: string[]; message: string }
+  /** The scheduler warns the user. */
+  | { type: "warning"; message: string }
   /** The answer to a function call (`client.run`). */
   | {
     type: "call-result";
@@ -331,6 +333,9 @@ export class ClientState {
     }
     if (msg.op === "call-result") {
       return this.effect({ type: "call-result", msg });
+    }
+    if (msg.op === "warning") {
+      return this.effect({ type: "warning", message: msg.message });
     }
     const record = this.keys.get(msg.key);
     if (!record) return;

@@ -399,21 +399,20 @@ export class SchedulerState extends TaskGraph {
       });
     }
     this.start(ts);
-    if (ts.restrictions && !ts.loose) this.checkRestriction(ts);
+    if (ts.restrictions && !ts.loose) this.checkRestriction(client, ts);
   }
 
   /**
    * A task restricted to workers none of which is connected: warn, and err
    * once the grace period passes without one (a timer effect per event).
    */
-  private checkRestriction(ts: TaskRecord): void {
+  private checkRestriction(client: string, ts: TaskRecord): void {
     for (const w of this.workers.values()) if (allowedOn(ts, w)) return;
     const names = [...ts.restrictions!].join(", ");
-    this.log(
-      "warn",
-      `task ${ts.key} may run only on ${names}, which is not connected: it ` +
-        `waits ${this.graceMs} ms for it, then errs`,
-    );
+    const message = `task ${ts.key} may run only on ${names}, which is not ` +
+      `connected: it waits ${this.graceMs} ms for it, then errs`;
+    this.log("warn", message);
+    this.send(client, { op: "warning", message });
     if (this.graceGroup) return void this.graceGroup.push(ts);
     const token = ++this.timers;
     this.graceGroup = [ts];

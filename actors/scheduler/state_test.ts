@@ -988,6 +988,8 @@ Deno.test("scheduler: a task restricted to a worker not connected warns, then er
       /lost may run only on nowhere, which is not connected/.test(l)
     ),
   );
+  const [warning] = t.sent("warning", "c");
+  assert.match(String(warning.message), /lost may run only on nowhere/);
   const timers = t.out.flatMap((e) => e.type === "timer" ? [e] : []);
   assert.equal(timers.length, 2, "one timer per event");
   assert.equal(t.on("loose"), "w1");

@@ -162,6 +162,7 @@ export class WorkerActor implements WorkerRuntime {
           case "key-cancelled":
           case "deadlock":
           case "call-result":
+          case "warning":
             this.clientHandler?.(msg);
             break;
           default:
