@@ -1084,3 +1084,27 @@ Deno.test("scheduler: a call on every worker gathers their answers; a worker tha
     /allow-client-code/,
   );
 });
+
+Deno.test("scheduler: a worker without the resource does not steal tasks that need it", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 1,
+    address: "inproc://gpu",
+    resources: { GPU: 4 },
+  });
+  t.submit(
+    ...Array.from({ length: 4 }, (_, i) => spec(`p${i}`)),
+    // Last queued, so first in line to be stolen, were it not for the GPU.
+    ...Array.from(
+      { length: 4 },
+      (_, i) => spec(`g${i}`, { resources: { GPU: 1 } }),
+    ),
+  );
+  t.drain();
+  t.join("cpu");
+  const stolen = t.sent("steal", "gpu").map((m) => String(m.key));
+  assert.ok(stolen.length > 0, "plain tasks move");
+  assert.ok(stolen.every((k) => k.startsWith("p")), `stole ${stolen}`);
+});

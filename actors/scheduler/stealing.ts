@@ -17,6 +17,7 @@
 
 import { type TaskDurations, UNKNOWN_DURATION_US } from "./durations.ts";
 import { mayRunOn } from "./placement.ts";
+import { fitsResources } from "./resources.ts";
 import type { TaskRecord, WorkerRecord } from "./records.ts";
 
 /** What a steal costs in µs (a round trip to the victim, one to the thief). */
@@ -105,6 +106,7 @@ export function stealsFor(
   for (let i = holders.length - 1; i >= victim.slots; i--) {
     const ts = holders[i];
     if (ts.stealing || ts.blockedOn || !mayRunOn(ts, thief)) continue;
+    if (ts.resources !== null && !fitsResources(ts, thief)) continue;
     const e = expected(ts, durations);
     // Moving pays when the task would start sooner on the thief, round
     // trips and inputs included, than behind the work ahead of it here.
