@@ -52,6 +52,8 @@ interface WorkerHandle {
   conn: PortConnection<ToScheduler, ToWorkerConnection>;
   /** The data connection clients of this isolate fetch its values over. */
   data: DataPeer;
+  /** Hands it data ports of workers started after it (see `scale`). */
+  control: MessagePort;
 }
 
 let clusterCounter = 0;
@@ -78,6 +80,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private closed = false;
   /** Resources each worker offers. */
   private readonly resources: Record<string, number> | undefined;
+  /** Slots of each worker. */
+  private slots = 1;
 
   /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
   private constructor(
@@ -114,10 +118,19 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     return cluster;
   }
 
-  /** Starts `n` Web Workers, wires them, registers them. */
+  /**
+   * Starts `n` more Web Workers, wires them to each other and to the
+   * workers already running, registers them.
+   */
   private async spawn(n: number, slots: number): Promise<void> {
+    this.slots = slots;
     const url = new URL("./worker/web_worker_main.ts", import.meta.url);
-    const ids = Array.from({ length: n }, (_, i) => `${this.name}-w${i}`);
+    const existing = [...this.workers];
+    const first = existing.length;
+    const ids = Array.from(
+      { length: n },
+      (_, i) => `${this.name}-w${first + i}`,
+    );
     const addresses = ids.map((id) => `inproc://${id}`);
     const peers: WorkerInit["init"]["peers"][] = ids.map(() => []);
     for (let i = 0; i < n; i++) {
@@ -125,6 +138,12 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
         const { port1, port2 } = new MessageChannel();
         peers[i].push({ address: addresses[j], port: port1 });
         peers[j].push({ address: addresses[i], port: port2 });
+      }
+      for (const old of existing) {
+        const { port1, port2 } = new MessageChannel();
+        peers[i].push({ address: old.address, port: port1 });
+        const peer = { address: addresses[i], port: port2 };
+        old.control.postMessage({ peer }, [port2]);
       }
     }
     const ready: Promise<void>[] = [];
@@ -135,12 +154,14 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
         `worker ${ids[i]}`,
       );
       const { port1, port2 } = new MessageChannel();
+      const control = new MessageChannel();
       const handle: WorkerHandle = {
         id: ids[i],
         address: addresses[i],
         thread,
         conn,
         data: new DataPeer(new PortConnection(port1, `worker ${ids[i]} data`)),
+        control: control.port1,
       };
       this.workers.push(handle);
       this.byAddress.set(handle.address, handle);
@@ -171,12 +192,17 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
           address: addresses[i],
           mainData: port2,
           peers: peers[i],
+          control: control.port2,
         },
       };
-      thread.postMessage(init, [port2, ...peers[i].map((p) => p.port)]);
+      thread.postMessage(init, [
+        port2,
+        control.port2,
+        ...peers[i].map((p) => p.port),
+      ]);
     }
     await Promise.all(ready);
-    for (const w of this.workers) {
+    for (const w of this.workers.slice(first)) {
       this.scheduler.addWorker(
         w.id,
         slots,
@@ -185,6 +211,38 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
         this.resources,
       );
     }
+  }
+
+  /**
+   * Grows the cluster to `n` workers (of the same slots and resources),
+   * wired to the running ones; they take queued work and steal from busy
+   * workers at once. Shrinking is not supported yet (it needs workers to be
+   * retired gracefully, their values moved first).
+   *
+   * @throws {RangeError} when `n` is below the current number of workers.
+   * @example From one worker to three
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, getWorker, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * await cluster.scale(3);
+   * assert.equal(cluster.workerIds.length, 3);
+   * const where = client.with({ workers: cluster.workerIds[2] })
+   *   .submit(() => getWorker().id);
+   * assert.equal(await where.result(), cluster.workerIds[2]);
+   * ```
+   */
+  async scale(n: number): Promise<void> {
+    if (this.closed) throw new Error("cluster is closed");
+    const now = this.workers.length;
+    if (!Number.isInteger(n) || n < now) {
+      throw new RangeError(
+        `scale(${n}): the cluster has ${now} workers and can only grow ` +
+          `(retiring workers is not supported yet)`,
+      );
+    }
+    if (n > now) await this.spawn(n - now, this.slots);
   }
 
   /** Worker ids, in start order. */
@@ -223,6 +281,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private lose(handle: WorkerHandle, error: Error): void {
     handle.conn.close(error);
     handle.data.close();
+    handle.control.close();
     handle.thread.terminate();
   }
 
@@ -234,6 +293,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     for (const w of this.workers) {
       w.conn.close();
       w.data.close();
+      w.control.close();
       w.thread.terminate();
     }
     return Promise.resolve();

@@ -54,3 +54,21 @@ clusterTest(
     }
   },
 );
+
+clusterTest(
+  "balance: a worker added by scale takes the work queued behind a busy slot",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const holder = client.submit(holdUntilCancelled);
+    const rest = Array.from({ length: 6 }, () => client.submit(whereAmI));
+    await cluster.scale(2);
+    const where = await within(
+      "the tasks queued behind the holder (stolen by the new worker)",
+      client.gather(rest),
+      30_000,
+    );
+    assert.deepEqual(new Set(where), new Set([cluster.workerIds[1]]));
+    await holder.cancel();
+  },
+);

@@ -34,6 +34,8 @@ export interface WorkerInit {
     mainData: MessagePort;
     /** One data port per other worker of the cluster, with its address. */
     peers: { address: string; port: MessagePort }[];
+    /** Delivers `{ peer }`: the data port of a worker started later. */
+    control: MessagePort;
   };
 }
 
@@ -47,7 +49,7 @@ const scope = globalThis as unknown as PostEndpoint & {
 };
 
 scope.onmessage = (event: MessageEvent<WorkerInit>) => {
-  const { id, slots, address, mainData, peers } = event.data.init;
+  const { id, slots, address, mainData, peers, control } = event.data.init;
   const scheduler = new PortConnection<ToWorkerConnection, ToScheduler>(
     scope,
     "scheduler",
@@ -64,7 +66,14 @@ scope.onmessage = (event: MessageEvent<WorkerInit>) => {
   for (const peer of peers) {
     worker.serve(new PortConnection(peer.port, peer.address), peer.address);
   }
+  control.onmessage = (
+    e: MessageEvent<{ peer: { address: string; port: MessagePort } }>,
+  ) => {
+    const { address, port } = e.data.peer;
+    worker.serve(new PortConnection(port, address), address);
+  };
   scheduler.onClose(() => {
+    control.close();
     worker.close();
     scope.close();
   });
