@@ -99,6 +99,11 @@ export function stealsFor(
   for (const ts of thief.processing) {
     if (!ts.seceded) thiefWork += expected(ts, durations);
   }
+  // No task of the victim waits longer than all of its work: when even that
+  // is no more than a steal costs the thief, nothing is worth moving.
+  if (victimWork / victim.slots <= thiefWork / thief.slots + STEAL_COST_US) {
+    return NONE;
+  }
   const stolen: TaskRecord[] = [];
   // The first `slots` runs are (likely) running: only the rest can move,
   // last in the victim's queue (the longest wait) first.
