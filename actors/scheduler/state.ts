@@ -10,7 +10,7 @@
  * @module
  */
 
-import { pack, type Packed } from "../../runtime/codec/packed.ts";
+import { pack } from "../../runtime/codec/packed.ts";
 import {
   KilledWorkerError,
   LostDataError,
@@ -20,12 +20,12 @@ import {
   TendrilError,
 } from "../../runtime/errors.ts";
 import type {
-  FunctionCall,
   MissingData,
   TaskSpec,
   ToScheduler,
   WorkerToScheduler,
 } from "../protocol.ts";
+import { FunctionCalls } from "./calls.ts";
 import { findDeadlock } from "./deadlock.ts";
 import { stealsFor } from "./stealing.ts";
 import { allowedOn } from "./placement.ts";
@@ -82,20 +82,6 @@ export interface SchedulerOptions {
   unknownWorkerGraceMs?: number;
 }
 
-/** A call of a function on every worker, waiting for their answers. */
-interface PendingCall {
-  /** The client that asked. */
-  readonly client: string;
-  /** The client's id of the call. */
-  readonly id: number;
-  /** Workers that have not answered yet. */
-  readonly waiting: Set<string>;
-  /** Values by worker id. */
-  readonly values: Record<string, Packed>;
-  /** Errors by worker id. */
-  readonly errors: Record<string, Packed>;
-}
-
 /** The worker message with operation `Op`. */
 type Msg<Op extends WorkerToScheduler["op"]> = Extract<
   WorkerToScheduler,
@@ -118,10 +104,8 @@ export class SchedulerState extends TaskGraph {
   private timers = 0;
   /** The group of such tasks filed during the current event, if any. */
   private graceGroup: TaskRecord[] | null = null;
-  /** Calls of a function on every worker (`client.run`) waiting for answers, by scheduler id. */
-  private readonly calls: Map<number, PendingCall> = new Map();
-  /** Call ids handed out. */
-  private callSeq = 0;
+  /** Calls of a function on every worker (`client.run`) waiting for answers. */
+  private readonly calls: FunctionCalls = new FunctionCalls();
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
@@ -242,9 +226,7 @@ export class SchedulerState extends TaskGraph {
 
   /** A client left: everything it wanted is released. */
   private clientLeft(id: string): void {
-    for (const [callId, call] of this.calls) {
-      if (call.client === id) this.calls.delete(callId);
-    }
+    this.calls.clientLeft(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
@@ -262,10 +244,7 @@ export class SchedulerState extends TaskGraph {
     this.workers.delete(id);
     this.forgetFrees(w);
     this.clientLeft(id);
-    for (const callId of [...this.calls.keys()]) {
-      const error = new TendrilError(`worker ${id} left before answering`);
-      this.answered(id, callId, undefined, pack(error));
-    }
+    for (const { to, msg } of this.calls.workerLeft(id)) this.send(to, msg);
     for (const ts of w.hasWhat) this.loseCopy(ts, w);
     for (const ts of [...w.processing]) {
       this.releaseOwned(ts);
@@ -301,7 +280,16 @@ export class SchedulerState extends TaskGraph {
       case "retry":
         return this.retry(from, msg.keys);
       case "call-on-workers":
-        return this.callOnWorkers(from, msg);
+        for (
+          const { to, msg: call } of this.calls.start(
+            from,
+            msg,
+            this.workers.keys(),
+          )
+        ) {
+          this.send(to, call);
+        }
+        return;
       case "call-on-scheduler":
         // The shell runs these when it allows client code; here, it does not.
         return this.send(from, {
@@ -352,7 +340,7 @@ export class SchedulerState extends TaskGraph {
       case "unblocked":
         return this.unblocked(w, msg);
       case "function-result":
-        return this.answered(w.id, msg.id, msg.value, msg.error);
+        return this.callAnswered(w.id, msg);
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,
@@ -568,51 +556,10 @@ export class SchedulerState extends TaskGraph {
     for (const ts of erred) this.recommend(ts, "waiting");
   }
 
-  /**
-   * `client` asks every worker to call a function: each is sent the call,
-   * and the client gets all answers at once (none when there is no worker).
-   */
-  private callOnWorkers(client: string, msg: FunctionCall): void {
-    const call: PendingCall = {
-      client,
-      id: msg.id,
-      waiting: new Set(this.workers.keys()),
-      values: {},
-      errors: {},
-    };
-    const id = ++this.callSeq;
-    this.calls.set(id, call);
-    for (const w of this.workers.values()) {
-      this.send(w.id, {
-        op: "call-function",
-        id,
-        fn: msg.fn,
-        fnRef: msg.fnRef,
-        args: msg.args,
-      });
-    }
-    this.answered("", id, undefined, undefined);
-  }
-
-  /** Worker `from` answered call `id` (or left: `error`); the last answer goes to the client. */
-  private answered(
-    from: string,
-    id: number,
-    value: Packed | undefined,
-    error: Packed | undefined,
-  ): void {
-    const call = this.calls.get(id);
-    if (!call || (from !== "" && !call.waiting.delete(from))) return;
-    if (error !== undefined) call.errors[from] = error;
-    else if (value !== undefined) call.values[from] = value;
-    if (call.waiting.size > 0) return;
-    this.calls.delete(id);
-    this.send(call.client, {
-      op: "call-result",
-      id: call.id,
-      values: call.values,
-      errors: call.errors,
-    });
+  /** Worker `from` answered a call; the last answer goes to its client. */
+  private callAnswered(from: string, msg: Msg<"function-result">): void {
+    const done = this.calls.answered(from, msg.id, msg.value, msg.error);
+    if (done) this.send(done.to, done.msg);
   }
 
   /** The run `run` on `w` was being stopped and has ended: its slot is free. */
