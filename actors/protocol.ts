@@ -89,6 +89,8 @@ export interface TaskSpec {
   allowOtherWorkers?: boolean;
   /** Worker resources it holds while assigned (`{ GPU: 1 }`). */
   resources?: Record<string, number>;
+  /** With `resources`: give them back when the task secedes (not taken back on rejoin). */
+  releaseResourcesOnSecede?: boolean;
 }
 
 /** A dependency as the scheduler tells a worker where to find it. */
@@ -292,6 +294,7 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   workers: optional(keys),
   allowOtherWorkers: optional(bool),
   resources: optional(dict(num)),
+  releaseResourcesOnSecede: optional(bool),
 });
 
 const missingData: MessageTable<MissingData>["missing-data"] = {

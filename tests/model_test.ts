@@ -39,7 +39,7 @@ function play(m: ClusterModel, [kind, a, b, c]: Step): void {
           : c % 11 === 0
           ? { workers: [`w${b % 3}`], allowOtherWorkers: b % 2 === 0 }
           : c % 5 === 0
-          ? { resources: { GPU: 1 } }
+          ? { resources: { GPU: 1 }, releaseResourcesOnSecede: b % 2 === 0 }
           : {},
       );
     case 2:

@@ -12,7 +12,7 @@ import {
   registerModule,
   ResourceError,
 } from "../mod.ts";
-import { gpuJob, killIfOn } from "./fixtures/futures_tasks.ts";
+import { gpuJob, gpuParent, killIfOn } from "./fixtures/futures_tasks.ts";
 import { whereAmI } from "./fixtures/tasks.ts";
 import { runCli } from "./fixtures/processes.ts";
 
@@ -38,6 +38,14 @@ async function resourcesHold(client: Client): Promise<void> {
     client.with({ resources: { TPU: 1 } }).submit(whereAmI).result(),
     /needs TPU=1, but no worker offers that much/,
   );
+  // A GPU task waiting on GPU children: it gives its GPU back at secession.
+  const parents = Array.from(
+    { length: 3 },
+    (_, i) =>
+      client.with({ resources: { GPU: 1 }, releaseResourcesOnSecede: true })
+        .submit(gpuParent, i),
+  );
+  assert.deepEqual(await client.gather(parents), [1, 2, 3]);
 }
 
 async function unknownWorker(client: Client): Promise<void> {

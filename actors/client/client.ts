@@ -301,6 +301,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
       spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
     }
     if (opts.resources !== undefined) spec.resources = opts.resources;
+    if (opts.releaseResourcesOnSecede) spec.releaseResourcesOnSecede = true;
     this.dispatch({ type: "submit", spec, owner });
     this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);

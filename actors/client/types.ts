@@ -37,6 +37,11 @@ export interface SubmitOptions {
    * against workers' `--resources GPU=2`); one no worker offers errs at once.
    */
   resources?: Record<string, number>;
+  /**
+   * With `resources`: give them back when the task secedes (say, to wait
+   * for children that need them too). They are not taken back on rejoin.
+   */
+  releaseResourcesOnSecede?: boolean;
 }
 
 /**

@@ -248,7 +248,14 @@ function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
   };
   for (const s of w.stopping.values()) hold(s.resources);
   for (const ts of w.processing) {
-    hold(ts.resources);
+    if (ts.holding) hold(ts.resources);
+    check(
+      // Given back when it seceded (if asked to), and not taken back.
+      ts.resources !== null ? ts.holding || ts.releaseOnSecede : !ts.holding,
+      () =>
+        `${ts.key} on ${id} ${ts.holding ? "holds" : "does not hold"} ` +
+        `its resources`,
+    );
     check(
       g.tasks.get(ts.key) === ts && ts.status === "processing" &&
         ts.processingOn === w,

@@ -151,6 +151,10 @@ export class TaskRecord {
   readonly loose: boolean;
   /** Amounts of worker resources it holds while assigned, if any. */
   readonly resources: Readonly<Record<string, number>> | null;
+  /** With resources: they are given back when it secedes. */
+  readonly releaseOnSecede: boolean;
+  /** While processing: its resources are counted on its worker. */
+  holding = false;
   /** Its priority as one number (smaller runs first). */
   readonly rank: number;
   /** How many tasks up its chain of submitting tasks (0 from a client). */
@@ -169,6 +173,7 @@ export class TaskRecord {
     this.resources = spec.resources && Object.keys(spec.resources).length > 0
       ? spec.resources
       : null;
+    this.releaseOnSecede = spec.releaseResourcesOnSecede ?? false;
   }
 
   /** Some owner holds a future on it. */

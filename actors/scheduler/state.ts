@@ -666,6 +666,10 @@ export class SchedulerState extends TaskGraph {
     ts.seceded = true;
     w.executing--;
     w.occupancy -= ts.charged;
+    if (ts.holding && ts.releaseOnSecede) {
+      holdResources(w, ts.resources, -1);
+      ts.holding = false;
+    }
     if (w.blocked.delete(ts)) ts.blockedOn = null;
     this.fill(w);
     if (w.executing < w.slots) this.mayIdle.add(w);

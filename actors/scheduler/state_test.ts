@@ -1108,3 +1108,27 @@ Deno.test("scheduler: a worker without the resource does not steal tasks that ne
   assert.ok(stolen.length > 0, "plain tasks move");
   assert.ok(stolen.every((k) => k.startsWith("p")), `stole ${stolen}`);
 });
+
+Deno.test("scheduler: resources are given back at secession only when the task says so", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 2,
+    address: "inproc://gpu",
+    resources: { GPU: 1 },
+  });
+  const gpu = { resources: { GPU: 1 } };
+  t.submit(
+    spec("parent", { ...gpu, releaseResourcesOnSecede: true }),
+    spec("child", gpu),
+  );
+  assert.equal(t.task("child").status, "queued");
+  t.worker("seceded", "parent");
+  assert.equal(t.on("child"), "gpu", "the parent's GPU went to its child");
+  t.worker("rejoined", "parent"); // not taken back: the child holds it
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 1);
+  t.finish("child");
+  t.finish("parent");
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.size, 0);
+});

@@ -393,7 +393,10 @@ export class TaskGraph {
     w.processing.add(ts);
     w.executing++;
     w.occupancy += ts.charged;
-    if (ts.resources !== null) holdResources(w, ts.resources, 1);
+    if (ts.resources !== null) {
+      holdResources(w, ts.resources, 1);
+      ts.holding = true;
+    }
     // A free of this key held back for w would arrive after this compute and
     // delete the new result: the new result replaces the old value anyway.
     this.pendingFree.get(w)?.delete(ts.key);
@@ -434,16 +437,17 @@ export class TaskGraph {
         key: ts.key,
         holdsSlot: !ts.seceded,
         charged: ts.charged,
-        resources: ts.resources,
+        resources: ts.holding ? ts.resources : null,
       });
     } else {
-      if (ts.resources !== null) holdResources(w, ts.resources, -1);
+      if (ts.holding) holdResources(w, ts.resources, -1);
       if (!ts.seceded) {
         w.executing--;
         w.occupancy -= ts.charged;
       }
     }
     ts.processingOn = null;
+    ts.holding = false;
     ts.seceded = false;
     ts.blockedOn = null;
     ts.stealing = false;
