@@ -33,7 +33,7 @@ import {
 import type { FunctionRef } from "../runtime/shipping/describe.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * Task priority, compared field by field: higher `user` first, then deeper
