@@ -108,14 +108,20 @@ export function stealsFor(
   // The first `slots` runs are (likely) running: only the rest can move,
   // last in the victim's queue (the longest wait) first.
   const holders = slotHolders(victim);
+  let behind = 0; // expected work queued after the task at hand that stays
   for (let i = holders.length - 1; i >= victim.slots; i--) {
     const ts = holders[i];
-    if (ts.stealing || ts.blockedOn || !mayRunOn(ts, thief)) continue;
-    if (ts.resources !== null && !fitsResources(ts, thief)) continue;
     const e = expected(ts, durations);
+    if (
+      ts.stealing || ts.blockedOn || !mayRunOn(ts, thief) ||
+      (ts.resources !== null && !fitsResources(ts, thief))
+    ) {
+      behind += e;
+      continue;
+    }
     // Moving pays when the task would start sooner on the thief, round
     // trips and inputs included, than behind the work ahead of it here.
-    const ahead = (victimWork - e) / victim.slots;
+    const ahead = (victimWork - behind - e) / victim.slots;
     const there = thiefWork / thief.slots + STEAL_COST_US +
       transferCost(ts, thief);
     if (there >= ahead) break;
