@@ -20,6 +20,7 @@ import {
   TendrilError,
 } from "../../runtime/errors.ts";
 import type {
+  FunctionCall,
   MissingData,
   TaskSpec,
   ToScheduler,
@@ -280,16 +281,7 @@ export class SchedulerState extends TaskGraph {
       case "retry":
         return this.retry(from, msg.keys);
       case "call-on-workers":
-        for (
-          const { to, msg: call } of this.calls.start(
-            from,
-            msg,
-            this.workers.keys(),
-          )
-        ) {
-          this.send(to, call);
-        }
-        return;
+        return this.callOnWorkers(from, msg);
       case "call-on-scheduler":
         // The shell runs these when it allows client code; here, it does not.
         return this.send(from, {
@@ -396,9 +388,12 @@ export class SchedulerState extends TaskGraph {
    */
   private checkRestriction(client: string, ts: TaskRecord): void {
     for (const w of this.workers.values()) if (allowedOn(ts, w)) return;
-    const names = [...ts.restrictions!].join(", ");
-    const message = `task ${ts.key} may run only on ${names}, which is not ` +
-      `connected: it waits ${this.graceMs} ms for it, then errs`;
+    const names = [...ts.restrictions!];
+    const message = `task ${ts.key} may run only on ${names.join(", ")}, ` +
+      `${
+        names.length === 1 ? "which is not" : "none of which is"
+      } connected: ` +
+      `it waits ${this.graceMs} ms for one, then errs`;
     this.log("warn", message);
     this.send(client, { op: "warning", message });
     if (this.graceGroup) return void this.graceGroup.push(ts);
@@ -554,6 +549,12 @@ export class SchedulerState extends TaskGraph {
       this.setStatus(ts, "released");
     }
     for (const ts of erred) this.recommend(ts, "waiting");
+  }
+
+  /** `client` asks every worker to call a function (see `calls.ts`). */
+  private callOnWorkers(client: string, call: FunctionCall): void {
+    const sends = this.calls.start(client, call, this.workers.keys());
+    for (const { to, msg } of sends) this.send(to, msg);
   }
 
   /** Worker `from` answered a call; the last answer goes to its client. */
