@@ -24,6 +24,8 @@ export {
   type ConnectOptions,
   type Fn,
   type Gathered,
+  type MapIterables,
+  type ReturnWhen,
   type SubmitArg,
   type SubmitArgs,
   type SubmitOptions,
@@ -35,6 +37,12 @@ export {
   type ProgressOptions,
   type ProgressStream,
 } from "./actors/client/progress.ts";
+export {
+  AsCompleted,
+  type AsCompletedHost,
+  type AsCompletedOptions,
+} from "./actors/client/as_completed.ts";
+export type { WaitBounds } from "./actors/client/deadline.ts";
 export type { FutureStatus, KeyRecord } from "./actors/client/state.ts";
 export {
   LocalCluster,
@@ -66,7 +74,9 @@ export {
   HandshakeError,
   KilledWorkerError,
   LostDataError,
+  NoWorkerError,
   ProtocolError,
+  ResourceError,
   SchedulerLostError,
   SerializationError,
   ShippingError,

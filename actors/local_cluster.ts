@@ -47,6 +47,15 @@ export interface LocalClusterOptions {
    * {@linkcode LocalCluster.dashboardUrl}. Default: none.
    */
   dashboard?: boolean | { host?: string; port?: number };
+  /** Amounts of resources each worker offers (`{ GPU: 1 }`). */
+  resources?: Record<string, number>;
+  /**
+   * How long a task restricted to workers none of which is connected waits
+   * for one before it errs (default 10 s).
+   */
+  unknownWorkerGraceMs?: number;
+  /** Let clients run functions in the scheduler (`runOnScheduler`; default false). */
+  allowClientCode?: boolean;
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -103,6 +112,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private closed = false;
   /** The dashboard, when it runs. */
   private dashboard: Dashboard | undefined;
+  /** Resources each worker offers. */
+  private readonly resources: Record<string, number> | undefined;
 
   /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
   private constructor(
@@ -111,9 +122,12 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     options: LocalClusterOptions,
   ) {
     this.slots = options.slots ?? 1;
+    this.resources = options.resources;
     this.scheduler = new Scheduler({
       saturation: options.saturation,
       allowedFailures: options.allowedFailures,
+      unknownWorkerGraceMs: options.unknownWorkerGraceMs,
+      allowClientCode: options.allowClientCode,
     }, {
       grace: options.cancelGrace ?? 10_000,
       stuck: (id, key) => this.restartStuck(id, key),
@@ -194,7 +208,13 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       }
       handle.registered = true;
       this.startFailures = 0;
-      this.scheduler.addWorker(id, this.slots, handle.address, conn);
+      this.scheduler.addWorker(
+        id,
+        this.slots,
+        handle.address,
+        conn,
+        this.resources,
+      );
       registered.resolve(handle);
     });
     control.port1.onmessage = (event: MessageEvent<ControlMessage>) =>
@@ -274,6 +294,38 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   /** The dashboard's URL (`http://127.0.0.1:PORT/`) when started with `dashboard`. */
   get dashboardUrl(): string | undefined {
     return this.dashboard?.url;
+  }
+
+  /**
+   * Grows the cluster to `n` workers (of the same slots and resources),
+   * wired to the running ones; they take queued work and steal from busy
+   * workers at once. Shrinking is not supported yet (it needs workers to be
+   * retired gracefully, their values moved first).
+   *
+   * @throws {RangeError} when `n` is below the current number of workers.
+   * @example From one worker to three
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, getWorker, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * await cluster.scale(3);
+   * assert.equal(cluster.workerIds.length, 3);
+   * const where = client.with({ workers: cluster.workerIds[2] })
+   *   .submit(() => getWorker().id);
+   * assert.equal(await where.result(), cluster.workerIds[2]);
+   * ```
+   */
+  async scale(n: number): Promise<void> {
+    if (this.closed) throw new Error("cluster is closed");
+    const now = this.live.size;
+    if (!Number.isInteger(n) || n < now) {
+      throw new RangeError(
+        `scale(${n}): the cluster has ${now} workers and can only grow ` +
+          `(retiring workers is not supported yet)`,
+      );
+    }
+    await Promise.all(Array.from({ length: n - now }, () => this.spawn()));
   }
 
   /** Ids of the live workers, in start order (replacements get new ids). */

@@ -88,6 +88,10 @@ export interface TaskSpec {
   workers?: string[];
   /** With `workers`: a preference, not a restriction. */
   allowOtherWorkers?: boolean;
+  /** Worker resources it holds while assigned (`{ GPU: 1 }`). */
+  resources?: Record<string, number>;
+  /** With `resources`: give them back when the task secedes (not taken back on rejoin). */
+  releaseResourcesOnSecede?: boolean;
 }
 
 /** A dependency as the scheduler tells a worker where to find it. */
@@ -150,13 +154,31 @@ export type ClientToScheduler =
    * Asks for the runs that ended from sequence number `since` on (those the
    * scheduler still keeps); without `since`, only the current number.
    */
-  | { op: "task-stream"; id: number; since?: number };
+  | { op: "task-stream"; id: number; since?: number }
+  /** Run these erred keys again, with the erred dependencies they failed from. */
+  | { op: "retry"; keys: string[] }
+  /** Call `fn(...args)` once on every worker (outside any task); answered by `call-result`. */
+  | ({ op: "call-on-workers" } & FunctionCall)
+  /** Call `fn(...args)` in the scheduler's process, if it allows client code. */
+  | ({ op: "call-on-scheduler" } & FunctionCall);
 
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
   SchedulerToClient,
   { op: "scheduler-info" | "tree-progress" | "worker-logs" | "task-stream" }
 >;
+
+/** A function call a client asks of the cluster's processes (`client.run`). */
+export interface FunctionCall {
+  /** The caller's id of the call, echoed in the answer. */
+  id: number;
+  /** Function id. */
+  fn: string;
+  /** Its definition (always sent: calls are rare). */
+  fnRef: FunctionRef;
+  /** Codec bytes of the argument array. */
+  args: Packed;
+}
 
 /** Scheduler -> client. */
 export type SchedulerToClient =
@@ -189,6 +211,15 @@ export type SchedulerToClient =
     spans: TaskSpan[];
     seq: number;
     skipped: number;
+  }
+  /** Something the client's user should know (printed with console.warn). */
+  | { op: "warning"; message: string }
+  /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
+  | {
+    op: "call-result";
+    id: number;
+    values: Record<string, Packed>;
+    errors: Record<string, Packed>;
   };
 
 /** Worker -> scheduler (besides the client ops of its in-task client). */
@@ -208,6 +239,8 @@ export type WorkerToScheduler =
     stop?: number;
     /** Times it spent seceded, as epoch-millisecond pairs (from, to, ...). */
     seceded?: number[];
+    /** Milliseconds the run held its slot (absent when it seceded): learned per function. */
+    ms?: number;
   }
   /** A run threw: the codec bytes of its error, and when it ran as above. */
   | {
@@ -221,6 +254,8 @@ export type WorkerToScheduler =
   }
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
+  /** The answer to `call-function` `id`: its value or its error. */
+  | { op: "function-result"; id: number; value?: Packed; error?: Packed }
   /** A run gave its slot back (`secede()`). */
   | { op: "seceded"; key: string; run: number }
   /** A seceded run holds a slot again. */
@@ -266,7 +301,9 @@ export type SchedulerToWorker =
   /** Forget the values of these keys. */
   | { op: "free"; keys: string[] }
   /** Answer to code-request: the package, or why the scheduler has none. */
-  | { op: "code-reply"; id: string; package?: CodePackage; error?: string };
+  | { op: "code-reply"; id: string; package?: CodePackage; error?: string }
+  /** Call `fn(...args)` outside any task; answer `function-result` with its `id`. */
+  | ({ op: "call-function" } & FunctionCall);
 
 /** One finished run, as the task stream shows it. */
 export interface TaskSpan {
@@ -398,6 +435,8 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   "task-output": true,
   "worker-logs": true,
   "task-stream": true,
+  warning: true,
+  "call-result": true,
 };
 
 /**
@@ -483,6 +522,8 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   retries: optional(nat),
   workers: optional(keys),
   allowOtherWorkers: optional(bool),
+  resources: optional(dict(num)),
+  releaseResourcesOnSecede: optional(bool),
 });
 
 const outputLine: Check<OutputLine> = record<OutputLine>({
@@ -505,6 +546,8 @@ const missingData: MessageTable<MissingData>["missing-data"] = {
   reason: str(1 << 16),
 };
 
+const functionCall = { id: nat, fn: key, fnRef, args: packed };
+
 const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   submit: { tasks: list(taskSpec) },
   want: { keys, owner: optional(key) },
@@ -517,6 +560,9 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   "forward-output": { on: bool },
   "worker-logs": { id: nat },
   "task-stream": { id: nat, since: optional(nat) },
+  retry: { keys },
+  "call-on-workers": functionCall,
+  "call-on-scheduler": functionCall,
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -530,6 +576,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
     start: optional(num),
     stop: optional(num),
     seceded: optional(list(num)),
+    ms: optional(num),
   },
   "task-erred": {
     key,
@@ -546,6 +593,11 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   unblocked: { key, run: nat },
   "task-output": { lines: list(outputLine) },
   "worker-usage": { rss: nat, heap: nat, cpu: num },
+  "function-result": {
+    id: nat,
+    value: optional(packed),
+    error: optional(packed),
+  },
   heartbeat: {},
   "code-request": { id: packageId },
 };

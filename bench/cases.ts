@@ -6,6 +6,7 @@
  */
 
 import type { CaseDef } from "./harness.ts";
+import { balanceCase } from "./cases/balance.ts";
 import { deadlockCase, fibCase, type FibVariant } from "./cases/fib.ts";
 import {
   clientLatency,
@@ -43,6 +44,8 @@ export function allCases(quick: boolean): CaseDef[] {
     for (const n of fibSizes(quick)) out.push(fibCase(variant, n));
   }
   out.push(
+    balanceCase("mixed"),
+    balanceCase("skewed"),
     deadlockCase,
     clientLatency,
     taskLatency(false),

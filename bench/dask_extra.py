@@ -4,7 +4,8 @@ output format (one JSON line per measurement).
 
 Usage: [MAP_NS=100000] [FIB_NS=14] [LAT_K=200] [PROCESSES=1]
        python3 dask_extra.py case ...
-Cases: map (MAP_NS sizes), fib_delayed (FIB_NS sizes; bench_dask.py runs only
+Cases: balance (the mixed and skewed workloads of bench/cases/balance.ts on
+2 workers of 1 thread, BALANCE_REPS runs after a warm-up, median), map (MAP_NS sizes), fib_delayed (FIB_NS sizes; bench_dask.py runs only
 10 and 12), latency (LAT_K sequential submit+result round trips from the
 client), startup_first (cluster start-up to the first result; PROCESSES=0 for
 an in-process cluster of threads).
@@ -16,7 +17,7 @@ import sys
 import time
 
 from dask import compute, delayed
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_worker
 
 logging.getLogger("distributed").setLevel(logging.ERROR)
 
@@ -31,6 +32,53 @@ def fib_del(n):
         return n
     a, b = compute(fib_del(n - 1), fib_del(n - 2))
     return a + b
+
+
+def sleep_ms(ms):
+    if ms > 0:
+        time.sleep(ms / 1000)
+    return get_worker().address
+
+
+def balance_workload(kind):
+    """The same durations (ms) as balanceWorkload in bench/cases/balance.ts."""
+    if kind == "mixed":
+        slow = [300, 60, 380, 140, 220, 20, 340, 100, 260, 180]
+        return [slow[i // 20] if i % 20 == 0 else 0 for i in range(200)]
+    return [100 if i % 101 == 0 else 1 for i in range(1010)]
+
+
+def busiest_share(durations, where):
+    by_worker = {}
+    total = 0
+    for ms, w in zip(durations, where):
+        total += ms
+        by_worker[w] = by_worker.get(w, 0) + ms
+    return max(by_worker.values()) / total
+
+
+def balance():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1,
+                           processes=True, dashboard_address=None)
+    client = Client(cluster)
+    reps = ints("BALANCE_REPS", "3")[0]
+    for kind in ["mixed", "skewed"]:
+        durations = balance_workload(kind)
+        runs = []
+        for rep in range(reps + 1):  # the first is a warm-up
+            t = time.perf_counter()
+            fs = client.map(sleep_ms, durations, pure=False)
+            where = client.gather(fs)
+            dt = time.perf_counter() - t
+            del fs
+            if rep > 0:
+                runs.append((dt, busiest_share(durations, where)))
+        runs.sort()
+        dt, share = runs[len(runs) // 2]
+        out(case="balance", kind=kind, seconds=round(dt, 3),
+            busiest_share=round(share, 3))
+    client.close()
+    cluster.close()
 
 
 def ints(name, default):
@@ -61,7 +109,9 @@ def startup_first():
 def main(cases):
     if "startup_first" in cases:
         startup_first()
-    rest = [c for c in cases if c != "startup_first"]
+    if "balance" in cases:
+        balance()
+    rest = [c for c in cases if c not in ("startup_first", "balance")]
     if not rest:
         return
     cluster, client = start()

@@ -115,6 +115,18 @@ export function jobsFor(ids: string[], fibMax: number): Job[] {
       }],
     });
   }
+  const balance = has(/^balance\./);
+  if (balance.length) {
+    jobs.push({
+      script: "dask_extra.py",
+      args: ["balance"],
+      expect: balance.map((id) => ({
+        case: id,
+        match: (l) => l.case === "balance" && l.kind === id.split(".")[1],
+        value: ms,
+      })),
+    });
+  }
   if (ids.includes("deadlock.fib8")) {
     jobs.push({
       script: "bench_dask.py",

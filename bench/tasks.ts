@@ -10,6 +10,7 @@ import {
   compute,
   delayed,
   getClient,
+  getWorker,
   rejoin,
   secede,
   taskSignal,
@@ -131,4 +132,13 @@ export async function holdPending(n: number, chunk = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 0)); // let the batch go out
   }
   await g.result();
+}
+
+/**
+ * Sleeps `ms` holding its slot (Dask's `time.sleep` holding its thread) and
+ * says where it ran; `ms <= 0` returns at once.
+ */
+export async function sleepMs(ms: number): Promise<string> {
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  return getWorker().id;
 }

@@ -38,6 +38,10 @@ Options:
   --tls-key FILE            PEM private key of --tls-cert
   --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
+  --allow-client-code       let clients run functions in this process
+                            (client.runOnScheduler); off by default
+  --unknown-worker-grace MS time a task restricted to workers that are not
+                            connected waits for one before it errs (default 10000)
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
   --allowed-failures N      worker deaths a task survives; one more and it errs
                             with KilledWorkerError (default 3, as in Dask)
@@ -60,6 +64,8 @@ async function main(): Promise<void> {
       "tls-key": { type: "string" },
       "handshake-timeout": { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "unknown-worker-grace": { type: "string" },
+      "allow-client-code": { type: "boolean", default: false },
       "max-frame-size": { type: "string" },
       "allowed-failures": { type: "string" },
       "dashboard-port": { type: "string" },
@@ -101,6 +107,13 @@ async function main(): Promise<void> {
       values["heartbeat-timeout"],
       DEFAULT_HEARTBEAT_TIMEOUT,
       1,
+    ),
+    allowClientCode: values["allow-client-code"],
+    unknownWorkerGraceMs: intOption(
+      "unknown-worker-grace",
+      values["unknown-worker-grace"],
+      10_000,
+      0,
     ),
     maxFrameSize: intOption(
       "max-frame-size",

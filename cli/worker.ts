@@ -19,6 +19,7 @@ import {
 import { DEFAULT_MAX_FRAME_SIZE } from "../runtime/wire/tcp/connection.ts";
 import { DEFAULT_SILENCE_TIMEOUT } from "../runtime/wire/liveness.ts";
 import { guardStrayErrors } from "../actors/worker/stray_errors.ts";
+import { parseResources } from "../actors/scheduler/resources.ts";
 import {
   intOption,
   readPem,
@@ -50,6 +51,8 @@ connected.
 
 Options:
   --slots N                 tasks it runs at once (default 1)
+  --resources NAME=N,...    amounts of resources it offers, e.g. GPU=2,MEM=8e9
+                            (tasks submitted with { resources } hold them)
   --name ID                 its id (default worker-<pid>-<random>)
   --host HOST               interface of its data server (default 127.0.0.1
                             when the scheduler is on loopback, else 0.0.0.0)
@@ -74,6 +77,15 @@ Options:
   -h, --help                show this help
 `;
 
+/** `--resources`, parsed, or a usage error naming the problem. */
+function resourcesOption(text: string): Record<string, number> {
+  try {
+    return parseResources(text);
+  } catch (e) {
+    throw new UsageError(`--resources: ${(e as Error).message}`);
+  }
+}
+
 /**
  * Parses the command line, connects the worker, and exits once the
  * scheduler connection closes (code 1 if it failed) or on a signal.
@@ -83,6 +95,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       slots: { type: "string" },
+      resources: { type: "string" },
       name: { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
@@ -125,6 +138,9 @@ async function main(): Promise<void> {
     scheduler: positionals[0],
     id: values.name,
     slots: intOption("slots", values.slots, 1, 1),
+    resources: values.resources === undefined
+      ? undefined
+      : resourcesOption(values.resources),
     host: values.host,
     port: intOption("port", values.port, 0),
     advertise: values.advertise,

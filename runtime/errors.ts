@@ -419,6 +419,92 @@ export class ConnectionClosedError extends TendrilError {
   static override readonly errorName: string = "ConnectionClosedError";
 }
 
+/**
+ * A task needs more of a worker resource than any worker offers: it could
+ * never run, so it errs at submit instead of waiting forever.
+ *
+ * @example Naming the resource
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ResourceError } from "@tendril/tendril";
+ * const e = new ResourceError("train-1", "GPU", 2, 1);
+ * assert.equal(e.resource, "GPU");
+ * assert.match(e.message, /needs GPU=2, but no worker offers that much \(at most 1\)/);
+ * ```
+ */
+export class ResourceError extends TendrilError {
+  /** The `name` of this class's instances. */
+  static override readonly errorName: string = "ResourceError";
+  /** The task's key. */
+  readonly key: string;
+  /** The resource no worker offers enough of. */
+  readonly resource: string;
+  /** How much the task needs. */
+  readonly needed: number;
+  /** The most any connected worker offers. */
+  readonly available: number;
+  /** Builds the error for `key` needing `needed` of `resource`. */
+  constructor(
+    key: string,
+    resource: string,
+    needed: number,
+    available: number,
+    options?: TendrilErrorOptions,
+  ) {
+    super(
+      `task ${key} needs ${resource}=${needed}, but no worker offers that ` +
+        `much (at most ${available}); start workers with ` +
+        `--resources ${resource}=${needed}`,
+      options,
+    );
+    this.key = key;
+    this.resource = resource;
+    this.needed = needed;
+    this.available = available;
+  }
+}
+
+/**
+ * A task restricted to workers (`workers:`) of which none connected within
+ * the grace period, without `allowOtherWorkers`.
+ *
+ * @example Naming the workers
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NoWorkerError } from "@tendril/tendril";
+ * const e = new NoWorkerError("t-1", ["gpu-box"], 10_000);
+ * assert.deepEqual(e.workers, ["gpu-box"]);
+ * assert.match(e.message, /none of the workers gpu-box connected within 10000 ms/);
+ * ```
+ */
+export class NoWorkerError extends TendrilError {
+  /** The `name` of this class's instances. */
+  static override readonly errorName: string = "NoWorkerError";
+  /** The task's key. */
+  readonly key: string;
+  /** The workers it was restricted to. */
+  readonly workers: string[];
+  /** How long it waited for one, in ms. */
+  readonly waited: number;
+  /** Builds the error for `key`, restricted to `workers`, after `waited` ms. */
+  constructor(
+    key: string,
+    workers: string[],
+    waited: number,
+    options?: TendrilErrorOptions,
+  ) {
+    super(
+      `task ${key} may run only on ${workers.join(", ")}, but none of the ` +
+        `workers ${workers.join(", ")} connected within ${waited} ms ` +
+        `(pass allowOtherWorkers: true to let it run elsewhere)`,
+      options,
+    );
+    this.key = key;
+    this.workers = workers;
+    this.waited = waited;
+  }
+}
+
 const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
   ([
     TendrilError,
@@ -437,6 +523,8 @@ const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
     FrameError,
     HandshakeError,
     ConnectionClosedError,
+    ResourceError,
+    NoWorkerError,
   ] as (typeof TendrilError)[]).map((cls) => [cls.errorName, cls]),
 );
 

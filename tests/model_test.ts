@@ -38,6 +38,8 @@ function play(m: ClusterModel, [kind, a, b, c]: Step): void {
           ? { retries: 1 }
           : c % 11 === 0
           ? { workers: [`w${b % 3}`], allowOtherWorkers: b % 2 === 0 }
+          : c % 5 === 0
+          ? { resources: { GPU: 1 }, releaseResourcesOnSecede: b % 2 === 0 }
           : {},
       );
     case 2:
@@ -83,6 +85,7 @@ Deno.test(`model: ${RUNS} random sequences keep every invariant and settle every
   let steps = 0;
   let tasks = 0;
   let kills = 0;
+  let steals = 0;
   fc.assert(
     fc.property(
       fc.array(step, { minLength: 20, maxLength: 200, size: "max" }),
@@ -91,12 +94,14 @@ Deno.test(`model: ${RUNS} random sequences keep every invariant and settle every
         steps += m.stats.steps;
         tasks += m.stats.tasks;
         kills += m.stats.kills;
+        steals += m.stats.steals;
       },
     ),
     { numRuns: RUNS },
   );
   console.log(
-    `model: ran ${RUNS} sequences, ${steps} steps, ${tasks} tasks, ${kills} worker kills`,
+    `model: ran ${RUNS} sequences, ${steps} steps, ${tasks} tasks, ` +
+      `${kills} worker kills, ${steals} steals`,
   );
   assert.ok(tasks > RUNS, "the sequences did submit work");
 });

@@ -20,7 +20,6 @@ import {
   DeadlockError,
   LostDataError,
   TendrilError,
-  TimeoutError,
 } from "../../runtime/errors.ts";
 import type { FunctionDescription } from "../../runtime/shipping/describe.ts";
 import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
@@ -34,8 +33,19 @@ import type {
 } from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
+import {
+  AsCompleted,
+  type AsCompletedHost,
+  type AsCompletedOptions,
+} from "./as_completed.ts";
+import { withDeadline } from "./deadline.ts";
 import { Future, type FutureHost } from "./future.ts";
-import { type ClientEvent, ClientState, type KeyRecord } from "./state.ts";
+import {
+  type ClientEffect,
+  type ClientEvent,
+  ClientState,
+  type KeyRecord,
+} from "./state.ts";
 import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
 import type {
   AwaitOptions,
@@ -44,6 +54,12 @@ import type {
   Fn,
   SubmitOptions,
 } from "./types.ts";
+
+/**
+ * When {@linkcode Client.wait} returns: once every future is done, once the
+ * first is, or once at least this many are.
+ */
+export type ReturnWhen = "ALL_COMPLETED" | "FIRST_COMPLETED" | number;
 
 /** Result of {@linkcode Client.wait}. */
 export interface WaitResult<T> {
@@ -82,7 +98,7 @@ const openClients: Client[] = [];
  * assert.deepEqual(await client.gather({ a: futures[0] }), { a: 2 });
  * ```
  */
-export class Client implements FutureHost, AsyncDisposable {
+export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   /** @internal the state machine. */
   readonly state: ClientState = new ClientState(validateFromEnv());
   /** @internal */
@@ -101,6 +117,11 @@ export class Client implements FutureHost, AsyncDisposable {
   private readonly sentPackages = new Set<string>();
   /** Keys each running task holds here, dropped when it ends. */
   private readonly taskKeys = new Map<string, string[]>();
+  /** Function calls (`run`, `runOnScheduler`) waiting for their answer, by id. */
+  private readonly calls = new Map<
+    number,
+    PromiseWithResolvers<Record<string, unknown>>
+  >();
   /** Rejecters of opted-out waits, by task key (deadlock diagnosis). */
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
   /** Drops the hold of a client-owned future that is garbage collected unreleased. */
@@ -123,7 +144,7 @@ export class Client implements FutureHost, AsyncDisposable {
     this.prefix = `${host.id}.${++clientCounter}`;
     this.finalizer = new FinalizationRegistry(([key, owner]) => {
       if (this.live.closed) return;
-      this.run({ type: "drop", key, owner });
+      this.dispatch({ type: "drop", key, owner });
       this.flushSoon();
     });
     // One event object for every incoming message: the machine keeps none.
@@ -134,16 +155,19 @@ export class Client implements FutureHost, AsyncDisposable {
     host.listen(
       (msg) => {
         received.msg = msg;
-        this.run(received);
+        this.dispatch(received);
       },
       (reason, error) => {
         this.lost ??= reason;
-        this.run({
+        this.dispatch({
           type: "lost",
           reason,
           error: error ? pack(error) : undefined,
         });
         this.failRequests();
+        this.failCalls(
+          error ?? new ClientClosedError(`waiting for a call (${reason})`),
+        );
       },
     );
   }
@@ -225,18 +249,41 @@ export class Client implements FutureHost, AsyncDisposable {
     >;
   }
 
-  /** Runs `fn(item)` for every item; one future per item, in order. */
+  /**
+   * Runs `fn(item)` for every item; one future per item, in order. With
+   * several iterables, runs `fn(x, y, ...)` over them side by side (they
+   * must have the same length).
+   *
+   * @throws {RangeError} when the iterables differ in length.
+   * @example Over two iterables
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const add = (x: number, y: number) => x + y;
+   * const sums = client.map(add, [1, 2, 3], [10, 20, 30]);
+   * assert.deepEqual(await client.gather(sums), [11, 22, 33]);
+   * assert.throws(() => client.map(add, [1], [2, 3]), RangeError);
+   * ```
+   */
   map<T, R>(
     fn: (item: T) => R,
     items: Iterable<SubmitArg<T>>,
-  ): Future<Awaited<R>>[] {
+  ): Future<Awaited<R>>[];
+  /** Runs `fn(x, y, ...)` over several iterables side by side. */
+  map<F extends Fn>(
+    fn: F,
+    ...iterables: MapIterables<Parameters<F>>
+  ): Future<Awaited<ReturnType<F>>>[];
+  map(fn: Fn, ...iterables: Iterable<unknown>[]): Future<unknown>[] {
+    const rows = zipIterables(iterables);
     const desc = shipping().describeFunction(fn, scopeNames);
     const prefix = this.defaults.key;
-    const out: Future<Awaited<R>>[] = [];
-    let i = 0;
-    for (const item of items) {
-      const key = prefix === undefined ? undefined : `${prefix}-${i++}`;
-      out.push(this.submitOne(fn, desc, [item], key) as Future<Awaited<R>>);
+    const out: Future<unknown>[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const key = prefix === undefined ? undefined : `${prefix}-${i}`;
+      out.push(this.submitOne(fn, desc, rows[i], key));
     }
     return out;
   }
@@ -292,7 +339,9 @@ export class Client implements FutureHost, AsyncDisposable {
         : opts.workers;
       spec.allowOtherWorkers = opts.allowOtherWorkers ?? false;
     }
-    this.run({ type: "submit", spec, owner });
+    if (opts.resources !== undefined) spec.resources = opts.resources;
+    if (opts.releaseResourcesOnSecede) spec.releaseResourcesOnSecede = true;
+    this.dispatch({ type: "submit", spec, owner });
     this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);
   }
@@ -313,8 +362,36 @@ export class Client implements FutureHost, AsyncDisposable {
   /**
    * Values of all futures in `futures`, keeping its array/object shape.
    * Rethrows the first task error.
+   *
+   * @throws {TimeoutError} (as a rejection) when `timeout` ms pass first.
+   * @example Bounded by a timeout or a signal
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster, TimeoutError } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const never = client.submit(() => new Promise<number>(() => {}));
+   * await assert.rejects(client.gather([never], { timeout: 10 }), TimeoutError);
+   * const stop = new AbortController();
+   * const gathering = client.gather({ x: never }, { signal: stop.signal });
+   * stop.abort(new Error("enough"));
+   * await assert.rejects(gathering, /enough/);
+   * await never.cancel();
+   * ```
    */
-  async gather<T>(futures: T, options?: AwaitOptions): Promise<Gathered<T>> {
+  gather<T>(futures: T, options: AwaitOptions = {}): Promise<Gathered<T>> {
+    return withDeadline(
+      () => "gather()",
+      options,
+      (bounded) => this.gatherNow(futures, bounded),
+    );
+  }
+
+  /** `gather` with the timeout folded into `options.signal`. */
+  private async gatherNow<T>(
+    futures: T,
+    options: AwaitOptions,
+  ): Promise<Gathered<T>> {
     const found: Future<unknown>[] = [];
     collectFutures(futures, found);
     await this.settle(found.map((f) => f.record), options);
@@ -328,8 +405,10 @@ export class Client implements FutureHost, AsyncDisposable {
   }
 
   /**
-   * Waits until all (or the first, with `returnWhen`) futures are done.
+   * Waits until all futures are done; with `returnWhen`, until the first
+   * is (`"FIRST_COMPLETED"`) or until at least `n` are (a number).
    *
+   * @throws {RangeError} when `returnWhen` is a count no integer in [0, length].
    * @throws {TimeoutError} (as a rejection) when `timeout` ms pass first.
    * @example A timed wait
    * ```ts
@@ -344,60 +423,85 @@ export class Client implements FutureHost, AsyncDisposable {
    */
   async wait<T>(
     futures: Future<T>[],
-    options: AwaitOptions & {
-      returnWhen?: "ALL_COMPLETED" | "FIRST_COMPLETED";
-      timeout?: number;
-    } = {},
+    options: AwaitOptions & { returnWhen?: ReturnWhen } = {},
   ): Promise<WaitResult<T>> {
     const records = futures.map((f) => f.record);
-    const all = this.settle(records, options);
-    const first = options.returnWhen === "FIRST_COMPLETED"
-      ? Promise.race(records.map((r) => this.settle([r], options)))
-      : all;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const ms = options.timeout;
-    const timeout = ms === undefined
-      ? null
-      : new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TimeoutError("wait()", ms)), ms);
-      });
-    try {
-      await (timeout ? Promise.race([first, timeout]) : first);
-    } finally {
-      clearTimeout(timer);
-    }
+    const need = countToWaitFor(options.returnWhen, records.length);
+    await withDeadline(
+      () => "wait()",
+      options,
+      (bounded) => this.settle(records, bounded, need),
+    );
     return {
       done: futures.filter((f) => f.done()),
       notDone: futures.filter((f) => !f.done()),
     };
   }
 
-  /** Yields futures as they complete, in completion order. */
-  async *asCompleted<T>(
+  /**
+   * The futures as they complete, in completion order (those done already
+   * first); `add` more while iterating. With `{ withResults: true }` it
+   * yields `[future, value]` pairs.
+   */
+  asCompleted<T>(
     futures: Iterable<Future<T>>,
-  ): AsyncGenerator<Future<T>> {
-    const pending = new Set(futures);
-    const ready: Future<T>[] = [];
-    let wake: (() => void) | null = null;
-    for (const f of pending) {
-      this.whenSettled(f.record, () => {
-        ready.push(f);
-        wake?.();
-      });
-    }
-    while (pending.size > 0) {
-      if (ready.length === 0) await new Promise<void>((r) => (wake = r));
-      wake = null;
-      const f = ready.shift()!;
-      pending.delete(f);
-      yield f;
-    }
+    options?: { withResults?: false },
+  ): AsCompleted<T>;
+  /** The futures with their values, as they complete. */
+  asCompleted<T>(
+    futures: Iterable<Future<T>>,
+    options: { withResults: true },
+  ): AsCompleted<T, [Future<T>, T]>;
+  asCompleted<T>(
+    futures: Iterable<Future<T>>,
+    options: AsCompletedOptions = {},
+  ): AsCompleted<T, unknown> {
+    return new AsCompleted(this, futures, options);
   }
 
-  /** Cancels the futures' tasks (and what depends on them, and their children). */
-  async cancel(futures: Future<unknown> | Future<unknown>[]): Promise<void> {
-    const list = Array.isArray(futures) ? futures : [futures];
-    await this.cancelKeys(list.map((f) => f.key));
+  /**
+   * Cancels the tasks of the futures in `futures` (a future, or futures
+   * nested in arrays and plain objects), what depends on them, and what
+   * they launched.
+   */
+  async cancel(futures: unknown): Promise<void> {
+    const found: Future<unknown>[] = [];
+    collectFutures(futures, found);
+    await this.cancelKeys(found.map((f) => f.key));
+  }
+
+  /**
+   * Runs again the tasks of the erred futures in `futures` (nested in arrays
+   * and plain objects too), with the erred dependencies they failed from;
+   * other futures are left alone. The futures are pending again at once.
+   *
+   * @example A task that fails once, retried
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const flaky = () => {
+   *   const g = globalThis as { tries?: number };
+   *   g.tries = (g.tries ?? 0) + 1;
+   *   if (g.tries === 1) throw new Error("first try fails");
+   *   return g.tries;
+   * };
+   * const f = client.submit(flaky);
+   * await assert.rejects(f.result(), /first try fails/);
+   * client.retry([f]);
+   * assert.equal(f.status, "pending");
+   * assert.equal(await f.result(), 2);
+   * ```
+   */
+  retry(futures: unknown): void {
+    if (this.live.closed) throw new ClientClosedError("retry()");
+    const found: Future<unknown>[] = [];
+    collectFutures(futures, found);
+    const keys = found.filter((f) => f.status === "error").map((f) => f.key);
+    if (keys.length === 0) return;
+    this.dispatch({ type: "retry", keys });
+    this.flush();
   }
 
   /**
@@ -575,7 +679,100 @@ export class Client implements FutureHost, AsyncDisposable {
     if (i >= 0) openClients.splice(i, 1);
     for (const key of [...this.state.keys.keys()]) this.wake(key);
     this.failRequests();
+    this.failCalls(new ClientClosedError("waiting for a call"));
     await this.host.close();
+  }
+
+  /**
+   * Calls `fn(...args)` once on every worker, outside any task (Dask's
+   * `client.run`), and resolves with each worker's value by worker id.
+   * Rejects with the first error a worker threw (or a worker leaving).
+   *
+   * @example Asking every worker something
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const answers = await client.run((x: number) => x * 2, 21);
+   * assert.deepEqual(Object.keys(answers).sort(), [...cluster.workerIds].sort());
+   * assert.deepEqual(Object.values(answers), [42, 42]);
+   * ```
+   */
+  run<F extends Fn>(
+    fn: F,
+    ...args: Parameters<F>
+  ): Promise<Record<string, Awaited<ReturnType<F>>>> {
+    return this.call("call-on-workers", fn, args) as Promise<
+      Record<string, Awaited<ReturnType<F>>>
+    >;
+  }
+
+  /**
+   * Calls `fn(...args)` in the scheduler's process (Dask's
+   * `run_on_scheduler`). Schedulers refuse unless started with
+   * `--allow-client-code` (`LocalCluster`: `allowClientCode: true`): the
+   * call then rejects saying so.
+   */
+  async runOnScheduler<F extends Fn>(
+    fn: F,
+    ...args: Parameters<F>
+  ): Promise<Awaited<ReturnType<F>>> {
+    const values = await this.call("call-on-scheduler", fn, args);
+    return values.scheduler as Awaited<ReturnType<F>>;
+  }
+
+  /** Asks for a function call and waits for the values by process. */
+  private call(
+    op: "call-on-workers" | "call-on-scheduler",
+    fn: Fn,
+    args: unknown[],
+  ): Promise<Record<string, unknown>> {
+    if (this.live.closed) throw new ClientClosedError(`${op}()`);
+    const desc = shipping().describeFunction(fn, scopeNames);
+    const bytes = pack(args, () => {
+      throw new TypeError(
+        "client.run() and runOnScheduler() take values, not futures",
+      );
+    }, () => `arguments of a call of ${fn.name || "a function"}`);
+    const id = ++this.live.counter;
+    const pending = Promise.withResolvers<Record<string, unknown>>();
+    this.calls.set(id, pending);
+    this.dispatch({
+      type: "call",
+      msg: { op, id, fn: desc.id, fnRef: desc.ref!, args: bytes },
+    });
+    this.flush();
+    return pending.promise;
+  }
+
+  /** The answer to a call: its values, or the first error. */
+  private callAnswered(
+    msg: Extract<ClientEffect, { type: "call-result" }>["msg"],
+  ): void {
+    const pending = this.calls.get(msg.id);
+    if (!pending) return;
+    this.calls.delete(msg.id);
+    try {
+      const [first] = Object.values(msg.errors);
+      if (first !== undefined) {
+        const e = unpack(first);
+        return pending.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+      const values: Record<string, unknown> = {};
+      for (const [who, bytes] of Object.entries(msg.values)) {
+        values[who] = unpack(bytes);
+      }
+      pending.resolve(values);
+    } catch (e) {
+      pending.reject(e);
+    }
+  }
+
+  /** Rejects every call still waiting. */
+  private failCalls(error: Error): void {
+    for (const pending of this.calls.values()) pending.reject(error);
+    this.calls.clear();
   }
 
   /** Closes the client at the end of an `await using` block. */
@@ -586,13 +783,28 @@ export class Client implements FutureHost, AsyncDisposable {
   // ---- FutureHost -----------------------------------------------------------
 
   /** @internal */
-  async resultOf(record: KeyRecord, options?: AwaitOptions): Promise<unknown> {
+  resultOf(record: KeyRecord, options: AwaitOptions = {}): Promise<unknown> {
+    return withDeadline(
+      () => `result() of ${record.key}`,
+      options,
+      (bounded) => this.resultNow(record, bounded),
+    );
+  }
+
+  /** `resultOf` with the timeout folded into `options.signal`. */
+  private async resultNow(
+    record: KeyRecord,
+    options: AwaitOptions,
+  ): Promise<unknown> {
     for (;;) {
       if (record.status === "pending") await this.settle([record], options);
       const now = this.valueNow(record);
       if (now) return now.value;
       try {
-        const bytes = await this.host.fetch(record.key, record.who ?? []);
+        const fetching = this.host.fetch(record.key, record.who ?? []);
+        const bytes = await (options.signal
+          ? untilAborted(fetching, options.signal)
+          : fetching);
         const value = this.decodeValue(bytes);
         record.decoded = { value };
         record.fetchFailures = 0;
@@ -606,7 +818,7 @@ export class Client implements FutureHost, AsyncDisposable {
           this.live.closed
         ) throw e;
         if (record.status !== "finished") continue;
-        this.run({
+        this.dispatch({
           type: "fetch-failed",
           key: record.key,
           notHeld: e.notHeld,
@@ -645,7 +857,7 @@ export class Client implements FutureHost, AsyncDisposable {
   decodeValue(bytes: Packed): unknown {
     const owner = currentTask()?.key ?? "";
     return unpack(bytes, (key) => {
-      this.run({ type: "hold", key, owner });
+      this.dispatch({ type: "hold", key, owner });
       return this.futureOf(this.state.record(key)!, owner);
     });
   }
@@ -657,7 +869,7 @@ export class Client implements FutureHost, AsyncDisposable {
 
   /** @internal */
   async cancelKeys(keys: string[]): Promise<void> {
-    this.run({ type: "cancel", keys });
+    this.dispatch({ type: "cancel", keys });
     this.flush();
     const records = keys.map((k) => this.state.record(k)).filter((r) =>
       r !== undefined
@@ -668,27 +880,45 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal */
   dropHolder(record: KeyRecord, owner: string, token: object): void {
     if (owner === "") this.finalizer.unregister(token);
-    this.run({ type: "drop", key: record.key, owner });
+    this.dispatch({ type: "drop", key: record.key, owner });
     this.flushSoon();
   }
 
   /**
-   * @internal waits until no record is pending. Inside a task it secedes
-   * for the wait (or, opted out, reports the task blocked so a deadlock is
-   * diagnosed instead of hanging).
+   * @internal waits until no record is pending (with `need`: until at most
+   * `records.length - need` are). Inside a task it secedes for the wait
+   * (or, opted out, reports the task blocked so a deadlock is diagnosed
+   * instead of hanging). Bounded by `options.signal`; `options.timeout`
+   * is for the public callers, which fold it into the signal.
    */
   async settle(
     records: KeyRecord[],
     options: AwaitOptions & { blocking?: boolean } = {},
+    need: number = records.length,
   ): Promise<void> {
     const pending = records.filter((r) => r.status === "pending");
-    if (pending.length === 0 || this.live.closed) return;
+    let left = need - (records.length - pending.length);
+    if (left <= 0 || this.live.closed) return;
     this.flush();
-    let all: Promise<unknown> = new Promise<void>((resolve) => {
-      let left = pending.length;
+    const some = new Promise<void>((resolve) => {
       const one = () => --left === 0 && resolve();
       for (const r of pending) this.whenSettled(r, one);
     });
+    await this.waitFor(some, pending, options);
+  }
+
+  /**
+   * @internal awaits `until`, which ends when keys of `pending` settle:
+   * inside a task it secedes for the wait (or reports the task blocked).
+   */
+  async waitFor(
+    until: Promise<void>,
+    pending: KeyRecord[],
+    options: AwaitOptions & { blocking?: boolean },
+  ): Promise<void> {
+    let all: Promise<unknown> = options.signal
+      ? untilAborted(until, options.signal)
+      : until;
     const ctx = currentTask();
     // A cancelled task stops waiting at once, so it can unwind.
     if (ctx) all = untilAborted(all, ctx.signal);
@@ -718,8 +948,8 @@ export class Client implements FutureHost, AsyncDisposable {
     }
   }
 
-  /** Calls `fn` once the record leaves "pending". */
-  private whenSettled(record: KeyRecord, fn: () => void): void {
+  /** @internal calls `fn` once the record leaves "pending". */
+  whenSettled(record: KeyRecord, fn: () => void): void {
     if (record.status !== "pending" || this.live.closed) return fn();
     (record.waiters ??= []).push(fn);
   }
@@ -738,11 +968,11 @@ export class Client implements FutureHost, AsyncDisposable {
     const keys = this.taskKeys.get(task);
     if (!keys) return;
     this.taskKeys.delete(task);
-    this.run({ type: "task-ended", task, keys });
+    this.dispatch({ type: "task-ended", task, keys });
   }
 
   /** Hands an event to the state machine and carries out its effects. */
-  private run(event: ClientEvent): void {
+  private dispatch(event: ClientEvent): void {
     for (const effect of this.state.handle(event)) {
       switch (effect.type) {
         case "send":
@@ -765,6 +995,12 @@ export class Client implements FutureHost, AsyncDisposable {
           this.requests.get(effect.msg.id)?.resolve(effect.msg);
           this.requests.delete(effect.msg.id);
           break;
+        case "call-result":
+          this.callAnswered(effect.msg);
+          break;
+        case "warning":
+          console.warn(`tendril: ${effect.message}`);
+          break;
       }
     }
   }
@@ -779,7 +1015,7 @@ export class Client implements FutureHost, AsyncDisposable {
   /** @internal sends queued messages now. */
   flush(): void {
     this.live.flushing = false;
-    this.run(FLUSH);
+    this.dispatch(FLUSH);
   }
 }
 
@@ -817,6 +1053,46 @@ export type SubmitArg<T> =
       ? never
     : T extends object ? { [K in keyof T]: SubmitArg<T[K]> }
     : never);
+/** One iterable per parameter of a function mapped with `Client.map`. */
+export type MapIterables<A extends readonly unknown[]> = {
+  [K in keyof A]: Iterable<SubmitArg<A[K]>>;
+};
+
+/**
+ * The rows of `iterables` side by side (`[x0, y0], [x1, y1], ...`).
+ *
+ * @throws {RangeError} when they differ in length, or there are none.
+ */
+function zipIterables(iterables: Iterable<unknown>[]): unknown[][] {
+  if (iterables.length === 0) {
+    throw new RangeError("map() needs at least one iterable of arguments");
+  }
+  const columns = iterables.map((it) => Array.isArray(it) ? it : [...it]);
+  const n = columns[0].length;
+  if (columns.some((c) => c.length !== n)) {
+    throw new RangeError(
+      `map() needs iterables of one length, got lengths ${
+        columns.map((c) => c.length).join(", ")
+      }`,
+    );
+  }
+  if (columns.length === 1) return columns[0].map((x) => [x]);
+  return Array.from({ length: n }, (_, i) => columns.map((c) => c[i]));
+}
+
+/** How many of `n` futures `wait` waits for, given its `returnWhen`. */
+function countToWaitFor(returnWhen: ReturnWhen | undefined, n: number): number {
+  if (returnWhen === undefined || returnWhen === "ALL_COMPLETED") return n;
+  if (returnWhen === "FIRST_COMPLETED") return Math.min(1, n);
+  if (!Number.isInteger(returnWhen) || returnWhen < 0 || returnWhen > n) {
+    throw new RangeError(
+      `wait() returnWhen must be "ALL_COMPLETED", "FIRST_COMPLETED" or a ` +
+        `count in [0, ${n}], got ${JSON.stringify(returnWhen)}`,
+    );
+  }
+  return returnWhen;
+}
+
 /** A function's parameters, each of which may be given as futures. */
 export type SubmitArgs<A extends readonly unknown[]> = {
   [K in keyof A]: SubmitArg<A[K]>;

@@ -7,6 +7,7 @@
  */
 
 import { keyRef } from "../../runtime/codec/codec.ts";
+import { withDeadline } from "./deadline.ts";
 import type { AwaitOptions } from "./types.ts";
 import type { FutureStatus, KeyRecord } from "./state.ts";
 
@@ -29,7 +30,10 @@ export interface FutureHost {
 }
 
 /**
- * A future on the result of one task.
+ * A future on the result of one task. Not thenable on purpose: `await f`
+ * gives back `f` (use `await f.result()`), because JavaScript adopts any
+ * thenable an async function returns, and tasks must be able to return
+ * futures.
  *
  * @example Result, status and release
  * ```ts
@@ -93,8 +97,14 @@ export class Future<T = unknown> {
    * may throw any value (a thrown `{ code: 42 }` comes back as that object),
    * so `E` is only what the caller expects: pass `unknown` when unsure.
    */
-  async exception<E = Error>(options?: AwaitOptions): Promise<E | undefined> {
-    await this.host.settle([this.record], options);
+  async exception<E = Error>(
+    options: AwaitOptions = {},
+  ): Promise<E | undefined> {
+    await withDeadline(
+      () => `exception() of ${this.key}`,
+      options,
+      (bounded) => this.host.settle([this.record], bounded),
+    );
     if (this.record.status === "error") {
       return this.host.errorOf(this.record) as E;
     }

@@ -111,6 +111,13 @@ export type ClientEvent =
   | { type: "task-ended"; task: string; keys: Iterable<string> }
   /** Ask the scheduler to cancel keys. */
   | { type: "cancel"; keys: string[] }
+  /** Ask the scheduler to run erred keys again: they are pending again. */
+  | { type: "retry"; keys: string[] }
+  /** Ask for a function call on the workers or the scheduler (`client.run`). */
+  | {
+    type: "call";
+    msg: Extract<ClientToScheduler, { op: `call-on-${string}` }>;
+  }
   /** Fetching `key`'s value from its holders failed. */
   | {
     type: "fetch-failed";
@@ -141,7 +148,14 @@ export type ClientEffect =
   /** The scheduler answered a request (matched by its `id`). */
   | { type: "answer"; msg: SchedulerAnswer }
   /** Tasks of this client's trees printed these lines. */
-  | { type: "output"; msg: Extract<SchedulerToClient, { op: "task-output" }> };
+  | { type: "output"; msg: Extract<SchedulerToClient, { op: "task-output" }> }
+  /** The scheduler warns the user. */
+  | { type: "warning"; message: string }
+  /** The answer to a function call (`client.run`). */
+  | {
+    type: "call-result";
+    msg: Extract<SchedulerToClient, { op: "call-result" }>;
+  };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -198,6 +212,12 @@ export class ClientState {
         break;
       case "cancel":
         this.message({ op: "cancel", keys: event.keys });
+        break;
+      case "retry":
+        this.retry(event.keys);
+        break;
+      case "call":
+        this.message(event.msg);
         break;
       case "fetch-failed":
         this.fetchFailed(event);
@@ -287,6 +307,18 @@ export class ClientState {
     if (!record.held) this.keys.delete(key);
   }
 
+  /** Erred keys held here go back to pending; the scheduler runs them again. */
+  private retry(keys: string[]): void {
+    const erred = keys.filter((k) => this.keys.get(k)?.status === "error");
+    if (erred.length === 0) return;
+    for (const key of erred) {
+      const record = this.keys.get(key)!;
+      record.status = "pending";
+      record.error = undefined;
+    }
+    this.message({ op: "retry", keys: erred });
+  }
+
   /** The value could not be fetched: ask the scheduler where it is now, and wait. */
   private fetchFailed(
     event: Extract<ClientEvent, { type: "fetch-failed" }>,
@@ -326,6 +358,12 @@ export class ClientState {
         keys: msg.keys,
         message: msg.message,
       });
+    }
+    if (msg.op === "call-result") {
+      return this.effect({ type: "call-result", msg });
+    }
+    if (msg.op === "warning") {
+      return this.effect({ type: "warning", message: msg.message });
     }
     const record = this.keys.get(msg.key);
     if (!record) return;

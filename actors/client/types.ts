@@ -8,6 +8,7 @@
  */
 
 import type { Packed } from "../../runtime/codec/packed.ts";
+import type { WaitBounds } from "./deadline.ts";
 import type {
   ClientToScheduler,
   SchedulerToClient,
@@ -26,12 +27,30 @@ export interface SubmitOptions {
   retries?: number;
   /** Worker ids or addresses the task may run on. */
   workers?: string | string[];
-  /** With `workers`: prefer them, but allow others. */
+  /**
+   * With `workers`: prefer them, but allow others. Without it, a task
+   * whose workers are not connected errs after a grace period.
+   */
   allowOtherWorkers?: boolean;
+  /**
+   * Worker resources the task holds while it is on a worker (`{ GPU: 1 }`,
+   * against workers' `--resources GPU=2`); one no worker offers errs at once.
+   */
+  resources?: Record<string, number>;
+  /**
+   * With `resources`: give them back when the task secedes (say, to wait
+   * for children that need them too). They are not taken back on rejoin.
+   */
+  releaseResourcesOnSecede?: boolean;
 }
 
-/** Options of awaiting calls (`result`, `gather`, `wait`, `compute`). */
-export interface AwaitOptions {
+/**
+ * Options of awaiting calls (`result`, `gather`, `wait`, `exception`,
+ * `compute`). `timeout` (ms) rejects with a `TimeoutError`, `signal` with
+ * its reason; both bound only the waiting (a value already at hand is
+ * returned).
+ */
+export interface AwaitOptions extends WaitBounds {
   /**
    * Inside a task: secede while waiting and rejoin after (default true).
    * With false the task keeps its slot; if every slot ends up waiting this

@@ -11,7 +11,13 @@
 import { ProtocolError } from "../../runtime/errors.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
-import type { ToScheduler, ToWorkerConnection } from "../protocol.ts";
+import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
+import { loadShipping } from "../../runtime/shipping/lazy.ts";
+import type {
+  FunctionCall,
+  ToScheduler,
+  ToWorkerConnection,
+} from "../protocol.ts";
 import {
   type SchedulerEffect,
   type SchedulerEvent,
@@ -62,18 +68,25 @@ export class Scheduler {
   /** The state machine (read it for stats and tests). */
   readonly state: SchedulerState;
   private readonly conns = new Map<string, SchedulerConnection>();
-  /** Timers of {@linkcode StuckRunWatch}, cleared on close. */
-  private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
+  /**
+   * Timers the machine asked for (`timer` effects) and those watching
+   * cancelled runs (see {@linkcode StuckRunWatch}), cleared on close.
+   */
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+
+  /** Whether clients may run functions here (`runOnScheduler`). */
+  private readonly allowClientCode: boolean;
 
   /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
   constructor(
-    options: SchedulerOptions = {},
+    options: SchedulerOptions & { allowClientCode?: boolean } = {},
     private readonly stuckRuns?: StuckRunWatch,
   ) {
     this.state = new SchedulerState({
       ...options,
       validate: options.validate ?? validateFromEnv(),
     });
+    this.allowClientCode = options.allowClientCode ?? false;
   }
 
   /** Adds a worker reachable over `conn` (which also carries its in-task client). */
@@ -82,9 +95,10 @@ export class Scheduler {
     slots: number,
     address: string,
     conn: SchedulerConnection,
+    resources?: Record<string, number>,
   ): void {
     this.attach(id, conn, { type: "worker-left", id });
-    this.run({ type: "worker-joined", id, slots, address });
+    this.run({ type: "worker-joined", id, slots, address, resources });
   }
 
   /** Adds a client reachable over `conn`. */
@@ -137,6 +151,10 @@ export class Scheduler {
     const effects: SchedulerEffect[] = [];
     let refused: ProtocolError | undefined;
     for (const msg of batch) {
+      if (msg?.op === "call-on-scheduler" && this.allowClientCode) {
+        void this.callHere(id, msg);
+        continue;
+      }
       event.msg = msg;
       try {
         this.state.handle(event, effects);
@@ -178,6 +196,15 @@ export class Scheduler {
         console.error(`tendril: ${effect.message}`);
         continue;
       }
+      if (effect.type === "timer") {
+        const { token } = effect;
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          this.run({ type: "tick", token });
+        }, effect.ms);
+        this.timers.add(timer);
+        continue;
+      }
       const conn = this.conns.get(effect.to);
       if (conn && !conn.closed) conn.send(effect.msg);
       if (effect.msg.op === "cancel-compute" && this.stuckRuns) {
@@ -190,18 +217,44 @@ export class Scheduler {
   private watchStop(worker: string, key: string, run: number): void {
     const { grace, stuck } = this.stuckRuns!;
     const timer = setTimeout(() => {
-      this.stuckTimers.delete(timer);
+      this.timers.delete(timer);
       if (this.state.workers.get(worker)?.stopping.has(run)) {
         stuck(worker, key);
       }
     }, grace);
-    this.stuckTimers.add(timer);
+    this.timers.add(timer);
   }
 
-  /** Closes every connection. */
+  /**
+   * Runs a client's function in this process (the scheduler was started
+   * allowing client code) and answers with its value or error.
+   */
+  private async callHere(from: string, msg: FunctionCall): Promise<void> {
+    const values: Record<string, Packed> = {};
+    const errors: Record<string, Packed> = {};
+    try {
+      const { loadFunction } = await loadShipping();
+      const fn = await loadFunction({ id: msg.fn, ref: msg.fnRef }, {});
+      values.scheduler = pack(await fn(...(unpack(msg.args) as unknown[])));
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      try {
+        errors.scheduler = pack(error);
+      } catch {
+        errors.scheduler = pack(new Error(error.message));
+      }
+    }
+    this.apply([{
+      type: "send",
+      to: from,
+      msg: { op: "call-result", id: msg.id, values, errors },
+    }]);
+  }
+
+  /** Closes every connection (and stops the machine's timers). */
   close(): void {
-    for (const timer of this.stuckTimers) clearTimeout(timer);
-    this.stuckTimers.clear();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     for (const conn of [...this.conns.values()]) conn.close();
     this.conns.clear();
   }

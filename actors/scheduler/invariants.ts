@@ -12,7 +12,8 @@
  * @module
  */
 
-import { allowedOn } from "./placement.ts";
+import { allowedOn, hasRoom } from "./placement.ts";
+import { fitsResources } from "./resources.ts";
 import { isActive, type TaskRecord, type WorkerRecord } from "./records.ts";
 import type { TaskGraph } from "./transitions.ts";
 
@@ -169,10 +170,10 @@ function checkTask(
       check(notMemory.length === 0, () => `${at()} has deps not in memory`);
       check(queued.has(ts), () => `${at()} is not in the queue`);
       for (const w of g.workers.values()) {
-        const room = w.executing < w.slots * g.saturation;
-        const may = !ts.restrictions || allowedOn(ts, w);
+        const may = (!ts.restrictions || allowedOn(ts, w)) &&
+          fitsResources(ts, w);
         check(
-          !(room && may && !w.fullyBlocked),
+          !(hasRoom(w, g.saturation) && may),
           () => `${at()} is queued while ${w.id} has room for it`,
         );
       }
@@ -240,19 +241,56 @@ function checkTask(
 function checkWorker(g: TaskGraph, id: string, w: WorkerRecord): void {
   check(w.id === id, () => `worker ${id} is filed under another id`);
   let executing = 0;
+  let occupancy = 0;
+  const used = new Map<string, number>();
+  const hold = (need: Readonly<Record<string, number>> | null) => {
+    for (const name in need) used.set(name, (used.get(name) ?? 0) + need[name]);
+  };
+  for (const s of w.stopping.values()) hold(s.resources);
   for (const ts of w.processing) {
+    if (ts.holding) hold(ts.resources);
+    check(
+      // Given back when it seceded (if asked to), and not taken back.
+      ts.resources !== null ? ts.holding || ts.releaseOnSecede : !ts.holding,
+      () =>
+        `${ts.key} on ${id} ${ts.holding ? "holds" : "does not hold"} ` +
+        `its resources`,
+    );
     check(
       g.tasks.get(ts.key) === ts && ts.status === "processing" &&
         ts.processingOn === w,
       () => `${id} lists ${ts.key} as processing, which it is not there`,
     );
-    if (!ts.seceded) executing++;
+    if (!ts.seceded) {
+      executing++;
+      occupancy += ts.charged;
+    }
     check(
       !w.stopping.has(ts.run),
       () => `${id} is stopping live run ${ts.run}`,
     );
   }
-  for (const s of w.stopping.values()) if (s.holdsSlot) executing++;
+  for (const s of w.stopping.values()) {
+    if (!s.holdsSlot) continue;
+    executing++;
+    occupancy += s.charged;
+  }
+  for (const name of new Set([...used.keys(), ...w.resourcesUsed.keys()])) {
+    const counted = w.resourcesUsed.get(name) ?? 0;
+    check(
+      Math.abs(counted - (used.get(name) ?? 0)) <= 1e-9 * counted &&
+        counted <= (w.resources?.[name] ?? 0),
+      () =>
+        `${id} counts ${counted} of ${name} in use, but its runs hold ` +
+        `${used.get(name) ?? 0} and it offers ${w.resources?.[name] ?? 0}`,
+    );
+  }
+  check(
+    w.occupancy === occupancy,
+    () =>
+      `${id} counts ${w.occupancy} µs of occupancy, but the runs holding its ` +
+      `slots were charged ${occupancy} µs`,
+  );
   check(
     w.executing === executing,
     () =>

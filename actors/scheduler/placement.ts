@@ -1,15 +1,54 @@
 /**
- * Where a runnable task goes: the worker with the fewest executing tasks per
- * slot, then the one already holding most of its dependencies' bytes.
- * Workers at capacity (`slots * saturation` tasks) are skipped, and so are
- * workers whose every slot is held by a task blocked without secession
- * (nothing new could start there). Restrictions exclude workers unless they
- * are loose (`allowOtherWorkers`), in which case they only lose ties.
+ * Where a runnable task goes: the worker with the least expected work per
+ * slot (its `occupancy`, from learned durations, each task counting at
+ * least 1 µs so that tasks of unknown duration spread by count), then the
+ * one already holding most of its dependencies' bytes. Workers without
+ * room (see {@linkcode hasRoom}) are skipped, and so are workers whose every
+ * slot is held by a task blocked without secession (nothing new could start
+ * there). Restrictions exclude workers unless they are loose
+ * (`allowOtherWorkers`), in which case they only lose ties.
  *
  * @module
  */
 
 import type { TaskRecord, WorkerRecord } from "./records.ts";
+import { fitsResources } from "./resources.ts";
+
+/**
+ * Expected work a worker may have queued per slot beyond its running tasks:
+ * enough to cover a round trip to the scheduler many times over, small
+ * enough that slow tasks wait in the scheduler's queue, where any worker
+ * that frees up can take them, instead of behind each other on one worker.
+ */
+export const QUEUE_BUDGET_US = 50_000;
+
+/**
+ * True when worker `w` may be given another task: it has a free slot, or it
+ * holds fewer than `slots * saturation` tasks whose expected work is under
+ * {@linkcode QUEUE_BUDGET_US} per slot. So a worker queues up to
+ * `saturation` quick tasks per slot but only a few slow ones: saturation
+ * adapts to the learned durations. A fully blocked worker has no room.
+ *
+ * @example Quick tasks queue deep, slow ones do not
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasRoom } from "./placement.ts";
+ * import { WorkerRecord } from "./records.ts";
+ * const w = new WorkerRecord("w1", 1, "inproc://w1");
+ * assert.ok(hasRoom(w, 64));
+ * w.executing = 10;
+ * w.occupancy = 10 * 100; // ten 100 µs tasks
+ * assert.ok(hasRoom(w, 64));
+ * w.occupancy = 10 * 100_000; // ten 100 ms tasks
+ * assert.ok(!hasRoom(w, 64));
+ * ```
+ */
+export function hasRoom(w: WorkerRecord, saturation: number): boolean {
+  if (w.fullyBlocked) return false;
+  if (w.executing < w.slots) return true;
+  return w.executing < w.slots * saturation &&
+    w.occupancy < w.slots * QUEUE_BUDGET_US;
+}
 
 /** True when `w` is one of the workers the restricted task `ts` names. */
 export function allowedOn(ts: TaskRecord, w: WorkerRecord): boolean {
@@ -46,10 +85,11 @@ export function pickWorker(
   let bestLoad = Infinity;
   let bestLocal = -1;
   for (const w of workers) {
-    if (w.executing >= w.slots * saturation || w.fullyBlocked) continue;
+    if (!hasRoom(w, saturation)) continue;
+    if (ts.resources !== null && !fitsResources(ts, w)) continue;
     const fits = !ts.restrictions || allowedOn(ts, w);
     if (!fits && !ts.loose) continue;
-    const load = w.executing / w.slots + (fits ? 0 : 1e6);
+    const load = (w.occupancy + w.executing) / w.slots + (fits ? 0 : 1e15);
     if (load > bestLoad) continue;
     let local = 0;
     for (const d of ts.deps) {

@@ -112,6 +112,11 @@ export class TaskRecord {
   run = 0;
   /** While processing: a steal request is out for it. */
   stealing = false;
+  /**
+   * While processing: the µs of work charged to its worker's `occupancy`
+   * (its function's learned duration when it was assigned, 0 if unknown).
+   */
+  charged = 0;
   /** Workers holding the value while in memory. */
   whoHas: WorkerRecord[] | null = null;
   /** Codec bytes of a small result, kept so nobody has to fetch it. */
@@ -155,6 +160,12 @@ export class TaskRecord {
   readonly restrictions: ReadonlySet<string> | null;
   /** With restrictions: a preference only. */
   readonly loose: boolean;
+  /** Amounts of worker resources it holds while assigned, if any. */
+  readonly resources: Readonly<Record<string, number>> | null;
+  /** With resources: they are given back when it secedes. */
+  readonly releaseOnSecede: boolean;
+  /** While processing: its resources are counted on its worker. */
+  holding = false;
   /** Its priority as one number (smaller runs first). */
   readonly rank: number;
   /** How many tasks up its chain of submitting tasks (0 from a client). */
@@ -170,6 +181,10 @@ export class TaskRecord {
     this.retries = spec.retries ?? 0;
     this.restrictions = spec.workers?.length ? new Set(spec.workers) : null;
     this.loose = spec.allowOtherWorkers ?? false;
+    this.resources = spec.resources && Object.keys(spec.resources).length > 0
+      ? spec.resources
+      : null;
+    this.releaseOnSecede = spec.releaseResourcesOnSecede ?? false;
   }
 
   /** Some owner holds a future on it. */
@@ -189,6 +204,10 @@ export interface StoppingRun {
   readonly key: string;
   /** Whether it counts against the worker's slots (it had not seceded). */
   holdsSlot: boolean;
+  /** The µs of work its task was charged (counted in `occupancy` while it holds a slot). */
+  readonly charged: number;
+  /** The worker resources its task holds until it stops. */
+  readonly resources: Readonly<Record<string, number>> | null;
 }
 
 /** One worker as the scheduler sees it. */
@@ -200,6 +219,11 @@ export class WorkerRecord {
    * that hold a slot. Counts against `slots * saturation`.
    */
   executing = 0;
+  /**
+   * Expected work of the same runs, in µs: the sum of their `charged`
+   * durations. Bounds how much work waits in its queue (see `hasRoom`).
+   */
+  occupancy = 0;
   /** Keys whose values it holds. */
   readonly hasWhat: Set<TaskRecord> = new Set();
   /** Processing tasks blocked in an await that opted out of secession. */
@@ -208,12 +232,16 @@ export class WorkerRecord {
   readonly stopping: Map<number, StoppingRun> = new Map();
   /** Function ids already sent to it. */
   readonly fnsSent: Set<string> = new Set();
+  /** Amounts of its resources held by tasks assigned to it (and stopping runs). */
+  readonly resourcesUsed: Map<string, number> = new Map();
   /** A worker `id` with `slots` slots, serving data at `address`. */
   constructor(
     readonly id: string,
     readonly slots: number,
     /** Where peers and clients fetch its data. */
     readonly address: string,
+    /** Amounts of resources it offers (`{ GPU: 2 }`), if any. */
+    readonly resources: Readonly<Record<string, number>> | null = null,
   ) {}
 
   /** Every slot is held by a task blocked without secession: nothing new can start. */

@@ -26,6 +26,7 @@ import {
 } from "../../runtime/wire/handshake.ts";
 import { Scheduler, type SchedulerConnection } from "./actor.ts";
 import { Dashboard } from "../dashboard/server.ts";
+import { resourcesProblem } from "./resources.ts";
 import type { SchedulerOptions } from "./state.ts";
 import { type PeerRole, validateToScheduler } from "../protocol.ts";
 import { ProtocolError } from "../../runtime/errors.ts";
@@ -42,6 +43,8 @@ export const DEFAULT_HEARTBEAT_TIMEOUT: number = DEFAULT_SILENCE_TIMEOUT;
 
 /** Options of {@linkcode SchedulerServer.start}. */
 export interface SchedulerServerOptions extends SchedulerOptions {
+  /** Let clients run functions in this process (`runOnScheduler`; default false). */
+  allowClientCode?: boolean;
   /** Interface to bind (default 127.0.0.1). */
   host?: string;
   /** Port (default 8786; 0 picks a free one). */
@@ -158,6 +161,8 @@ export class SchedulerServer implements AsyncDisposable {
     const scheduler = new Scheduler({
       saturation: options.saturation,
       allowedFailures: options.allowedFailures,
+      unknownWorkerGraceMs: options.unknownWorkerGraceMs,
+      allowClientCode: options.allowClientCode,
     });
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({
@@ -277,7 +282,13 @@ export class SchedulerServer implements AsyncDisposable {
           console.error(
             `tendril: worker ${id} joined (${hello.slots} slots, data at ${hello.address})`,
           );
-          this.scheduler.addWorker(id, hello.slots!, hello.address!, sconn);
+          this.scheduler.addWorker(
+            id,
+            hello.slots!,
+            hello.address!,
+            sconn,
+            hello.resources,
+          );
         } else {
           this.scheduler.addClient(id, sconn);
         }
@@ -296,6 +307,18 @@ export class SchedulerServer implements AsyncDisposable {
       slots > 100_000
     ) {
       return "a worker needs slots (a positive integer)";
+    }
+    const { resources } = hello;
+    if (resources !== undefined) {
+      if (
+        resources === null || typeof resources !== "object" ||
+        Array.isArray(resources) ||
+        Object.values(resources).some((x) => typeof x !== "number")
+      ) {
+        return "a worker's resources must map names to numbers";
+      }
+      const problem = resourcesProblem(resources);
+      if (problem) return `a worker's ${problem}`;
     }
     if (typeof address !== "string" || !/^(tcp|tls):\/\//.test(address)) {
       return "a worker needs a data address (tcp://HOST:PORT or tls://HOST:PORT)";

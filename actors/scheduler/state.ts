@@ -15,10 +15,13 @@ import { pack } from "../../runtime/codec/packed.ts";
 import {
   KilledWorkerError,
   LostDataError,
+  NoWorkerError,
   ProtocolError,
+  ResourceError,
   TendrilError,
 } from "../../runtime/errors.ts";
 import type {
+  FunctionCall,
   MissingData,
   OutputLine,
   SchedulerInfo,
@@ -26,8 +29,12 @@ import type {
   ToScheduler,
   WorkerToScheduler,
 } from "../protocol.ts";
+import { FunctionCalls } from "./calls.ts";
 import { findDeadlock } from "./deadlock.ts";
 import { describeScheduler, type SchedulerAbout } from "./info.ts";
+import { stealsFor } from "./stealing.ts";
+import { allowedOn } from "./placement.ts";
+import { holdResources, resourcesProblem, unsatisfiable } from "./resources.ts";
 import { checkInvariants } from "./invariants.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { RecentOutput } from "./recent_output.ts";
@@ -43,13 +50,22 @@ export type { SchedulerEffect };
 
 /** Everything that can happen to a scheduler. */
 export type SchedulerEvent =
-  | { type: "worker-joined"; id: string; slots: number; address: string }
+  | {
+    type: "worker-joined";
+    id: string;
+    slots: number;
+    address: string;
+    /** Amounts of resources it offers (`{ GPU: 2 }`). */
+    resources?: Record<string, number>;
+  }
   | { type: "worker-left"; id: string }
   | { type: "client-joined"; id: string }
   | { type: "client-left"; id: string }
   | { type: "message"; from: string; msg: ToScheduler }
   /** The end of a batch of input: send what was held back (frees, one message per worker). */
-  | { type: "flush" };
+  | { type: "flush" }
+  /** A `timer` effect's time is up. */
+  | { type: "tick"; token: number };
 
 /** Tuning of a {@linkcode SchedulerState}. */
 export interface SchedulerOptions {
@@ -66,6 +82,11 @@ export interface SchedulerOptions {
   allowedFailures?: number;
   /** Check every invariant after every event (slow: for tests and debugging). */
   validate?: boolean;
+  /**
+   * How long a task restricted to workers none of which is connected
+   * waits for one before it errs with NoWorkerError (default 10 s).
+   */
+  unknownWorkerGraceMs?: number;
 }
 
 /** The worker message with operation `Op`. */
@@ -93,12 +114,25 @@ export class SchedulerState extends TaskGraph {
   private readonly validating: boolean;
   /** Code packages clients sent, for workers to fetch. */
   private readonly code = new CodeStore();
+  /** Workers that may have a free slot after this event: they try to steal. */
+  private readonly mayIdle: Set<WorkerRecord> = new Set();
+  /** Grace period of tasks restricted to workers not connected. */
+  private readonly graceMs: number;
+  /** Tasks restricted to workers not connected, by the timer that ends their wait. */
+  private readonly awaitingWorker: Map<number, TaskRecord[]> = new Map();
+  /** Timer tokens handed out. */
+  private timers = 0;
+  /** The group of such tasks filed during the current event, if any. */
+  private graceGroup: TaskRecord[] | null = null;
+  /** Calls of a function on every worker (`client.run`) waiting for answers. */
+  private readonly calls: FunctionCalls = new FunctionCalls();
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
     super(options.saturation ?? 64);
     this.allowedFailures = options.allowedFailures ?? 3;
     this.validating = options.validate ?? false;
+    this.graceMs = options.unknownWorkerGraceMs ?? 10_000;
   }
 
   /**
@@ -136,12 +170,13 @@ export class SchedulerState extends TaskGraph {
     into: SchedulerEffect[] = [],
   ): SchedulerEffect[] {
     this.effects = into;
+    this.graceGroup = null;
     switch (event.type) {
       case "message":
         this.message(event.from, event.msg);
         break;
       case "worker-joined":
-        this.workerJoined(event.id, event.slots, event.address);
+        this.workerJoined(event);
         break;
       case "worker-left":
         this.workerLeft(event.id);
@@ -157,8 +192,12 @@ export class SchedulerState extends TaskGraph {
       case "flush":
         this.flushFrees();
         break;
+      case "tick":
+        this.graceOver(event.token);
+        break;
     }
     this.drainWork();
+    if (this.mayIdle.size > 0) this.balance();
     if (this.deadlockSuspected) this.checkDeadlock();
     if (this.validating) this.validate();
     return this.effects;
@@ -191,19 +230,29 @@ export class SchedulerState extends TaskGraph {
    * A worker joined: it is filed (with an owner set for its in-task client)
    * and given queued work. A second join under the same id is ignored.
    */
-  private workerJoined(id: string, slots: number, address: string): void {
+  private workerJoined(
+    event: Extract<SchedulerEvent, { type: "worker-joined" }>,
+  ): void {
+    const { id, slots, address, resources } = event;
     if (this.workers.has(id)) {
       return this.log("warn", `worker ${id} joined twice; ignored`);
     }
-    const w = new WorkerRecord(id, slots, address);
+    const problem = resources && resourcesProblem(resources);
+    if (problem) this.log("warn", `worker ${id}: ${problem}; ignored`);
+    const offers = resources && !problem && Object.keys(resources).length > 0
+      ? resources
+      : null;
+    const w = new WorkerRecord(id, slots, address, offers);
     this.workers.set(id, w);
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A client left: everything it wanted is released. */
   private clientLeft(id: string): void {
     this.quiet.delete(id);
+    this.calls.clientLeft(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
@@ -222,6 +271,7 @@ export class SchedulerState extends TaskGraph {
     this.usage.delete(id);
     this.forgetFrees(w);
     this.clientLeft(id);
+    for (const { to, msg } of this.calls.workerLeft(id)) this.send(to, msg);
     for (const ts of w.hasWhat) this.loseCopy(ts, w);
     for (const ts of [...w.processing]) {
       this.releaseOwned(ts);
@@ -286,6 +336,25 @@ export class SchedulerState extends TaskGraph {
           id: msg.id,
           info: this.describe(),
         });
+      case "retry":
+        return this.retry(from, msg.keys);
+      case "call-on-workers":
+        return this.callOnWorkers(from, msg);
+      case "call-on-scheduler":
+        // The shell runs these when it allows client code; here, it does not.
+        return this.send(from, {
+          op: "call-result",
+          id: msg.id,
+          values: {},
+          errors: {
+            scheduler: pack(
+              new TendrilError(
+                "the scheduler does not run client code; start it with " +
+                  "--allow-client-code (LocalCluster: allowClientCode: true)",
+              ),
+            ),
+          },
+        });
       default:
         return this.fromWorker(from, msg);
     }
@@ -337,6 +406,8 @@ export class SchedulerState extends TaskGraph {
       case "worker-usage":
         this.usage.set(w.id, { rss: msg.rss, heap: msg.heap, cpu: msg.cpu });
         return;
+      case "function-result":
+        return this.callAnswered(w.id, msg);
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,
@@ -387,6 +458,48 @@ export class SchedulerState extends TaskGraph {
       });
     }
     this.start(ts);
+    if (ts.restrictions && !ts.loose) this.checkRestriction(client, ts);
+  }
+
+  /**
+   * A task restricted to workers none of which is connected: warn, and err
+   * once the grace period passes without one (a timer effect per event).
+   */
+  private checkRestriction(client: string, ts: TaskRecord): void {
+    for (const w of this.workers.values()) if (allowedOn(ts, w)) return;
+    const names = [...ts.restrictions!];
+    const message = `task ${ts.key} may run only on ${names.join(", ")}, ` +
+      `${
+        names.length === 1 ? "which is not" : "none of which is"
+      } connected: ` +
+      `it waits ${this.graceMs} ms for one, then errs`;
+    this.log("warn", message);
+    this.send(client, { op: "warning", message });
+    if (this.graceGroup) return void this.graceGroup.push(ts);
+    const token = ++this.timers;
+    this.graceGroup = [ts];
+    this.awaitingWorker.set(token, this.graceGroup);
+    this.effects.push({ type: "timer", ms: this.graceMs, token });
+  }
+
+  /** The grace period of the tasks filed under `token` is over. */
+  private graceOver(token: number): void {
+    const group = this.awaitingWorker.get(token);
+    if (!group) return;
+    this.awaitingWorker.delete(token);
+    for (const ts of group) {
+      if (this.tasks.get(ts.key) !== ts) continue;
+      if (ts.status !== "waiting" && ts.status !== "queued") continue;
+      let connected = false;
+      for (const w of this.workers.values()) connected ||= allowedOn(ts, w);
+      if (connected) continue;
+      const error = new NoWorkerError(
+        ts.key,
+        [...ts.restrictions!],
+        this.graceMs,
+      );
+      this.recommend(ts, "erred", pack(error));
+    }
   }
 
   /** Why a new task cannot be accepted, if it cannot. */
@@ -403,6 +516,21 @@ export class SchedulerState extends TaskGraph {
           `future with its own key (a key may not be reused for a task that ` +
           `takes the old future as an argument)`,
       );
+    }
+    if (spec.resources) {
+      const problem = resourcesProblem(spec.resources);
+      if (problem) return new TendrilError(`task ${spec.key}: ${problem}`);
+      const short = this.workers.size > 0
+        ? unsatisfiable(spec.resources, this.workers.values())
+        : undefined;
+      if (short) {
+        return new ResourceError(
+          spec.key,
+          short.name,
+          spec.resources[short.name],
+          short.most,
+        );
+      }
     }
     for (const k of deps) {
       if (!this.tasks.has(k)) {
@@ -462,13 +590,70 @@ export class SchedulerState extends TaskGraph {
     }
   }
 
+  /**
+   * `client` asks erred `keys` to run again: each, with the erred
+   * dependencies it failed from (found with a work list, not recursion),
+   * is released without its error and computed again. A key that is not
+   * erred is reported as it stands; one the graph does not have, cancelled.
+   */
+  private retry(client: string, keys: string[]): void {
+    const erred: TaskRecord[] = [];
+    const seen = new Set<TaskRecord>();
+    for (const key of keys) {
+      const ts = this.tasks.get(key);
+      if (!ts) {
+        this.send(client, {
+          op: "key-cancelled",
+          key,
+          reason: "cannot retry: forgotten by the scheduler",
+        });
+      } else if (ts.status !== "erred") this.report(ts, client);
+      else if (!seen.has(ts)) {
+        seen.add(ts);
+        erred.push(ts);
+      }
+    }
+    for (let i = 0; i < erred.length; i++) {
+      for (const d of erred[i].deps) {
+        if (d.status === "erred" && !seen.has(d)) {
+          seen.add(d);
+          erred.push(d);
+        }
+      }
+    }
+    for (const ts of erred) {
+      ts.error = null;
+      ts.suspicious = 0;
+      ts.fetchFailures = 0;
+      this.setStatus(ts, "released");
+    }
+    for (const ts of erred) this.recommend(ts, "waiting");
+  }
+
+  /** `client` asks every worker to call a function (see `calls.ts`). */
+  private callOnWorkers(client: string, call: FunctionCall): void {
+    const sends = this.calls.start(client, call, this.workers.keys());
+    for (const { to, msg } of sends) this.send(to, msg);
+  }
+
+  /** Worker `from` answered a call; the last answer goes to its client. */
+  private callAnswered(from: string, msg: Msg<"function-result">): void {
+    const done = this.calls.answered(from, msg.id, msg.value, msg.error);
+    if (done) this.send(done.to, done.msg);
+  }
+
   /** The run `run` on `w` was being stopped and has ended: its slot is free. */
   private runEnded(w: WorkerRecord, run: number): boolean {
     const stopping = w.stopping.get(run);
     if (!stopping) return false;
     w.stopping.delete(run);
-    if (stopping.holdsSlot) w.executing--;
+    if (stopping.holdsSlot) {
+      w.executing--;
+      w.occupancy -= stopping.charged;
+    }
+    holdResources(w, stopping.resources, -1);
     this.fill(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
     return true;
   }
 
@@ -496,6 +681,7 @@ export class SchedulerState extends TaskGraph {
       if (!held) this.free(w, msg.key);
       return;
     }
+    if (msg.ms !== undefined) this.durations.learn(ts.fn, msg.ms);
     this.unassign(ts, false);
     this.timeRun(ts, w, msg, false);
     this.countInTree(ts);
@@ -516,6 +702,7 @@ export class SchedulerState extends TaskGraph {
     }
     this.settle(ts);
     this.fill(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A run on `w` threw: the task runs again while it has retries, else it errs. */
@@ -532,6 +719,7 @@ export class SchedulerState extends TaskGraph {
       this.fail(ts, msg.error);
     }
     this.fill(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /**
@@ -610,6 +798,7 @@ export class SchedulerState extends TaskGraph {
       if (stopping.holdsSlot) {
         stopping.holdsSlot = false;
         w.executing--;
+        w.occupancy -= stopping.charged;
         this.fill(w);
       }
       return;
@@ -618,8 +807,14 @@ export class SchedulerState extends TaskGraph {
     if (!ts || ts.seceded) return;
     ts.seceded = true;
     w.executing--;
+    w.occupancy -= ts.charged;
+    if (ts.holding && ts.releaseOnSecede) {
+      holdResources(w, ts.resources, -1);
+      ts.holding = false;
+    }
     if (w.blocked.delete(ts)) ts.blockedOn = null;
     this.fill(w);
+    if (w.executing < w.slots) this.mayIdle.add(w);
   }
 
   /** A seceded run on `w` holds a slot again and counts toward its load. */
@@ -629,6 +824,7 @@ export class SchedulerState extends TaskGraph {
       if (!stopping.holdsSlot) {
         stopping.holdsSlot = true;
         w.executing++;
+        w.occupancy += stopping.charged;
       }
       return;
     }
@@ -636,6 +832,7 @@ export class SchedulerState extends TaskGraph {
     if (!ts || !ts.seceded) return;
     ts.seceded = false;
     w.executing++;
+    w.occupancy += ts.charged;
   }
 
   /**
@@ -657,6 +854,28 @@ export class SchedulerState extends TaskGraph {
     if (!ts) return;
     ts.blockedOn = null;
     if (w.blocked.delete(ts)) this.fill(w);
+  }
+
+  /**
+   * Workers that may have a free slot after this event (and found nothing
+   * in the queue) steal unstarted work from the busiest worker, when it is
+   * worth moving (see `stealing.ts`).
+   */
+  private balance(): void {
+    for (const thief of this.mayIdle) {
+      if (this.workers.get(thief.id) !== thief) continue;
+      for (
+        const ts of stealsFor(thief, this.workers.values(), this.durations)
+      ) {
+        ts.stealing = true;
+        this.send(ts.processingOn!.id, {
+          op: "steal",
+          key: ts.key,
+          run: ts.run,
+        });
+      }
+    }
+    this.mayIdle.clear();
   }
 
   /**

@@ -781,3 +781,376 @@ Deno.test("code packages: kept from clients, answered to workers, unknown ones r
     /"code-request" is for workers, and c is not one/,
   );
 });
+// ---- retry ---------------------------------------------------------------------
+
+Deno.test("scheduler: retry reruns an erred key with the erred dependency it failed from", () => {
+  const t = new Sim();
+  t.submit(spec("a"), spec("b", { deps: ["a"] }), spec("c"));
+  t.err("a");
+  t.finish("c");
+  assert.deepEqual(t.sent("key-erred", "c").map((m) => m.key).sort(), [
+    "a",
+    "b",
+  ]);
+  t.msg("c", { op: "release", keys: ["a"] }); // only b is wanted now
+  t.drain();
+  t.msg("c", { op: "retry", keys: ["b"] });
+  assert.equal(t.task("a").status, "processing", "the root runs again");
+  assert.equal(t.task("a").error, null);
+  assert.equal(t.task("b").status, "waiting");
+  assert.deepEqual(t.sent("compute").map((m) => m.key), ["a"]);
+  t.finish("a");
+  t.finish("b", 7);
+  const [done] = t.sent("key-done", "c").filter((m) => m.key === "b");
+  assert.equal(unpack(done.value as Packed), 7);
+  assert.equal(t.task("b").status, "memory");
+  assert.equal(t.task("a").status, "released", "kept as lineage, valueless");
+});
+
+Deno.test("scheduler: retry of a key that is not erred reports it; an unknown key is cancelled", () => {
+  const t = new Sim();
+  t.submit(spec("a"));
+  t.finish("a", 3);
+  t.drain();
+  t.msg("c", { op: "retry", keys: ["a", "nope"] });
+  assert.deepEqual(t.sent("key-done", "c").map((m) => m.key), ["a"]);
+  const [cancelled] = t.sent("key-cancelled", "c");
+  assert.equal(cancelled.key, "nope");
+  assert.match(String(cancelled.reason), /cannot retry/);
+  assert.deepEqual(t.sent("compute"), [], "nothing reruns");
+});
+
+// ---- balance: learned durations, adaptive queues, stealing ---------------------
+
+/** Finishes `key` reporting that its run took `ms` on its slot. */
+function finishIn(t: Sim, key: string, ms: number): void {
+  const ts = t.task(key);
+  const bytes = pack(1);
+  t.msg(ts.processingOn!.id, {
+    op: "task-finished",
+    key,
+    run: ts.run,
+    value: bytes,
+    nbytes: bytes.length,
+    ms,
+  });
+}
+
+const SLOW = "s:slow";
+const slowRef = { kind: "source" as const, source: "() => 1", name: "slow" };
+
+Deno.test("scheduler: learned durations bound a worker's queue: slow tasks wait at the scheduler, quick ones queue deep", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("first", { fn: SLOW, fnRef: slowRef }));
+  finishIn(t, "first", 100);
+  assert.equal(t.s.durations.known(SLOW), 100_000);
+  t.drain();
+  const slow = Array.from(
+    { length: 10 },
+    (_, i) => spec(`s${i}`, { fn: SLOW }),
+  );
+  t.submit(...slow);
+  assert.equal(t.sent("compute").length, 2, "one per slot, the rest wait");
+  assert.equal(t.s.workers.get("w1")!.occupancy, 100_000);
+  for (const w of t.s.workers.values()) assert.equal(w.processing.size, 1);
+  finishIn(t, "s0", 100); // its worker takes the next slow task at once
+  assert.deepEqual(t.sent("compute").slice(2).map((m) => m.key), ["s2"]);
+  assert.equal(t.s.queue.length, 7);
+});
+
+Deno.test("scheduler: quick tasks (learned) queue up to saturation per slot", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("q"));
+  finishIn(t, "q", 0.01);
+  t.submit(...Array.from({ length: 200 }, (_, i) => spec(`q${i}`)));
+  for (const w of t.s.workers.values()) {
+    assert.equal(w.processing.size, 64, `${w.id} queues to saturation`);
+    assert.equal(w.occupancy, 64 * 10);
+  }
+});
+
+Deno.test("scheduler: a seceded task frees its share of its worker's queue", () => {
+  const t = new Sim([["w1", 1]], 64);
+  t.submit(spec("first", { fn: SLOW, fnRef: slowRef }));
+  finishIn(t, "first", 100);
+  t.submit(spec("a", { fn: SLOW }), spec("b", { fn: SLOW }));
+  assert.equal(t.task("b").status, "queued");
+  t.worker("seceded", "a");
+  assert.equal(t.task("b").status, "processing");
+  assert.equal(t.s.workers.get("w1")!.occupancy, 100_000, "only b counts");
+  t.worker("rejoined", "a");
+  assert.equal(t.s.workers.get("w1")!.occupancy, 200_000);
+});
+
+Deno.test("scheduler: a worker that joins steals unstarted work from a busy one, last queued first", () => {
+  const t = new Sim([["w1", 1]], 64);
+  // Unknown durations: all six go to the only worker.
+  t.submit(...Array.from({ length: 6 }, (_, i) => spec(`t${i}`)));
+  assert.equal(t.s.workers.get("w1")!.processing.size, 6);
+  t.drain();
+  t.join("w2");
+  // Estimated at 0.5 s each (unknown), 3 move to even out 6 × 0.5 s.
+  const steals = t.sent("steal", "w1").map((m) => m.key);
+  assert.deepEqual(steals, ["t5", "t4", "t3"]);
+  for (const key of steals) assert.ok(t.task(key).stealing);
+  t.drain();
+  // w1 gives back two that had not started; t3 had (no answer).
+  t.worker("task-stopped", "t5");
+  t.worker("task-stopped", "t4");
+  assert.deepEqual(t.sent("compute", "w2").map((m) => m.key).sort(), [
+    "t4",
+    "t5",
+  ]);
+  assert.equal(t.on("t3"), "w1");
+  t.finish("t3"); // the refused steal ends as a normal run
+  assert.equal(t.task("t3").status, "memory");
+});
+
+Deno.test("scheduler: quick tasks are not worth stealing", () => {
+  const t = new Sim([["w1", 1]], 64);
+  t.submit(spec("first"));
+  finishIn(t, "first", 0.05); // 50 µs: less than a steal's round trips
+  t.submit(...Array.from({ length: 6 }, (_, i) => spec(`t${i}`)));
+  t.drain();
+  t.join("w2");
+  assert.deepEqual(t.sent("steal"), []);
+});
+
+Deno.test("scheduler: an idle worker steals from the busiest when its own queue ran dry", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 64);
+  t.submit(spec("first", { fn: SLOW, fnRef: slowRef }));
+  finishIn(t, "first", 10); // learned: 10 ms, so 5 fit the 50 ms budget
+  t.submit(...Array.from({ length: 8 }, (_, i) => spec(`s${i}`, { fn: SLOW })));
+  const w1 = t.s.workers.get("w1")!;
+  const w2 = t.s.workers.get("w2")!;
+  assert.equal(w1.processing.size + w2.processing.size, 8);
+  t.drain();
+  // w2 finishes all it had; w1 is still on its first.
+  for (const ts of [...w2.processing]) finishIn(t, ts.key, 10);
+  const steals = t.sent("steal", "w1");
+  assert.ok(steals.length >= 1, "w2 asks for some of w1's queue");
+  assert.ok(steals.length < w1.processing.size, "never all of it");
+});
+
+// ---- resources and restrictions --------------------------------------------------
+
+Deno.test("scheduler: a task with resources goes only where they are free, and holds them until it ends", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 4,
+    address: "inproc://gpu",
+    resources: { GPU: 2 },
+  });
+  t.join("cpu", 4);
+  const gpu = (key: string) => spec(key, { resources: { GPU: 1 } });
+  t.submit(gpu("a"), gpu("b"), gpu("c"), spec("plain"));
+  assert.equal(t.on("a"), "gpu");
+  assert.equal(t.on("b"), "gpu");
+  assert.equal(t.task("c").status, "queued", "no GPU free anywhere");
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 2);
+  t.worker("seceded", "a"); // seceding keeps what it holds
+  assert.equal(t.task("c").status, "queued");
+  t.finish("a");
+  assert.equal(t.on("c"), "gpu", "a's GPU went to c");
+  t.msg("c", { op: "cancel", keys: ["b"] }); // a cancelled run holds it until it stops
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 2);
+  t.msg("gpu", {
+    op: "task-stopped",
+    key: "b",
+    run: t.s.workers.get("gpu")!.stopping.keys().next().value!,
+  });
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 1);
+});
+
+Deno.test("scheduler: resources no worker offers err at once, naming the resource", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 1,
+    address: "inproc://gpu",
+    resources: { GPU: 1 },
+  });
+  t.drain();
+  t.submit(
+    spec("big", { resources: { GPU: 2 } }),
+    spec("tpu", { resources: { TPU: 1 } }),
+  );
+  const erred = t.sent("key-erred", "c");
+  assert.deepEqual(erred.map((m) => m.key), ["big", "tpu"]);
+  const e = errorOf(erred[0]) as Error & {
+    resource: string;
+    available: number;
+  };
+  assert.equal(e.name, "ResourceError");
+  assert.equal(e.resource, "GPU");
+  assert.equal(e.available, 1);
+  assert.match(errorOf(erred[1]).message, /needs TPU=1/);
+  t.submit(spec("bad", { resources: { GPU: -1 } }));
+  assert.match(
+    errorOf(t.sent("key-erred", "c")[2]).message,
+    /GPU must be a positive number/,
+  );
+});
+
+Deno.test("scheduler: a task restricted to a worker not connected warns, then errs when its grace is over", () => {
+  const t = new Sim([["w1", 1]], 4);
+  t.submit(
+    spec("lost", { workers: ["nowhere"] }),
+    spec("ok", { workers: ["w1"] }),
+  );
+  t.submit(
+    spec("later", { workers: ["w2"] }),
+    spec("loose", { workers: ["nowhere"], allowOtherWorkers: true }),
+  );
+  assert.ok(
+    t.logs().some((l) =>
+      /lost may run only on nowhere, which is not connected/.test(l)
+    ),
+  );
+  const [warning] = t.sent("warning", "c");
+  assert.match(String(warning.message), /lost may run only on nowhere/);
+  const timers = t.out.flatMap((e) => e.type === "timer" ? [e] : []);
+  assert.equal(timers.length, 2, "one timer per event");
+  assert.equal(t.on("loose"), "w1");
+  t.join("w2"); // later's worker arrives within its grace
+  t.drain();
+  t.event({ type: "tick", token: timers[0].token });
+  const [erred] = t.sent("key-erred", "c");
+  assert.equal(erred.key, "lost");
+  assert.equal(errorOf(erred).name, "NoWorkerError");
+  t.event({ type: "tick", token: timers[1].token });
+  assert.equal(t.sent("key-erred", "c").length, 1, "later found its worker");
+  assert.equal(t.on("later"), "w2");
+});
+
+Deno.test("scheduler: a victim that dies with steals out loses nothing; a GPU task moves to the other GPU worker", () => {
+  const t = new Sim([["w1", 1]], 64);
+  t.submit(...Array.from({ length: 4 }, (_, i) => spec(`t${i}`)));
+  t.join("w2");
+  assert.ok(t.sent("steal", "w1").length > 0);
+  t.drain();
+  t.leave("w1"); // before answering any steal
+  for (const key of ["t0", "t1", "t2", "t3"]) {
+    assert.equal(t.on(key), "w2");
+    assert.equal(t.task(key).stealing, false);
+  }
+  const gpu = new Sim([], 64);
+  for (const id of ["g1", "g2"]) {
+    gpu.event({
+      type: "worker-joined",
+      id,
+      slots: 1,
+      address: `inproc://${id}`,
+      resources: { GPU: 1 },
+    });
+  }
+  gpu.submit(
+    spec("a", { resources: { GPU: 1 } }),
+    spec("b", { resources: { GPU: 1 } }),
+    spec("c", { resources: { GPU: 1 } }),
+  );
+  const first = gpu.on("a");
+  const other = gpu.on("b");
+  gpu.leave(first);
+  assert.equal(gpu.task("a").status, "queued", "waits for a free GPU");
+  assert.equal(gpu.s.workers.get(other)!.resourcesUsed.get("GPU"), 1);
+  gpu.finish("b");
+  assert.equal(gpu.on("a"), other, "a (older) gets b's GPU");
+  assert.equal(gpu.task("c").status, "queued");
+});
+
+// ---- function calls on every worker (client.run) ----------------------------------
+
+Deno.test("scheduler: a call on every worker gathers their answers; a worker that leaves answers with an error", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  const call = { id: 7, fn: FN, fnRef, args: pack([]) };
+  t.msg("c", { op: "call-on-workers", ...call });
+  const sent = t.sent("call-function");
+  assert.deepEqual(
+    t.out.flatMap((e) =>
+      e.type === "send" && e.msg.op === "call-function" ? [e.to] : []
+    ).sort(),
+    ["w1", "w2"],
+  );
+  t.drain();
+  t.msg("w1", {
+    op: "function-result",
+    id: sent[0].id as number,
+    value: pack("one"),
+  });
+  assert.deepEqual(t.sent("call-result"), [], "waits for w2");
+  t.leave("w2");
+  const [result] = t.sent("call-result", "c");
+  assert.equal(result.id, 7);
+  assert.equal(unpack((result.values as Record<string, Packed>).w1), "one");
+  assert.match(
+    errorOf({ op: "x", error: (result.errors as Record<string, Packed>).w2 })
+      .message,
+    /worker w2 left/,
+  );
+  t.drain();
+  // No workers: answered at once, empty. A scheduler machine runs no client code.
+  const none = new Sim([]);
+  none.msg("c", { op: "call-on-workers", ...call });
+  none.msg("c", { op: "call-on-scheduler", ...call });
+  const [empty, refused] = none.sent("call-result", "c");
+  assert.deepEqual(empty.values, {});
+  assert.match(
+    errorOf({
+      op: "x",
+      error: (refused.errors as Record<string, Packed>).scheduler,
+    }).message,
+    /allow-client-code/,
+  );
+});
+
+Deno.test("scheduler: a worker without the resource does not steal tasks that need it", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 1,
+    address: "inproc://gpu",
+    resources: { GPU: 4 },
+  });
+  t.submit(
+    ...Array.from({ length: 4 }, (_, i) => spec(`p${i}`)),
+    // Last queued, so first in line to be stolen, were it not for the GPU.
+    ...Array.from(
+      { length: 4 },
+      (_, i) => spec(`g${i}`, { resources: { GPU: 1 } }),
+    ),
+  );
+  t.drain();
+  t.join("cpu");
+  const stolen = t.sent("steal", "gpu").map((m) => String(m.key));
+  assert.ok(stolen.length > 0, "plain tasks move");
+  assert.ok(stolen.every((k) => k.startsWith("p")), `stole ${stolen}`);
+});
+
+Deno.test("scheduler: resources are given back at secession only when the task says so", () => {
+  const t = new Sim([], 64);
+  t.event({
+    type: "worker-joined",
+    id: "gpu",
+    slots: 2,
+    address: "inproc://gpu",
+    resources: { GPU: 1 },
+  });
+  const gpu = { resources: { GPU: 1 } };
+  t.submit(
+    spec("parent", { ...gpu, releaseResourcesOnSecede: true }),
+    spec("child", gpu),
+  );
+  assert.equal(t.task("child").status, "queued");
+  t.worker("seceded", "parent");
+  assert.equal(t.on("child"), "gpu", "the parent's GPU went to its child");
+  t.worker("rejoined", "parent"); // not taken back: the child holds it
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.get("GPU"), 1);
+  t.finish("child");
+  t.finish("parent");
+  assert.equal(t.s.workers.get("gpu")!.resourcesUsed.size, 0);
+});

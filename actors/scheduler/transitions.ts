@@ -18,7 +18,9 @@ import TinyQueue from "tinyqueue";
 import type { Packed } from "../../runtime/codec/packed.ts";
 import type { FunctionRef } from "../../runtime/shipping/describe.ts";
 import type { SchedulerToClient, SchedulerToWorker } from "../protocol.ts";
-import { allowedOn, pickWorker } from "./placement.ts";
+import { TaskDurations } from "./durations.ts";
+import { allowedOn, hasRoom, pickWorker } from "./placement.ts";
+import { fitsResources, holdResources } from "./resources.ts";
 import {
   addTo,
   isActive,
@@ -32,7 +34,9 @@ import {
 /** What the scheduler wants done: a message delivered, or a line logged. */
 export type SchedulerEffect =
   | { type: "send"; to: string; msg: SchedulerToWorker | SchedulerToClient }
-  | { type: "log"; level: "warn" | "error"; message: string };
+  | { type: "log"; level: "warn" | "error"; message: string }
+  /** After `ms` milliseconds, hand the machine `{ type: "tick", token }`. */
+  | { type: "timer"; ms: number; token: number };
 
 /** Where a recommendation asks a task to go. */
 export type Target =
@@ -74,6 +78,8 @@ export class TaskGraph {
   readonly owners: Map<string, Owner> = new Map();
   /** Each connected client's owners (workers' in-task clients included). */
   readonly clientOwners: Map<string, Set<Owner>> = new Map();
+  /** How long each function's runs take, as reported by workers. */
+  readonly durations: TaskDurations = new TaskDurations();
   /** Function definitions, by id, to forward with a worker's first compute. */
   readonly fns: Map<string, FunctionRef> = new Map();
   /** Queued tasks by priority (entries of tasks that left `queued` are skipped). */
@@ -391,8 +397,14 @@ export class TaskGraph {
     ts.run = ++this.runs;
     ts.processingOn = w;
     ts.stealing = false;
+    ts.charged = this.durations.known(ts.fn) ?? 0;
     w.processing.add(ts);
     w.executing++;
+    w.occupancy += ts.charged;
+    if (ts.resources !== null) {
+      holdResources(w, ts.resources, 1);
+      ts.holding = true;
+    }
     // A free of this key held back for w would arrive after this compute and
     // delete the new result: the new result replaces the old value anyway.
     this.pendingFree.get(w)?.delete(ts.key);
@@ -429,9 +441,21 @@ export class TaskGraph {
     w.processing.delete(ts);
     w.blocked.delete(ts);
     if (stopping) {
-      w.stopping.set(ts.run, { key: ts.key, holdsSlot: !ts.seceded });
-    } else if (!ts.seceded) w.executing--;
+      w.stopping.set(ts.run, {
+        key: ts.key,
+        holdsSlot: !ts.seceded,
+        charged: ts.charged,
+        resources: ts.holding ? ts.resources : null,
+      });
+    } else {
+      if (ts.holding) holdResources(w, ts.resources, -1);
+      if (!ts.seceded) {
+        w.executing--;
+        w.occupancy -= ts.charged;
+      }
+    }
     ts.processingOn = null;
+    ts.holding = false;
     ts.seceded = false;
     ts.blockedOn = null;
     ts.stealing = false;
@@ -445,11 +469,13 @@ export class TaskGraph {
     if (this.queue.length === 0 || w.fullyBlocked) return;
     if (this.workers.get(w.id) !== w) return;
     let skipped: TaskRecord[] | undefined;
-    const capacity = w.slots * this.saturation;
-    while (w.executing < capacity && this.queue.length > 0) {
+    while (hasRoom(w, this.saturation) && this.queue.length > 0) {
       const ts = this.queue.pop()!;
       if (ts.status !== "queued") continue;
-      if (ts.restrictions && !ts.loose && !allowedOn(ts, w)) {
+      if (
+        (ts.restrictions && !ts.loose && !allowedOn(ts, w)) ||
+        (ts.resources && !fitsResources(ts, w))
+      ) {
         (skipped ??= []).push(ts);
         continue;
       }

@@ -134,6 +134,11 @@ export class WorkerActor implements WorkerRuntime {
   private readonly running = new Map<string, RunningTask>();
   /** When running tasks seceded and rejoined (epoch-ms pairs), by key. */
   private readonly seceded = new Map<string, number[]>();
+  /**
+   * When each running task started (performance.now()), dropped when it
+   * secedes: its duration, reported with its result, is learned per function.
+   */
+  private readonly startedAt = new Map<string, number>();
   /** Resolvers of pending `rejoin()` calls, by task key. */
   private readonly rejoins = new Map<string, () => void>();
   /** Data connections to peers, by address (dialled on first use). */
@@ -304,6 +309,8 @@ export class WorkerActor implements WorkerRuntime {
         return;
       case "execute":
         return this.execute(effect);
+      case "call":
+        return void this.callFunction(effect.id, effect.fn, effect.args);
       case "fetch":
         return void this.fetch(effect.from, effect.keys);
       case "abort":
@@ -344,6 +351,7 @@ export class WorkerActor implements WorkerRuntime {
       if (!times) this.seceded.set(key, times = []);
       if (times.length % 2 === 0) times.push(epochNow());
     }
+    this.startedAt.delete(key);
     this.post({ type: "secede", key });
   }
 
@@ -412,6 +420,7 @@ export class WorkerActor implements WorkerRuntime {
     const { key, deps } = run;
     const ctx = new RunningTask(key, run.run, this);
     this.running.set(key, ctx);
+    this.startedAt.set(key, performance.now());
     let result: unknown;
     const start = epochNow();
     try {
@@ -454,6 +463,8 @@ export class WorkerActor implements WorkerRuntime {
     // A run of a key starts only after the previous run of it ended (the
     // machine defers it): the key names this run.
     this.running.delete(key);
+    const started = this.startedAt.get(key);
+    this.startedAt.delete(key);
     this.client.endTask(key);
     let event: WorkerEvent;
     if (ok) {
@@ -476,6 +487,7 @@ export class WorkerActor implements WorkerRuntime {
           stop,
           seceded,
         };
+        if (started !== undefined) event.ms = performance.now() - started;
       } catch (e) {
         event = {
           type: "threw",
@@ -578,6 +590,23 @@ export class WorkerActor implements WorkerRuntime {
     const peer = this.peers.get(address);
     this.peers.delete(address);
     peer?.then((p) => p.close(), () => {});
+  }
+
+  /** Calls function `fn` (for `client.run`) outside any task and reports how it went. */
+  private async callFunction(
+    id: number,
+    fn: string,
+    args: Packed,
+  ): Promise<void> {
+    let event: WorkerEvent;
+    try {
+      const task = await this.load(fn);
+      const value = await task(...(unpack(args) as unknown[]));
+      event = { type: "called", id, value: pack(value) };
+    } catch (e) {
+      event = { type: "called", id, error: encodeError(e) };
+    }
+    this.post(event);
   }
 
   /** Stops serving: closes peer connections, aborts running tasks. */

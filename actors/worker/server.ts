@@ -45,6 +45,8 @@ export interface WorkerServerOptions {
   id?: string;
   /** Tasks it runs at once (default 1). */
   slots?: number;
+  /** Amounts of resources it offers to tasks that ask for them (`{ GPU: 2 }`). */
+  resources?: Record<string, number>;
   /**
    * Interface its data server binds (default 127.0.0.1 when the scheduler
    * is on loopback, else 0.0.0.0).
@@ -228,6 +230,7 @@ export class WorkerServer implements AsyncDisposable {
         id,
         slots,
         address,
+        resources: options.resources,
       }, timeout);
     } catch (e) {
       await listener.close();

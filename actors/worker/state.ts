@@ -107,6 +107,8 @@ export type WorkerEvent =
     stop?: number;
     /** Times it spent seceded (epoch-millisecond pairs). */
     seceded?: number[];
+    /** Milliseconds it held its slot (absent when it seceded). */
+    ms?: number;
   }
   /** A task's function threw (or its result could not be encoded); times as above. */
   | {
@@ -117,11 +119,14 @@ export type WorkerEvent =
     start?: number;
     stop?: number;
     seceded?: number[];
+    ms?: number;
   }
   /** A running task gave its slot back. */
   | { type: "secede"; key: string }
   /** A seceded task wants a slot again (granted by a `rejoined` effect). */
-  | { type: "rejoin"; key: string };
+  | { type: "rejoin"; key: string }
+  /** A `call` effect's function returned (`value`) or threw (`error`). */
+  | { type: "called"; id: number; value?: Packed; error?: Packed };
 
 /** What the shell must do. */
 export type WorkerEffect =
@@ -137,7 +142,9 @@ export type WorkerEffect =
   | { type: "fetch"; from: string; keys: string[] }
   | { type: "decode"; key: string; run: number; dep: string; bytes: Packed }
   | { type: "abort"; key: string; reason: string }
-  | { type: "rejoined"; key: string };
+  | { type: "rejoined"; key: string }
+  /** Call function `fn` with `args` outside any task; report with a `called` event. */
+  | { type: "call"; id: number; fn: string; args: Packed };
 
 /** The scheduler's `compute` message. */
 type ComputeMsg = Extract<SchedulerToWorker, { op: "compute" }>;
@@ -239,6 +246,7 @@ export class WorkerState {
             msg.stop = event.stop;
             if (event.seceded) msg.seceded = event.seceded;
           }
+          if (event.ms !== undefined) msg.ms = event.ms;
           this.send(msg);
         }
         this.afterEnd(event.key);
@@ -262,6 +270,14 @@ export class WorkerState {
       case "rejoin":
         this.rejoin(event.key);
         break;
+      case "called": {
+        const { id, value, error } = event;
+        const msg: WorkerToScheduler = { op: "function-result", id };
+        if (error !== undefined) msg.error = error;
+        else if (value !== undefined) msg.value = value;
+        this.send(msg);
+        break;
+      }
     }
     if (this.validating) this.validate();
     const out = this.effects;
@@ -314,6 +330,14 @@ export class WorkerState {
       case "free":
         for (const key of msg.keys) this.data.delete(key);
         return;
+      case "call-function":
+        this.fns.set(msg.fn, msg.fnRef);
+        return this.effect({
+          type: "call",
+          id: msg.id,
+          fn: msg.fn,
+          args: msg.args,
+        });
       default:
         throw new TypeError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,

@@ -363,3 +363,56 @@ Deno.test("worker: an unknown operation is rejected with its name", () => {
     /unknown operation "nope"/,
   );
 });
+
+Deno.test("worker: a run's slot time travels with its result, for the scheduler to learn", () => {
+  const t = new Sim(1);
+  t.compute("a");
+  t.compute("b");
+  t.drain();
+  const run = t.run.get("a")!;
+  t.event({
+    type: "returned",
+    key: "a",
+    run,
+    value: 1,
+    bytes: pack(1),
+    inline: true,
+    ms: 12.5,
+  });
+  assert.equal(t.sent("task-finished")[0].ms, 12.5);
+  t.drain();
+  t.done("b"); // no duration known (it seceded, say): none is sent
+  assert.equal("ms" in t.sent("task-finished")[0], false);
+});
+
+Deno.test("worker: a function call runs outside the slots and answers with its value or error", () => {
+  const t = new Sim(1);
+  t.compute("busy"); // the only slot is taken: calls do not need one
+  t.drain();
+  t.event({
+    type: "message",
+    msg: {
+      op: "call-function",
+      id: 3,
+      fn: "g",
+      fnRef: { kind: "source", source: "() => 1", name: "g" },
+      args: pack([]),
+    },
+  });
+  assert.deepEqual(t.drain(), [{
+    type: "call",
+    id: 3,
+    fn: "g",
+    args: pack([]),
+  }]);
+  assert.ok(t.w.functionRef("g"));
+  t.event({ type: "called", id: 3, value: pack(1) });
+  assert.deepEqual(t.sent("function-result"), [{
+    op: "function-result",
+    id: 3,
+    value: pack(1),
+  }]);
+  t.drain();
+  t.event({ type: "called", id: 4, error: pack(new Error("x")) });
+  assert.equal(t.sent("function-result")[0].error !== undefined, true);
+});

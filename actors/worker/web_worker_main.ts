@@ -101,6 +101,7 @@ scope.onmessage = (event: MessageEvent<WorkerInit>) => {
     } else if ("gone" in msg) worker.dropPeer(msg.gone);
   };
   scheduler.onClose(() => {
+    control.close();
     worker.close();
     control.close();
     scope.close();

@@ -46,6 +46,8 @@ export interface Hello {
   id?: string;
   /** Workers: their slots. */
   slots?: number;
+  /** Workers: amounts of resources they offer (`{ GPU: 2 }`). */
+  resources?: Record<string, number>;
   /** Workers: their data address. */
   address?: string;
 }
@@ -154,13 +156,7 @@ function nonce(): string {
  */
 export function greet(
   conn: TcpConnection<unknown, unknown>,
-  hello: {
-    role: Role;
-    token?: string;
-    id?: string;
-    slots?: number;
-    address?: string;
-  },
+  hello: Omit<Hello, "op" | "version" | "nonce"> & { token?: string },
   timeout: number = DEFAULT_HANDSHAKE_TIMEOUT,
 ): Promise<Welcome> {
   const { token, ...fields } = hello;
