@@ -23,7 +23,11 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   type Hello,
 } from "../../runtime/wire/handshake.ts";
-import { Scheduler, type SchedulerConnection } from "./actor.ts";
+import {
+  Scheduler,
+  type SchedulerConnection,
+  type StuckRunWatch,
+} from "./actor.ts";
 import type { SchedulerOptions } from "./state.ts";
 import { type PeerRole, validateToScheduler } from "../protocol.ts";
 import { ProtocolError } from "../../runtime/errors.ts";
@@ -54,6 +58,11 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   heartbeatTimeout?: number;
   /** Largest frame accepted, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /**
+   * Who hears of a cancelled task that did not stop in time (a supervisor
+   * that can restart its worker); none by default.
+   */
+  stuckRuns?: StuckRunWatch;
 }
 
 /** A peer that finished its handshake. */
@@ -144,7 +153,7 @@ export class SchedulerServer implements AsyncDisposable {
     const scheduler = new Scheduler({
       saturation: options.saturation,
       allowedFailures: options.allowedFailures,
-    });
+    }, options.stuckRuns);
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({
       hostname: host,
