@@ -27,7 +27,13 @@ import {
 } from "./fixtures/tasks.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 import { cancelASpinner, stillWorks } from "./fixtures/supervised.ts";
-import { alive, commandLine, descendants, Proc } from "./fixtures/processes.ts";
+import {
+  alive,
+  commandLine,
+  descendants,
+  Proc,
+  workerPids,
+} from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
@@ -243,5 +249,21 @@ clusterTest(
       // Killed outright, the program could not remove its token file.
       if (tokenFile) await Deno.remove(tokenFile).catch(() => {});
     }
+  },
+);
+
+clusterTest(
+  "processes: workers that cannot start make start() reject, leaving no process",
+  async () => {
+    // A 1 MiB heap is too small for Deno itself: each worker aborts at boot.
+    await assert.rejects(
+      LocalCluster.start({
+        workers: 1,
+        processes: true,
+        memoryLimit: 2 ** 20,
+      }),
+      /worker local\d+-w0 exited before it registered \(killed by SIG\w+\)/,
+    );
+    assert.deepEqual(workerPids(Deno.pid), []);
   },
 );
