@@ -274,7 +274,8 @@ export class WorkerProcesses implements AsyncDisposable {
     }
     console.error(
       `tendril: worker ${child.id} (pid ${child.process.pid}) exited ` +
-        `(${how}); starting a replacement`,
+        `${child.registered ? "" : "before it registered "}(${how}); ` +
+        `starting a replacement`,
     );
     this.#spawn().catch(() => {
       // `#lost` already said why, and replaces or gives up.

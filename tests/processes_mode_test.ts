@@ -267,3 +267,29 @@ clusterTest(
     assert.deepEqual(workerPids(Deno.pid), []);
   },
 );
+
+clusterTest(
+  "processes: replacements that keep dying before they register are given up on",
+  async () => {
+    await using cluster = await LocalCluster.start({
+      workers: 2,
+      processes: true,
+    });
+    await using client = await Client.connect(cluster);
+    const [victimId, survivor] = cluster.workerIds;
+    const victim = await within(
+      "the victim's pid",
+      client.with({ workers: victimId }).submit(pid).result(),
+    );
+    // Without the token file no new worker can start.
+    const tokenFile = commandLine(victim)!.match(/--token-file (\S+)/)![1];
+    await Deno.remove(tokenFile);
+    Deno.kill(victim, "SIGKILL");
+    // A replacement starts as soon as one dies, so one worker is left only
+    // once the cluster stopped replacing.
+    await until("the replacing to stop", () => cluster.workerIds.length === 1);
+    assert.deepEqual(cluster.workerIds, [survivor]);
+    assert.deepEqual(workerPids(Deno.pid).length, 1);
+    await stillWorks(client);
+  },
+);
