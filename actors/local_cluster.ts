@@ -1,7 +1,10 @@
 /**
- * An in-process cluster: the scheduler in this isolate, each worker in a
- * Deno Web Worker, workers wired to each other with MessageChannels for
- * dependency data and to this isolate for clients' gathers.
+ * A cluster on this machine, supervised. By default (threads) the scheduler
+ * runs in this isolate, each worker in a Deno Web Worker, workers wired to
+ * each other with MessageChannels for dependency data and to this isolate
+ * for clients' gathers. With `processes: true` each worker is a child
+ * process dialling a scheduler served on loopback (see
+ * {@linkcode WorkerProcesses}).
  *
  * @module
  */
@@ -21,6 +24,7 @@ import type {
 import { Scheduler } from "./scheduler/actor.ts";
 import { Dashboard } from "./dashboard/server.ts";
 import type { ControlMessage, WorkerInit } from "./worker/web_worker_main.ts";
+import { WorkerProcesses } from "./worker_processes.ts";
 
 /** Options of {@linkcode LocalCluster.start}. */
 export interface LocalClusterOptions {
@@ -56,6 +60,22 @@ export interface LocalClusterOptions {
   unknownWorkerGraceMs?: number;
   /** Let clients run functions in the scheduler (`runOnScheduler`; default false). */
   allowClientCode?: boolean;
+  /**
+   * Run each worker as a child process (`cli/worker.ts`, dialling a
+   * scheduler this process serves on a loopback port with a fresh token)
+   * instead of a Web Worker (default false). A worker's crash or
+   * out-of-memory abort then costs that worker, which is replaced, never
+   * this process. Needs `--allow-run`, `--allow-net` and `--allow-write`
+   * (the token travels in a temporary file only this user can read).
+   */
+  processes?: boolean;
+  /**
+   * With `processes`: each worker's JavaScript heap limit in bytes (V8's
+   * `--max-old-space-size`); a task that needs more ends its worker, which
+   * is replaced. Web Workers share this process's memory, so threads mode
+   * has no such limit.
+   */
+  memoryLimit?: number;
 }
 
 /** One in-process worker as the cluster keeps it. */
@@ -81,13 +101,17 @@ interface WorkerHandle {
 /** Workers in a row that may die before registering before the cluster stops replacing them. */
 const START_FAILURES_ALLOWED = 3;
 
+/** Default milliseconds a cancelled task has to stop before its worker is restarted. */
+const DEFAULT_CANCEL_GRACE = 10_000;
+
 let clusterCounter = 0;
 
 /**
- * A scheduler and workers in this process, supervised: a worker whose
- * thread ends (an uncaught error, `Deno.exit()` in a task) or that cannot
- * stop a cancelled task is replaced by a fresh one, and the scheduler
- * reschedules or fails its tasks as for any lost worker.
+ * A scheduler and workers on this machine, supervised: a worker whose
+ * thread or process ends (an uncaught error, `Deno.exit()` in a task; with
+ * `processes: true` also an out-of-memory abort or `kill -9`) or that
+ * cannot stop a cancelled task is replaced by a fresh one, and the
+ * scheduler reschedules or fails its tasks as for any lost worker.
  *
  * @example Two workers in Web Workers of this process
  * ```ts
@@ -98,6 +122,20 @@ let clusterCounter = 0;
  * await using client = await Client.connect(cluster);
  * assert.equal(await client.submit(() => 1 + 1).result(), 2);
  * ```
+ *
+ * @example Workers as child processes, each with a 256 MiB heap
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Client, LocalCluster } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({
+ *   workers: 1,
+ *   processes: true,
+ *   memoryLimit: 256 * 2 ** 20,
+ * });
+ * await using client = await Client.connect(cluster);
+ * const pid = await client.submit(() => Deno.pid).result();
+ * assert.notEqual(pid, Deno.pid);
+ * ```
  */
 export class LocalCluster implements ClusterLike, AsyncDisposable {
   /** @internal The scheduler actor (its `state` is inspectable in tests). */
@@ -105,6 +143,8 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   /** Live workers, by data address, in start order. */
   private readonly live = new Map<string, WorkerHandle>();
   private readonly slots: number;
+  /** In processes mode, the worker processes and the scheduler's server. */
+  private readonly processes?: WorkerProcesses;
   private workersStarted = 0;
   /** Workers in a row that died before registering. */
   private startFailures = 0;
@@ -114,22 +154,25 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   private dashboard: Dashboard | undefined;
   /** Resources each worker offers. */
   private readonly resources: Record<string, number> | undefined;
+  private closing: Promise<void> = Promise.resolve();
 
   /** A cluster with its scheduler and no workers yet (see {@linkcode LocalCluster.start}). */
   private constructor(
     /** The cluster's name, the prefix of its worker and client ids. */
     readonly name: string,
     options: LocalClusterOptions,
+    processes?: WorkerProcesses,
   ) {
     this.slots = options.slots ?? 1;
     this.resources = options.resources;
-    this.scheduler = new Scheduler({
+    this.processes = processes;
+    this.scheduler = processes?.scheduler ?? new Scheduler({
       saturation: options.saturation,
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
     }, {
-      grace: options.cancelGrace ?? 10_000,
+      grace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
       stuck: (id, key) => this.restartStuck(id, key),
     });
   }
@@ -145,7 +188,49 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     if (!Number.isInteger(slots) || slots < 1) {
       throw new RangeError(`slots must be a positive integer, got ${slots}`);
     }
-    const cluster = new LocalCluster(`local${++clusterCounter}`, options);
+    const { memoryLimit } = options;
+    if (memoryLimit !== undefined) {
+      if (!options.processes) {
+        throw new RangeError(
+          "memoryLimit needs processes: true (Web Workers share this process's memory)",
+        );
+      }
+      if (!Number.isSafeInteger(memoryLimit) || memoryLimit < 2 ** 20) {
+        throw new RangeError(
+          `memoryLimit is in bytes and at least 1 MiB, got ${memoryLimit}`,
+        );
+      }
+    }
+    const name = `local${++clusterCounter}`;
+    if (options.processes) {
+      const processes = await WorkerProcesses.start({
+        name,
+        workers: n,
+        slots,
+        saturation: options.saturation,
+        allowedFailures: options.allowedFailures,
+        cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
+        memoryLimit,
+        startFailuresAllowed: START_FAILURES_ALLOWED,
+        resources: options.resources,
+        unknownWorkerGraceMs: options.unknownWorkerGraceMs,
+        allowClientCode: options.allowClientCode,
+      });
+      const cluster = new LocalCluster(name, options, processes);
+      if (options.dashboard) {
+        try {
+          cluster.dashboard = await Dashboard.start(
+            cluster.scheduler,
+            options.dashboard === true ? {} : options.dashboard,
+          );
+        } catch (e) {
+          await cluster.close();
+          throw e;
+        }
+      }
+      return cluster;
+    }
+    const cluster = new LocalCluster(name, options);
     try {
       if (options.dashboard) {
         cluster.dashboard = await Dashboard.start(
@@ -318,6 +403,9 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
    */
   async scale(n: number): Promise<void> {
     if (this.closed) throw new Error("cluster is closed");
+    if (this.processes) {
+      throw new Error("scale() is not supported with processes: true yet");
+    }
     const now = this.live.size;
     if (!Number.isInteger(n) || n < now) {
       throw new RangeError(
@@ -330,12 +418,14 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
 
   /** Ids of the live workers, in start order (replacements get new ids). */
   get workerIds(): string[] {
+    if (this.processes) return this.processes.workerIds;
     return [...this.live.values()].map((w) => w.id);
   }
 
   /** Opens a client connection to the scheduler (used by `Client.connect`). */
   connectClient(): Promise<ClientHost> {
     if (this.closed) return Promise.reject(new Error("cluster is closed"));
+    if (this.processes) return this.processes.connectClient();
     const id = `${this.name}-c${++this.clients}`;
     const [mine, theirs] = localPair<ToScheduler, SchedulerToClient>(
       id,
@@ -360,13 +450,21 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     return fetchFromHolders(key, who, (a) => this.live.get(a)?.data);
   }
 
-  /** Stops every worker and the scheduler; leaves no timers or ports. */
+  /**
+   * Stops every worker and the scheduler; leaves no timers, ports,
+   * processes or files. Resolves once all are gone.
+   */
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed) return this.closing;
     this.closed = true;
+    const dashboard = this.dashboard?.close() ?? Promise.resolve();
+    if (this.processes) {
+      return this.closing = Promise.all([this.processes.close(), dashboard])
+        .then(() => {});
+    }
     this.scheduler.close();
     for (const w of [...this.live.values()]) this.lose(w, "cluster closed");
-    return this.dashboard?.close() ?? Promise.resolve();
+    return this.closing = dashboard;
   }
 
   /** Same as {@linkcode LocalCluster.close}. */

@@ -10,7 +10,6 @@
 
 import assert from "node:assert/strict";
 import {
-  CancelledError,
   Client,
   KilledWorkerError,
   LocalCluster,
@@ -18,32 +17,15 @@ import {
 } from "../mod.ts";
 import {
   exitWorker,
-  inc,
-  spinForever,
   strayRejection,
   strayThrowAfterReturn,
   strayThrowWhileRunning,
   throwObject,
 } from "./fixtures/tasks.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
+import { cancelASpinner, stillWorks } from "./fixtures/supervised.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
-
-/** All of `inc` over 0..n-1 completes: the cluster still works. */
-async function stillWorks(client: Client, n = 20): Promise<void> {
-  const results = await within(
-    "later tasks",
-    client.gather(client.map(inc, Array.from({ length: n }, (_, i) => i))),
-  );
-  assert.deepEqual(results, Array.from({ length: n }, (_, i) => i + 1));
-}
-
-/** Resolves once `path` exists (polled: it is made by another thread). */
-async function fileAppears(path: string): Promise<void> {
-  while (!(await Deno.stat(path).then(() => true, () => false))) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Resolves once the cluster has `n` live, registered workers again. */
 async function workersBack(cluster: LocalCluster, n: number): Promise<void> {
@@ -158,16 +140,7 @@ clusterTest(
     });
     await using client = await Client.connect(cluster);
     const ids = cluster.workerIds;
-    const marker = await Deno.makeTempFile();
-    await Deno.remove(marker);
-    const spinning = client.submit(spinForever, marker);
-    await within("the task to start spinning", fileAppears(marker));
-    await Deno.remove(marker);
-    await spinning.cancel();
-    await assert.rejects(
-      within("the cancelled future", spinning.result()),
-      CancelledError,
-    );
+    await cancelASpinner(client);
     // One worker only: later tasks can run only on its replacement.
     await stillWorks(client);
     assert.notDeepEqual(cluster.workerIds, ids);

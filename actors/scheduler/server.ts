@@ -24,7 +24,11 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   type Hello,
 } from "../../runtime/wire/handshake.ts";
-import { Scheduler, type SchedulerConnection } from "./actor.ts";
+import {
+  Scheduler,
+  type SchedulerConnection,
+  type StuckRunWatch,
+} from "./actor.ts";
 import { Dashboard } from "../dashboard/server.ts";
 import { resourcesProblem } from "./resources.ts";
 import type { SchedulerOptions } from "./state.ts";
@@ -69,6 +73,11 @@ export interface SchedulerServerOptions extends SchedulerOptions {
     port?: number;
     anyPortIfTaken?: boolean;
   };
+  /**
+   * Who hears of a cancelled task that did not stop in time (a supervisor
+   * that can restart its worker); none by default.
+   */
+  stuckRuns?: StuckRunWatch;
 }
 
 /** A peer that finished its handshake. */
@@ -163,7 +172,7 @@ export class SchedulerServer implements AsyncDisposable {
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
-    });
+    }, options.stuckRuns);
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({
       hostname: host,
