@@ -103,6 +103,8 @@ const frameUnpackr = new Unpackr(
 /** Bytes read from a socket at a time. */
 export const READ_CHUNK = 256 * 1024;
 const COALESCE_LIMIT = 1024 * 1024;
+/** Most bytes handed to one write call. */
+const WRITE_SLICE = 1024 * 1024;
 
 /**
  * A connection exchanging length-prefixed msgpack frames over a byte stream.
@@ -281,7 +283,11 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
       while (this.#queue.length > 0) {
         const chunk = this.#take();
         for (let off = 0; off < chunk.length;) {
-          off += await this.#stream.write(chunk.subarray(off));
+          // At most 1 MiB per call, the write size the TCP floor in
+          // LIMITS.md was measured with, rather than a whole 64 MiB frame.
+          off += await this.#stream.write(
+            chunk.subarray(off, off + WRITE_SLICE),
+          );
         }
       }
       if (this.#finishing) {
