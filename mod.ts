@@ -43,6 +43,7 @@ export {
   type AsCompletedOptions,
 } from "./actors/client/as_completed.ts";
 export type { WaitBounds } from "./actors/client/deadline.ts";
+export type { Scattered, ScatterOptions } from "./actors/client/scatter.ts";
 export type { FutureStatus, KeyRecord } from "./actors/client/state.ts";
 export {
   LocalCluster,

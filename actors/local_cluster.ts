@@ -436,6 +436,12 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       id,
       send: (msg) => mine.send(msg),
       fetch: (key, who) => this.fetch(key, who),
+      put: (address, values) => {
+        const peer = this.live.get(address)?.data;
+        return peer
+          ? peer.put(values)
+          : Promise.reject(new Error(`no worker at ${address}`));
+      },
       listen: (handler, lost) => {
         mine.onMessages((batch) => batch.forEach(handler));
         mine.onClose(() => lost("cancelled: the cluster was closed"));

@@ -34,7 +34,7 @@ import type { FunctionRef } from "../runtime/shipping/describe.ts";
 import type { CodePackage } from "../runtime/shipping/code_package.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * Task priority, compared field by field: higher `user` first, then deeper
@@ -160,7 +160,23 @@ export type ClientToScheduler =
   /** Call `fn(...args)` once on every worker (outside any task); answered by `call-result`. */
   | ({ op: "call-on-workers" } & FunctionCall)
   /** Call `fn(...args)` in the scheduler's process, if it allows client code. */
-  | ({ op: "call-on-scheduler" } & FunctionCall);
+  | ({ op: "call-on-scheduler" } & FunctionCall)
+  /**
+   * Values the client put straight into workers' data stores
+   * (`client.scatter`): each key is in memory on the workers named (by id),
+   * with no function to recompute it; the owner holds a future on each.
+   */
+  | { op: "scattered"; values: ScatteredValue[]; owner?: string };
+
+/** One value of a `scattered` message. */
+export interface ScatteredValue {
+  /** Its key. */
+  key: string;
+  /** Its encoded size, in bytes. */
+  nbytes: number;
+  /** Ids of the workers that acknowledged storing it. */
+  workers: string[];
+}
 
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
@@ -393,8 +409,13 @@ export interface SchedulerInfo {
   time: number;
 }
 
-/** Anything -> worker data server. */
-export type DataRequest = { op: "get-data"; id: number; keys: string[] };
+/**
+ * Anything -> worker data server: ask for values, or (clients,
+ * `client.scatter`) put values into its store, answered by `stored`.
+ */
+export type DataRequest =
+  | { op: "get-data"; id: number; keys: string[] }
+  | { op: "put-data"; id: number; values: Record<string, Packed> };
 /** Answer to a {@linkcode DataRequest}; `missing` lists keys not held. */
 export type DataResponse = {
   op: "data";
@@ -402,8 +423,15 @@ export type DataResponse = {
   values: Record<string, Packed>;
   missing: string[];
 };
+/** Answer to a `put-data`: the keys now stored, or why none were. */
+export type DataStored = {
+  op: "stored";
+  id: number;
+  keys: string[];
+  error?: string;
+};
 /** Both directions of a data connection. */
-export type DataMessage = DataRequest | DataResponse;
+export type DataMessage = DataRequest | DataResponse | DataStored;
 
 /** First message of an in-process worker: who it is (the scheduler answers nothing). */
 export type RegisterWorker = {
@@ -563,6 +591,10 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   retry: { keys },
   "call-on-workers": functionCall,
   "call-on-scheduler": functionCall,
+  scattered: {
+    values: list(record<ScatteredValue>({ key, nbytes: nat, workers: keys })),
+    owner: optional(key),
+  },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -605,6 +637,8 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
 const DATA_TABLE: MessageTable<DataMessage> = {
   "get-data": { id: nat, keys },
   data: { id: nat, values: dict(packed), missing: keys },
+  "put-data": { id: nat, values: dict(packed) },
+  stored: { id: nat, keys, error: optional(str(1 << 16)) },
 };
 
 /** Who sent a message: decides which operations are allowed. */

@@ -297,3 +297,28 @@ Deno.test("validate: observation messages (info, progress, output, usage, stream
     /is for workers, not clients/,
   );
 });
+
+Deno.test("protocol: scattered values and data puts pass; malformed ones name their field", () => {
+  validateToScheduler({
+    op: "scattered",
+    values: [{ key: "scatter-1", nbytes: 8, workers: ["w1"] }],
+  }, "client");
+  assert.throws(
+    () =>
+      validateToScheduler({
+        op: "scattered",
+        values: [{ key: "x", nbytes: -1, workers: [] }],
+      }, "client"),
+    /field values\[0\]\.nbytes/,
+  );
+  validateDataMessage({ op: "put-data", id: 1, values: { x: "\x01" } });
+  validateDataMessage({ op: "stored", id: 1, keys: ["x"] });
+  assert.throws(
+    () => validateDataMessage({ op: "put-data", id: 1, values: { x: 3 } }),
+    /field values\["x"\] must be bytes/,
+  );
+  assert.throws(
+    () => validateDataMessage({ op: "stored", id: 1, keys: [], error: 5 }),
+    /field error/,
+  );
+});

@@ -30,6 +30,7 @@ import type {
   SchedulerAnswer,
   SchedulerInfo,
   TaskSpec,
+  WorkerSummary,
 } from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
@@ -46,6 +47,13 @@ import {
   ClientState,
   type KeyRecord,
 } from "./state.ts";
+import {
+  placeScattered,
+  type Scattered,
+  scatterKey,
+  type ScatterOptions,
+  splitScattered,
+} from "./scatter.ts";
 import { collectFutures, type Gathered, replaceFutures } from "./structure.ts";
 import type {
   AwaitOptions,
@@ -457,6 +465,86 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     options: AsCompletedOptions = {},
   ): AsCompleted<T, unknown> {
     return new AsCompleted(this, futures, options);
+  }
+
+  /**
+   * Puts `values` straight into workers' data stores and gives futures on
+   * them, so a large input travels once instead of inside the arguments of
+   * every task that uses it. An array or a plain object scatters each
+   * element (futures come back in the same shape); any other value is one.
+   * `broadcast` puts a copy on every worker, `workers` restricts where.
+   * A scattered value cannot be recomputed: if every worker holding it
+   * dies, it and the tasks that need it err with a `LostDataError`
+   * naming its key.
+   *
+   * @throws {TendrilError} (as a rejection) when no allowed worker is connected, or one refuses the value.
+   * @example One value used by many tasks
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const big = await client.scatter(new Float64Array(1000).fill(1));
+   * const sums = client.map((xs: Float64Array, i: number) => xs[i] + i, [big, big], [0, 1]);
+   * assert.deepEqual(await client.gather(sums), [1, 2]);
+   * const [a, b] = await client.scatter([1, 2], { broadcast: true });
+   * assert.equal(await b.result(), 2);
+   * assert.equal((await client.schedulerInfo()).workers[0].heldKeys >= 2, true);
+   * void a;
+   * ```
+   */
+  async scatter<T>(
+    values: T,
+    options: ScatterOptions = {},
+  ): Promise<Scattered<T>> {
+    if (this.live.closed) throw new ClientClosedError("scatter()");
+    if (!this.host.put) {
+      throw new TendrilError("this client's host cannot scatter values");
+    }
+    const { shape, entries } = splitScattered(values);
+    const packed = await Promise.all(entries.map(async ([name, value]) => {
+      const bytes = pack(value, undefined, () => `a scattered value`);
+      return { key: await scatterKey(bytes, name, options.key, shape), bytes };
+    }));
+    const info = await this.schedulerInfo();
+    const places = placeScattered(packed.length, info.workers, options);
+    const perWorker = new Map<WorkerSummary, Record<string, Packed>>();
+    packed.forEach(({ key, bytes }, i) => {
+      for (const w of places[i]) {
+        const batch = perWorker.get(w);
+        if (batch) batch[key] = bytes;
+        else perWorker.set(w, { [key]: bytes });
+      }
+    });
+    const put = this.host.put.bind(this.host);
+    const stored = await Promise.all(
+      [...perWorker].map(async ([w, batch]) => {
+        await put(w.address, batch);
+        return w.id;
+      }),
+    );
+    const ctx = currentTask();
+    const owner = ctx ? ctx.key : "";
+    this.dispatch({
+      type: "scattered",
+      owner,
+      values: packed.map(({ key, bytes }, i) => ({
+        key,
+        nbytes: bytes.length,
+        workers: places[i].map((w) => w.id).filter((id) => stored.includes(id)),
+      })),
+    });
+    this.flushSoon();
+    const futures = packed.map(({ key }) =>
+      this.futureOf(this.state.record(key)!, owner)
+    );
+    // Done once the scheduler knows where they are (it answers each key).
+    await this.settle(futures.map((f) => f.record));
+    if (shape === "one") return futures[0] as Scattered<T>;
+    if (shape === "array") return futures as Scattered<T>;
+    return Object.fromEntries(
+      entries.map(([name], i) => [name, futures[i]]),
+    ) as Scattered<T>;
   }
 
   /**

@@ -175,6 +175,7 @@ export async function connectRemote(
       if (!conn.closed) conn.send(msg);
     },
     fetch: (key, who) => fetchFromHolders(key, who, peer),
+    put: (address, values) => peer(address).then((p) => p.put(values)),
     listen(h, l) {
       handler = h;
       onLost = l;

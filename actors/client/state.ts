@@ -15,6 +15,7 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import type {
   ClientToScheduler,
+  ScatteredValue,
   SchedulerAnswer,
   SchedulerToClient,
   TaskSpec,
@@ -109,6 +110,11 @@ export type ClientEvent =
   | { type: "drop"; key: string; owner: string }
   /** Task `task` ended: the scheduler releases its futures by itself. */
   | { type: "task-ended"; task: string; keys: Iterable<string> }
+  /**
+   * `owner` put these values into workers' stores (`client.scatter`): it
+   * holds each key, and the scheduler is told where they are.
+   */
+  | { type: "scattered"; values: ScatteredValue[]; owner: string }
   /** Ask the scheduler to cancel keys. */
   | { type: "cancel"; keys: string[] }
   /** Ask the scheduler to run erred keys again: they are pending again. */
@@ -210,6 +216,9 @@ export class ClientState {
           if (!record.held) this.keys.delete(key);
         }
         break;
+      case "scattered":
+        this.scattered(event.values, event.owner);
+        break;
       case "cancel":
         this.message({ op: "cancel", keys: event.keys });
         break;
@@ -265,6 +274,25 @@ export class ClientState {
       this.submitting = [spec];
       this.out.push({ op: "submit", tasks: this.submitting });
     }
+  }
+
+  /**
+   * `owner` holds scattered values: each key gains a holder (a new one is
+   * pending until the scheduler confirms it), and one `scattered` message
+   * tells the scheduler, which counts it as `owner`'s want.
+   */
+  private scattered(values: ScatteredValue[], owner: string): void {
+    for (const { key } of values) {
+      let record = this.keys.get(key);
+      if (!record) this.keys.set(key, record = new KeyRecord(key));
+      record.addHolder(owner);
+      this.cancelIfLost(record);
+    }
+    this.message({
+      op: "scattered",
+      values,
+      owner: owner === "" ? undefined : owner,
+    });
   }
 
   /** `owner` gains a holder of `key`; its first one tells the scheduler it wants the key. */

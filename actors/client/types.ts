@@ -73,6 +73,12 @@ export interface ClientHost {
   /** Fetches the codec bytes of a value held by workers at `who`. */
   fetch(key: string, who: string[]): Promise<Packed>;
   /**
+   * Puts values (codec bytes by key) into the store of the worker whose
+   * data address is `address`; resolves with the keys it stored
+   * (`client.scatter`). Hosts without it cannot scatter.
+   */
+  put?(address: string, values: Record<string, Packed>): Promise<string[]>;
+  /**
    * Tells the client of scheduler messages, and (`lost`, once) that the
    * scheduler is out of reach, saying why (and with the error pending
    * futures reject with, when there is one).

@@ -101,7 +101,15 @@ function checkTask(
 ): void {
   const at = () => `${key} (${ts.status})`;
   check(ts.key === key, () => `${key} is filed under another key`);
-  check(g.fns.has(ts.fn), () => `${at()} uses an unknown function ${ts.fn}`);
+  check(
+    ts.scattered
+      ? ts.deps.length === 0 && !isActive(ts.status)
+      : g.fns.has(ts.fn),
+    () =>
+      ts.scattered
+        ? `scattered ${at()} has dependencies or is being computed`
+        : `${at()} uses an unknown function ${ts.fn}`,
+  );
   let active = 0;
   for (const d of ts.deps) {
     check(

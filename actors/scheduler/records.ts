@@ -150,6 +150,11 @@ export class TaskRecord {
   counted = false;
   /** Owners kept alive because the result references their keys. */
   kept: Owner[] | null = null;
+  /**
+   * Put into workers' stores by a client (`client.scatter`): no function
+   * computes it, so once its last copy is lost it can only err.
+   */
+  scattered = false;
   /** The task's key. */
   readonly key: string;
   /** Function id. */

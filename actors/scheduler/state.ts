@@ -24,6 +24,7 @@ import type {
   FunctionCall,
   MissingData,
   OutputLine,
+  ScatteredValue,
   SchedulerInfo,
   TaskSpec,
   ToScheduler,
@@ -41,6 +42,7 @@ import { RecentOutput } from "./recent_output.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
   keyDone,
+  lostScattered,
   ownerId,
   type SchedulerEffect,
   TaskGraph,
@@ -338,6 +340,9 @@ export class SchedulerState extends TaskGraph {
         });
       case "retry":
         return this.retry(from, msg.keys);
+      case "scattered":
+        for (const v of msg.values) this.scattered(from, msg.owner, v);
+        return;
       case "call-on-workers":
         return this.callOnWorkers(from, msg);
       case "call-on-scheduler":
@@ -459,6 +464,59 @@ export class SchedulerState extends TaskGraph {
     }
     this.start(ts);
     if (ts.restrictions && !ts.loose) this.checkRestriction(client, ts);
+  }
+
+  /**
+   * `client` (for `task`) put a value into the stores of `v.workers`: its
+   * key is in memory there, held by the owner, with no function (see
+   * `TaskRecord.scattered`). Scattering a key again adds copies; a key a
+   * task computes cannot be scattered over. Workers not connected (any
+   * more) are skipped; with none left the value is lost at once.
+   */
+  private scattered(
+    client: string,
+    task: string | undefined,
+    v: ScatteredValue,
+  ): void {
+    if (this.orphaned(client, task)) {
+      return this.refuseOrphan(client, v.key, task!);
+    }
+    const owner = this.owner(client, task);
+    let ts = this.tasks.get(v.key);
+    if (ts && !ts.scattered) {
+      return this.send(client, {
+        op: "key-erred",
+        key: v.key,
+        error: pack(
+          new TendrilError(
+            `cannot scatter ${v.key}: a task with that key is in the graph`,
+          ),
+        ),
+      });
+    }
+    if (!ts) {
+      ts = new TaskRecord({ key: v.key, fn: "", args: "" }, [0, 0, this.seq++]);
+      ts.scattered = true;
+      this.tasks.set(ts.key, ts);
+    }
+    this.addWant(ts, owner);
+    const holders = v.workers.flatMap((id) => this.workers.get(id) ?? []);
+    for (const w of holders) {
+      ts.whoHas = addTo(ts.whoHas, w);
+      w.hasWhat.add(ts);
+      this.pendingFree.get(w)?.delete(ts.key);
+    }
+    ts.nbytes = v.nbytes;
+    if (ts.status !== "memory") {
+      if (holders.length === 0) {
+        this.fail(ts, pack(lostScattered(ts.key)));
+        return this.settle(ts);
+      }
+      ts.error = null;
+      this.setStatus(ts, "memory");
+    }
+    this.report(ts, client);
+    this.settle(ts);
   }
 
   /**

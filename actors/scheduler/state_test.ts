@@ -1154,3 +1154,117 @@ Deno.test("scheduler: resources are given back at secession only when the task s
   t.finish("parent");
   assert.equal(t.s.workers.get("gpu")!.resourcesUsed.size, 0);
 });
+
+// ---- scattered values ----------------------------------------------------------
+
+Deno.test("scheduler: a scattered value is in memory on its worker; tasks using it run without recomputing it", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.msg("c", {
+    op: "scattered",
+    values: [{ key: "scatter-x", nbytes: 5e7, workers: ["w1"] }],
+  });
+  const [done] = t.sent("key-done", "c");
+  assert.deepEqual(done, {
+    op: "key-done",
+    key: "scatter-x",
+    who: ["inproc://w1"],
+  });
+  const x = t.task("scatter-x");
+  assert.equal(x.status, "memory");
+  assert.ok(x.scattered);
+  t.submit(
+    spec("a", { deps: ["scatter-x"] }),
+    spec("b", { deps: ["scatter-x"] }),
+  );
+  const computes = t.sent("compute");
+  assert.equal(computes.length, 2);
+  for (const c of computes) {
+    assert.deepEqual(c.deps, [{ key: "scatter-x", who: ["inproc://w1"] }]);
+  }
+  t.finish("a");
+  t.finish("b");
+  // Released by its client and unused: forgotten, freed on its holder.
+  t.drain();
+  t.msg("c", { op: "release", keys: ["scatter-x", "a", "b"] });
+  assert.equal(t.s.tasks.size, 0);
+  assert.ok((t.sent("free", "w1")[0].keys as string[]).includes("scatter-x"));
+});
+
+Deno.test("scheduler: a scattered value whose only holder dies errs its dependents with LostDataError naming it", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.msg("c", {
+    op: "scattered",
+    values: [{ key: "scatter-x", nbytes: 10, workers: ["w1"] }],
+  });
+  t.submit(spec("a", { deps: ["scatter-x"], workers: ["w2"] }));
+  assert.equal(t.task("a").status, "processing");
+  t.drain();
+  t.leave("w1");
+  const erred = t.sent("key-erred", "c");
+  assert.deepEqual(erred.map((m) => m.key).sort(), ["a", "scatter-x"]);
+  for (const m of erred) {
+    const e = errorOf(m) as LostDataError;
+    assert.equal(e.name, "LostDataError");
+    assert.equal(e.key, "scatter-x");
+    assert.match(e.message, /scattered value scatter-x was lost/);
+  }
+  assert.equal(t.sent("compute").length, 0, "nothing recomputes it");
+  assert.equal(t.sent("cancel-compute", "w2").length, 1);
+});
+
+Deno.test("scheduler: a scattered value with a copy on another worker survives its holder's death", () => {
+  const t = new Sim([["w1", 1], ["w2", 1], ["w3", 1]]);
+  t.msg("c", {
+    op: "scattered",
+    values: [{ key: "scatter-x", nbytes: 10, workers: ["w1", "w2"] }],
+  });
+  t.leave("w1");
+  const x = t.task("scatter-x");
+  assert.equal(x.status, "memory");
+  assert.deepEqual(x.whoHas!.map((w) => w.id), ["w2"]);
+  t.submit(spec("a", { deps: ["scatter-x"] }));
+  assert.deepEqual(t.sent("compute")[0].deps, [
+    { key: "scatter-x", who: ["inproc://w2"] },
+  ]);
+  assert.equal(t.sent("key-erred").length, 0);
+});
+
+Deno.test("scheduler: a released scattered value is not recomputed for a dependent that needs it again", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.msg("c", {
+    op: "scattered",
+    values: [{ key: "scatter-x", nbytes: 10, workers: ["w1"] }],
+  });
+  t.submit(spec("a", { deps: ["scatter-x"], workers: ["w2"] }));
+  t.finishBig("a");
+  t.msg("c", { op: "release", keys: ["scatter-x"] });
+  // Kept (released) as a's lineage; a's holder w2 dies: a is recomputed,
+  // and its scattered dependency, gone, errs instead of running.
+  assert.equal(t.task("scatter-x").status, "released");
+  t.drain();
+  t.leave("w2");
+  const erred = t.sent("key-erred", "c");
+  assert.deepEqual(erred.map((m) => m.key), ["a"]);
+  assert.equal((errorOf(erred[0]) as LostDataError).key, "scatter-x");
+});
+
+Deno.test("scheduler: scattering onto workers no longer connected errs; over a computed key is refused", () => {
+  const t = new Sim([["w1", 1]]);
+  t.msg("c", {
+    op: "scattered",
+    values: [{ key: "scatter-x", nbytes: 10, workers: ["gone"] }],
+  });
+  const [lost] = t.sent("key-erred", "c");
+  assert.equal((errorOf(lost) as LostDataError).key, "scatter-x");
+  t.submit(spec("a"));
+  t.drain();
+  t.msg("c", {
+    op: "scattered",
+    values: [{ key: "a", nbytes: 10, workers: ["w1"] }],
+  });
+  assert.match(
+    errorOf(t.sent("key-erred", "c")[0]).message,
+    /cannot scatter a: a task with that key/,
+  );
+  assert.equal(t.task("a").status, "processing");
+});

@@ -15,7 +15,8 @@
  */
 
 import TinyQueue from "tinyqueue";
-import type { Packed } from "../../runtime/codec/packed.ts";
+import { pack, type Packed } from "../../runtime/codec/packed.ts";
+import { LostDataError } from "../../runtime/errors.ts";
 import type { FunctionRef } from "../../runtime/shipping/describe.ts";
 import type { SchedulerToClient, SchedulerToWorker } from "../protocol.ts";
 import { TaskDurations } from "./durations.ts";
@@ -219,6 +220,7 @@ export class TaskGraph {
       this.setStatus(ts, "released");
       return this.settle(ts);
     }
+    if (ts.scattered) return this.fail(ts, pack(lostScattered(ts.key)));
     this.setStatus(ts, "waiting");
     let waitingOn = 0;
     for (const d of ts.deps) {
@@ -592,6 +594,16 @@ export function keyDone(ts: TaskRecord): SchedulerToClient {
   return ts.value !== null
     ? { op: "key-done", key: ts.key, value: ts.value }
     : { op: "key-done", key: ts.key, who: ts.whoHas!.map((w) => w.address) };
+}
+
+/** The error of a scattered value whose every copy was lost. */
+export function lostScattered(key: string): LostDataError {
+  return new LostDataError(
+    key,
+    `scattered value ${key} was lost with the last worker holding it; a ` +
+      `scattered value cannot be recomputed (scatter it again, or use ` +
+      `broadcast: true to keep a copy on every worker)`,
+  );
 }
 
 /** The id of the owner of `client`'s futures (for task `task`). */

@@ -37,7 +37,12 @@ import {
   requestFrom,
   type RetryOptions,
 } from "./data_peer.ts";
-import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
+import {
+  type Stored,
+  type WorkerEffect,
+  type WorkerEvent,
+  WorkerState,
+} from "./state.ts";
 import { captureTaskOutput } from "./task_output.ts";
 import { USAGE_INTERVAL_MS, UsageSampler } from "./usage.ts";
 
@@ -188,6 +193,10 @@ export class WorkerActor implements WorkerRuntime {
         if (!this.scheduler.closed) this.scheduler.send(msg);
       },
       fetch: (key, who) => this.fetchValue(key, who),
+      put: (address, values) =>
+        address === this.address
+          ? Promise.resolve(this.accept(values))
+          : this.peer(address).then((p) => p.put(values)),
       listen: (handler, lost) => {
         this.clientHandler = handler;
         this.scheduler.onClose(() =>
@@ -281,9 +290,22 @@ export class WorkerActor implements WorkerRuntime {
         if (stored) values[key] = stored.bytes;
       }
       return values;
-    });
+    }, (values) => this.accept(values));
     if (peerAddress) this.peers.set(peerAddress, Promise.resolve(peer));
     return peer;
+  }
+
+  /**
+   * Stores values a client scattered here: decoded first, so a value that
+   * cannot be decoded is refused whole (the put's answer says why).
+   */
+  private accept(values: Record<string, Packed>): string[] {
+    const given = new Map<string, Stored>();
+    for (const [key, bytes] of Object.entries(values)) {
+      given.set(key, { value: this.client.decodeValue(bytes), bytes });
+    }
+    this.post({ type: "given", values: given });
+    return [...given.keys()];
   }
 
   /** Hands an event to the state machine; events are handled one at a time, in order. */

@@ -9,13 +9,24 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import { LostDataError } from "../../runtime/errors.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
-import type { DataMessage, DataRequest, DataResponse } from "../protocol.ts";
+import type {
+  DataMessage,
+  DataRequest,
+  DataResponse,
+  DataStored,
+} from "../protocol.ts";
 
 /** The transport interface a {@linkcode DataPeer} wraps. */
 export type { Connection };
 
 /** What a data server answers for the keys it is asked for. */
 export type DataServer = (keys: string[]) => DataResponse["values"];
+
+/**
+ * Stores values a peer puts (`client.scatter`); returns the keys stored.
+ * Throws to refuse them (the error's message goes back to the peer).
+ */
+export type DataAcceptor = (values: Record<string, Packed>) => string[];
 
 /** Values received for a request, and the keys the peer did not have. */
 export interface DataReply {
@@ -55,11 +66,20 @@ export class DataPeer {
       keys: string[];
     }
   >();
+  /** Puts not answered yet, by id. */
+  private readonly puts = new Map<
+    number,
+    { resolve: (keys: string[]) => void; reject: (e: Error) => void }
+  >();
 
-  /** Wraps `conn`; with `serve`, answers the peer's requests too. */
+  /**
+   * Wraps `conn`; with `serve`, answers the peer's requests too, and with
+   * `accept`, stores the values the peer puts.
+   */
   constructor(
     readonly conn: Connection<unknown, unknown>,
     private readonly serve?: DataServer,
+    private readonly accept?: DataAcceptor,
   ) {
     conn.onMessages((batch) => this.receive(batch as DataMessage[]));
     conn.onClose((reason) => {
@@ -69,7 +89,27 @@ export class DataPeer {
         }`,
       );
       for (const p of this.pending.values()) p.reject(error);
+      for (const p of this.puts.values()) p.reject(error);
       this.pending.clear();
+      this.puts.clear();
+    });
+  }
+
+  /**
+   * Puts `values` into the peer's store; resolves with the keys it stored.
+   *
+   * @throws {Error} (as a rejection) when the peer refuses them or the connection closes.
+   */
+  put(values: Record<string, Packed>): Promise<string[]> {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.puts.set(id, { resolve, reject });
+      try {
+        this.conn.send({ op: "put-data", id, values } satisfies DataRequest);
+      } catch (e) {
+        this.puts.delete(id);
+        reject(e);
+      }
     });
   }
 
@@ -92,6 +132,15 @@ export class DataPeer {
     this.conn.close();
   }
 
+  /** Stores a put's values with the acceptor and makes the answer. */
+  private store(id: number, values: Record<string, Packed>): DataStored {
+    try {
+      return { op: "stored", id, keys: this.accept!(values) };
+    } catch (e) {
+      return { op: "stored", id, keys: [], error: String(e) };
+    }
+  }
+
   /**
    * Answers requests (when serving) and settles answered requests. Anything
    * else closes the connection.
@@ -104,6 +153,17 @@ export class DataPeer {
         this.conn.send(
           { op: "data", id: msg.id, values, missing } satisfies DataResponse,
         );
+      } else if (msg?.op === "put-data" && this.accept) {
+        this.conn.send(this.store(msg.id, msg.values));
+      } else if (msg?.op === "stored" && this.puts.has(msg.id)) {
+        const p = this.puts.get(msg.id)!;
+        this.puts.delete(msg.id);
+        if (msg.error === undefined) p.resolve(msg.keys);
+        else {
+          p.reject(
+            new Error(`${this.conn.peer} refused the values: ${msg.error}`),
+          );
+        }
       } else if (msg?.op === "data" && this.pending.has(msg.id)) {
         const p = this.pending.get(msg.id)!;
         this.pending.delete(msg.id);

@@ -91,6 +91,8 @@ export type WorkerEvent =
     values: ReadonlyMap<string, unknown>;
     missing: string[];
   }
+  /** A client put values here (`client.scatter`), decoded. */
+  | { type: "given"; values: ReadonlyMap<string, Stored> }
   /** A fetch from a peer failed (after the shell's own retries). */
   | { type: "fetch-failed"; from: string; keys: string[]; reason: string }
   /** A task's function returned; `bytes` is its result encoded. */
@@ -222,6 +224,16 @@ export class WorkerState {
             true,
             `${event.from} does not have it`,
           );
+        }
+        break;
+      case "given":
+        for (const [key, stored] of event.values) {
+          this.data.set(key, stored);
+          const f = this.fetching.get(key);
+          this.fetching.delete(key);
+          for (const task of f?.waiters ?? []) {
+            this.deliver(task, key, stored.value);
+          }
         }
         break;
       case "fetch-failed":
