@@ -33,6 +33,14 @@ import {
 import type { FunctionRef } from "../runtime/shipping/describe.ts";
 import type { CodePackage } from "../runtime/shipping/code_package.ts";
 
+/**
+ * Bytes a message may need around one value it carries (operation, key,
+ * ids): a value whose codec bytes leave less than this under the message
+ * limit is refused before it is sent (an error for that task or call, not
+ * a closed connection).
+ */
+export const MESSAGE_SLACK = 64 * 1024;
+
 /** Bumped whenever a message below changes shape; checked in handshakes. */
 export const PROTOCOL_VERSION = 4;
 

@@ -19,6 +19,7 @@ import {
   ClientClosedError,
   DeadlockError,
   LostDataError,
+  SerializationError,
   TendrilError,
 } from "../../runtime/errors.ts";
 import type { FunctionDescription } from "../../runtime/shipping/describe.ts";
@@ -32,6 +33,7 @@ import type {
   TaskSpec,
   WorkerSummary,
 } from "../protocol.ts";
+import { MESSAGE_SLACK } from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
 import {
@@ -197,7 +199,9 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     let host: ClientHost;
     if (typeof target === "string") {
       const { connectRemote } = await import("./remote.ts");
-      host = await connectRemote(target);
+      host = await connectRemote(target, {
+        maxMessageSize: options.maxMessageSize,
+      });
     } else host = await target.connectClient();
     const client = new Client(host);
     if (options.taskOutput === false) {
@@ -324,14 +328,24 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
       key ??= `${name}-${this.prefix}-${++this.live.counter}`;
       bytes = pack(args, onKey, () => `arguments of task ${key}`);
     }
+    const ctx = currentTask();
+    const owner = ctx ? ctx.key : "";
+    const limit = this.host.maxMessageSize;
+    if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
+      const error = new SerializationError(
+        `task ${key}: its arguments are ${bytes.length} bytes encoded, over ` +
+          `the ${limit}-byte message limit (less ${MESSAGE_SLACK} for the ` +
+          `message around them); scatter the large value instead`,
+      );
+      this.dispatch({ type: "refused", key, owner, error: pack(error) });
+      return this.futureOf(this.state.record(key)!, owner);
+    }
     if (deps.includes(key)) {
       throw new TendrilError(
         `task ${key} cannot depend on itself: an argument is a future with ` +
           `the same key. Give the new task another key.`,
       );
     }
-    const ctx = currentTask();
-    const owner = ctx ? ctx.key : "";
     const spec: TaskSpec = { key, fn: desc.id, args: bytes };
     if (deps.length > 0) spec.deps = deps;
     if (!this.sentFns.has(desc.id)) {
@@ -506,6 +520,15 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
       const bytes = pack(value, undefined, () => `a scattered value`);
       return { key: await scatterKey(bytes, name, options.key, shape), bytes };
     }));
+    const limit = this.host.maxMessageSize;
+    for (const { key, bytes } of packed) {
+      if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
+        throw new SerializationError(
+          `cannot scatter ${key}: it is ${bytes.length} bytes encoded, over ` +
+            `the ${limit}-byte message limit (less ${MESSAGE_SLACK})`,
+        );
+      }
+    }
     const info = await this.schedulerInfo();
     const places = placeScattered(packed.length, info.workers, options);
     const perWorker = new Map<WorkerSummary, Record<string, Packed>>();
@@ -1115,6 +1138,12 @@ export interface ConnectOptions {
    * (default true).
    */
   taskOutput?: boolean;
+  /**
+   * Over TCP: the largest message sent or accepted, in bytes (default
+   * 2 GiB - 1). A task whose arguments do not fit errs alone with a
+   * `SerializationError`; the connection stays up.
+   */
+  maxMessageSize?: number;
 }
 
 /** Prints task output on this console: stdout or stderr as printed, each line prefixed. */

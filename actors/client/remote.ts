@@ -22,9 +22,13 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   greet,
 } from "../../runtime/wire/handshake.ts";
-import type { SchedulerToClient } from "../protocol.ts";
+import type { ClientToScheduler, SchedulerToClient } from "../protocol.ts";
+import { pack } from "../../runtime/codec/packed.ts";
 import { dropHeartbeats, validateDataMessage } from "../protocol.ts";
-import { SchedulerLostError } from "../../runtime/errors.ts";
+import {
+  SchedulerLostError,
+  SerializationError,
+} from "../../runtime/errors.ts";
 import {
   DEFAULT_SILENCE_TIMEOUT,
   SilenceWatch,
@@ -40,6 +44,8 @@ export interface RemoteOptions {
   handshakeTimeout?: number;
   /** Largest frame accepted or sent, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /** Largest message accepted or sent, in bytes (default 2 GiB - 1). */
+  maxMessageSize?: number;
   /**
    * Milliseconds without a message from the scheduler (it sends heartbeats)
    * after which it counts as vanished (default 10 s).
@@ -85,7 +91,11 @@ export async function connectRemote(
   if (!caCerts && caFile) caCerts = [await Deno.readTextFile(caFile)];
   const bare = address.replace(/\?.*$/, "");
   const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-  const dial = { caCerts, maxFrameSize: options.maxFrameSize };
+  const dial = {
+    caCerts,
+    maxFrameSize: options.maxFrameSize,
+    maxMessageSize: options.maxMessageSize,
+  };
 
   const conn = await connect<SchedulerToClient, unknown>(bare, dial);
   const welcome = await greet(
@@ -147,10 +157,51 @@ export async function connectRemote(
     watch.heard();
     return dropHeartbeats(batch as SchedulerToClient[]);
   };
-  conn.onMessages((batch) => {
-    if (handler) batch.forEach(handler);
-    else early.push(...batch);
-  });
+  const deliver = (msg: SchedulerToClient) => {
+    if (handler) handler(msg);
+    else early.push(msg);
+  };
+  conn.onMessages((batch) => batch.forEach(deliver));
+  // What could not be sent fails alone: the client checks each task's
+  // arguments before this; here are the messages too big once assembled.
+  (conn as TcpConnection<SchedulerToClient, ClientToScheduler>).oversized = (
+    msg,
+    size,
+    limit,
+  ) => {
+    const error = (what: string) =>
+      pack(
+        new SerializationError(
+          `${what}: its message is ${size} bytes, over the ${limit}-byte ` +
+            `message limit`,
+        ),
+      );
+    if (msg.op === "submit" && msg.tasks.length > 1) {
+      // Many tasks, each small enough: two submissions of half as many.
+      const half = msg.tasks.length >> 1;
+      return [
+        { op: "submit", tasks: msg.tasks.slice(0, half) },
+        { op: "submit", tasks: msg.tasks.slice(half) },
+      ];
+    }
+    if (msg.op === "submit") {
+      for (const { key } of msg.tasks) {
+        deliver({ op: "key-erred", key, error: error(`task ${key} not sent`) });
+      }
+    } else if (msg.op === "call-on-workers" || msg.op === "call-on-scheduler") {
+      deliver({
+        op: "call-result",
+        id: msg.id,
+        values: {},
+        errors: { client: error(`call ${msg.id} not sent`) },
+      });
+    } else {
+      console.error(
+        `tendril: a ${msg.op} message of ${size} bytes was not sent: over ` +
+          `the ${limit}-byte message limit`,
+      );
+    }
+  };
   conn.onClose((reason) => {
     watch.stop();
     if (closedByUs) return;
@@ -170,6 +221,7 @@ export async function connectRemote(
 
   return {
     id: welcome.id,
+    maxMessageSize: (conn as TcpConnection<unknown, unknown>).maxMessageSize,
     shipsCode: true, // workers may be on hosts without this process's files
     send(msg) {
       if (!conn.closed) conn.send(msg);

@@ -104,6 +104,11 @@ export class KeyRecord {
 export type ClientEvent =
   /** Submit a task held by `owner` ("" for the client itself, else a task key). */
   | { type: "submit"; spec: TaskSpec; owner: string }
+  /**
+   * A task `owner` submitted errs before reaching the scheduler (its
+   * arguments cannot be sent): held here, erred with `error`, never sent.
+   */
+  | { type: "refused"; key: string; owner: string; error: Packed }
   /** `owner` gains a holder of `key` (a future object, or a task's use of it). */
   | { type: "hold"; key: string; owner: string }
   /** `owner` loses a holder of `key`; its last one releases the key. */
@@ -206,6 +211,19 @@ export class ClientState {
       case "hold":
         this.hold(event.key, event.owner);
         break;
+      case "refused": {
+        if (this.keys.has(event.key)) {
+          this.hold(event.key, event.owner);
+          break;
+        }
+        const record = new KeyRecord(event.key);
+        this.keys.set(event.key, record);
+        record.addHolder(event.owner);
+        record.status = "error";
+        record.error = event.error;
+        this.effect({ type: "settled", key: event.key });
+        break;
+      }
       case "drop":
         this.drop(event.key, event.owner);
         break;

@@ -70,6 +70,11 @@ export interface ClientHost {
    * graph (the cluster's workers may lack this process's files).
    */
   readonly shipsCode?: boolean;
+  /**
+   * The largest message its connections carry, in bytes, when limited (TCP):
+   * a task whose arguments exceed it errs alone instead of being sent.
+   */
+  readonly maxMessageSize?: number;
   /** Fetches the codec bytes of a value held by workers at `who`. */
   fetch(key: string, who: string[]): Promise<Packed>;
   /**

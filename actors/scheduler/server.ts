@@ -63,6 +63,8 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   heartbeatTimeout?: number;
   /** Largest frame accepted, in bytes (default 64 MiB). */
   maxFrameSize?: number;
+  /** Largest message accepted or sent, in bytes (default 2 GiB - 1). */
+  maxMessageSize?: number;
   /**
    * Serve the dashboard, `/metrics` and `/api/info` over HTTP: `true` for
    * port 8787 on the scheduler's interface, or where (default: none). It
@@ -179,6 +181,7 @@ export class SchedulerServer implements AsyncDisposable {
       port: options.port ?? DEFAULT_PORT,
       tls: options.tls,
       maxFrameSize: options.maxFrameSize,
+      maxMessageSize: options.maxMessageSize,
       preAuthFrameSize: DEFAULT_PRE_AUTH_FRAME_SIZE,
       wrapStream: (stream, peer) =>
         refuseHttp(stream, peer, () => ref.server!.#httpAnswer()),

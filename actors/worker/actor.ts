@@ -11,7 +11,11 @@
  */
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
-import { CancelledError, describeThrown } from "../../runtime/errors.ts";
+import {
+  CancelledError,
+  describeThrown,
+  SerializationError,
+} from "../../runtime/errors.ts";
 import { loadShipping, type Shipping } from "../../runtime/shipping/lazy.ts";
 import type { CodePackage } from "../../runtime/shipping/code_package.ts";
 import type { CodeSource } from "../../runtime/shipping/load.ts";
@@ -21,6 +25,7 @@ import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
 import {
   isForClient,
+  MESSAGE_SLACK,
   type SchedulerToClient,
   type ToScheduler,
   type ToWorkerConnection,
@@ -82,6 +87,11 @@ export interface WorkerOptions {
    * terminal). Task output goes to the scheduler either way.
    */
   echoTaskOutput?: boolean;
+  /**
+   * The largest message its connections carry (TCP): a result that could
+   * not leave the worker under it errs its task with a SerializationError.
+   */
+  maxMessageSize?: number;
 }
 
 /** A loaded task function. */
@@ -164,6 +174,8 @@ export class WorkerActor implements WorkerRuntime {
   };
   /** Where code packages are kept, if this worker takes them. */
   private readonly codeCache: WorkerOptions["codeCache"];
+  /** See {@linkcode WorkerOptions.maxMessageSize}. */
+  private readonly maxMessageSize: number | undefined;
   /** The cache, once function shipping is loaded. */
   private code: CodeSource | undefined;
   /** Code packages asked of the scheduler, by id. */
@@ -175,6 +187,7 @@ export class WorkerActor implements WorkerRuntime {
   /** Wires a worker; it starts handling the scheduler's messages at once. */
   constructor(options: WorkerOptions) {
     this.id = options.id;
+    this.maxMessageSize = options.maxMessageSize;
     this.slots = options.slots;
     this.address = options.address;
     this.scheduler = options.scheduler;
@@ -192,6 +205,7 @@ export class WorkerActor implements WorkerRuntime {
       send: (msg) => {
         if (!this.scheduler.closed) this.scheduler.send(msg);
       },
+      maxMessageSize: options.maxMessageSize,
       fetch: (key, who) => this.fetchValue(key, who),
       put: (address, values) =>
         address === this.address
@@ -497,6 +511,14 @@ export class WorkerActor implements WorkerRuntime {
           (k) => void (refs ??= []).push(k),
           () => `result of task ${key}`,
         );
+        const limit = this.maxMessageSize;
+        if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
+          throw new SerializationError(
+            `the result of task ${key} is ${bytes.length} bytes encoded, ` +
+              `over the ${limit}-byte message limit (less ${MESSAGE_SLACK}): ` +
+              `it could never leave worker ${this.id}`,
+          );
+        }
         event = {
           type: "returned",
           key,

@@ -72,6 +72,11 @@ export interface WorkerServerOptions {
   /** Largest frame accepted or sent, in bytes (default 64 MiB). */
   maxFrameSize?: number;
   /**
+   * Largest message accepted or sent, in bytes (default 2 GiB - 1): a task
+   * whose result could not leave this worker under it errs.
+   */
+  maxMessageSize?: number;
+  /**
    * Milliseconds without a message from the scheduler (it sends heartbeats)
    * after which it counts as vanished (default 10 s).
    */
@@ -178,7 +183,10 @@ export class WorkerServer implements AsyncDisposable {
     const id = options.id ??
       `worker-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    const frames = { maxFrameSize: options.maxFrameSize };
+    const frames = {
+      maxFrameSize: options.maxFrameSize,
+      maxMessageSize: options.maxMessageSize,
+    };
     const dial = { ...frames, caCerts: options.caCerts };
 
     const scheduler = await connect<unknown, unknown>(options.scheduler, dial);
@@ -271,6 +279,7 @@ export class WorkerServer implements AsyncDisposable {
       >,
       connect: connectPeer,
       codeCache: options.codeCache,
+      maxMessageSize: scheduler.maxMessageSize,
     });
     for (const conn of early) worker.serve(conn);
     // Load function shipping while the scheduler sends the first task.

@@ -135,6 +135,16 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
   /** This side's IP, when known (the interface that reaches the peer). */
   localHostname: string | undefined;
   #intercept: ((batch: unknown[]) => In[]) | null = null;
+  /**
+   * Takes a message over the message limit instead of sending it: its
+   * owner fails what the message was for, or returns smaller messages to
+   * send in its place (in order, each checked the same way). Unset, such
+   * a message closes the connection. Messages batched with it are sent
+   * either way.
+   */
+  oversized:
+    | ((msg: Out, size: number, limit: number) => Out[] | void)
+    | null = null;
   readonly #stream: ByteStream;
   /** The frame limit once authenticated. */
   readonly #fullMax: number;
@@ -209,6 +219,11 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     return this.#max;
   }
 
+  /** The largest message sent or accepted, in bytes. */
+  get maxMessageSize(): number {
+    return this.#maxMessage;
+  }
+
   /** True once {@linkcode TcpConnection.authenticated} was called. */
   get isAuthenticated(): boolean {
     return this.#authenticated;
@@ -253,12 +268,20 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
    *
    * @throws {FrameError} when it is bigger than the message limit.
    */
-  #encode(batch: unknown[]): void {
+  #encode(batch: Out[]): void {
     const body = framePackr.pack(batch);
     if (body.length > this.#maxMessage) {
-      throw new FrameError(
-        `a message of ${body.length} bytes exceeds the ${this.#maxMessage}-byte message limit`,
-      );
+      // Alone, the others may fit: only the oversized one is refused.
+      if (batch.length > 1) { for (const msg of batch) this.#encode([msg]); }
+      else if (this.oversized) {
+        const instead = this.oversized(batch[0], body.length, this.#maxMessage);
+        for (const msg of instead ?? []) this.#encode([msg]);
+      } else {
+        throw new FrameError(
+          `a message of ${body.length} bytes exceeds the ${this.#maxMessage}-byte message limit`,
+        );
+      }
+      return;
     }
     // pack() gives a view of a shared buffer: each frame copies its part now.
     for (let off = 0; off < body.length || off === 0;) {
@@ -338,7 +361,7 @@ export class TcpConnection<In, Out> extends BatchingConnection<In, Out> {
     if (!this.#peerEof && !this.#peerClosed) {
       try {
         this.#encode(
-          { close: reason ? reason.message : null } as unknown as unknown[],
+          { close: reason ? reason.message : null } as unknown as Out[],
         );
       } catch {
         // nothing more to say
