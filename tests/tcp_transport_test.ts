@@ -190,6 +190,49 @@ Deno.test("tcp: the maximum frame size bounds a frame, not a message; the messag
   }
 });
 
+Deno.test("tcp: with an oversized handler, a message over the limit is refused alone; its batch-mates and replacements travel", async () => {
+  const pair = await tcpPair(undefined, 64 * 1024, 256 * 1024);
+  try {
+    const refused: [unknown, number][] = [];
+    pair.a.oversized = (msg, size) => {
+      refused.push([msg, size]);
+      // A list too big whole is sent as its halves; anything else refused.
+      if (Array.isArray(msg) && msg.length > 1) {
+        const half = msg.length >> 1;
+        return [msg.slice(0, half), msg.slice(half)];
+      }
+    };
+    const got: unknown[] = [];
+    const all = new Promise<void>((resolve) =>
+      pair.b.onMessages((batch) => {
+        got.push(...batch);
+        if (got.includes("end")) resolve();
+      })
+    );
+    pair.a.send("first");
+    pair.a.send(new Uint8Array(300 * 1024)); // refused
+    pair.a.send([new Uint8Array(200 * 1024), new Uint8Array(200 * 1024)]);
+    pair.a.send("end");
+    await all;
+    assert.equal(got.length, 4);
+    assert.equal(got[0], "first");
+    assert.deepEqual(
+      (got[1] as Uint8Array[]).map((x) => x.length),
+      [200 * 1024],
+    );
+    assert.equal((got[2] as Uint8Array[]).length, 1);
+    assert.equal(got[3], "end");
+    assert.equal(refused.length, 2);
+    assert.ok((refused[0][0] as Uint8Array).length === 300 * 1024);
+    assert.ok(refused[0][1] > 256 * 1024);
+    assert.ok(!pair.a.closed, "the connection stays open");
+  } finally {
+    pair.a.close();
+    pair.b.close();
+    await pair.cleanup();
+  }
+});
+
 Deno.test("tcp: frames split across reads, byte by byte, are reassembled", async () => {
   const pair = await tcpPair();
   try {
