@@ -3,7 +3,7 @@
 // the client keeps working. The limit is made small (1 MiB) on the
 // scheduler, the worker and the client, rather than 2 GiB of memory.
 import assert from "node:assert/strict";
-import { Client, SerializationError } from "../mod.ts";
+import { Client, getClient, SerializationError } from "../mod.ts";
 import { SchedulerServer } from "../actors/scheduler/server.ts";
 import { WorkerServer } from "../actors/worker/server.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
@@ -106,5 +106,44 @@ clusterTest(
     );
     const x = await within("a fitting scatter", client.scatter([1, 2]));
     assert.equal(await x[1].result(), 2);
+  },
+);
+
+clusterTest(
+  "a worker's answer or task's submission over the message limit fails alone; the worker stays connected",
+  async () => {
+    await using c = await limitedCluster();
+    const { client, worker } = c;
+    // client.run's value on the worker is too big to send back: the call
+    // rejects saying so, and the worker is still there.
+    await assert.rejects(
+      client.run(() => new Uint8Array(2 << 20)),
+      (e) =>
+        e instanceof SerializationError &&
+        /the value of call \d+: its message is \d{7} bytes, over the 1048576-byte message limit/
+          .test(e.message),
+    );
+    // A task submits 8 children whose submission together is over the limit
+    // (split), and one child whose argument alone is (errs alone).
+    const parent = client.submit(async (quarter: number) => {
+      const c = getClient();
+      const kids = c.map(
+        (v: Uint8Array) => v.length,
+        Array.from({ length: 8 }, () => new Uint8Array(quarter)),
+      );
+      const big = c.submit(
+        (v: Uint8Array) => v.length,
+        new Uint8Array(quarter * 8),
+      );
+      const error = await big.exception();
+      return [await c.gather(kids), (error as Error).name];
+    }, LIMIT / 4);
+    const [lengths, name] = await within("the parent", parent.result());
+    assert.deepEqual(lengths, Array(8).fill(LIMIT / 4));
+    assert.equal(name, "SerializationError");
+    assert.deepEqual(
+      (await client.schedulerInfo()).workers.map((w) => w.id),
+      [worker.id],
+    );
   },
 );

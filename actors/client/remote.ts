@@ -22,13 +22,10 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   greet,
 } from "../../runtime/wire/handshake.ts";
-import type { ClientToScheduler, SchedulerToClient } from "../protocol.ts";
-import { pack } from "../../runtime/codec/packed.ts";
+import type { SchedulerToClient, ToScheduler } from "../protocol.ts";
+import { refuseOversized } from "./oversized.ts";
 import { dropHeartbeats, validateDataMessage } from "../protocol.ts";
-import {
-  SchedulerLostError,
-  SerializationError,
-} from "../../runtime/errors.ts";
+import { SchedulerLostError } from "../../runtime/errors.ts";
 import {
   DEFAULT_SILENCE_TIMEOUT,
   SilenceWatch,
@@ -164,44 +161,8 @@ export async function connectRemote(
   conn.onMessages((batch) => batch.forEach(deliver));
   // What could not be sent fails alone: the client checks each task's
   // arguments before this; here are the messages too big once assembled.
-  (conn as TcpConnection<SchedulerToClient, ClientToScheduler>).oversized = (
-    msg,
-    size,
-    limit,
-  ) => {
-    const error = (what: string) =>
-      pack(
-        new SerializationError(
-          `${what}: its message is ${size} bytes, over the ${limit}-byte ` +
-            `message limit`,
-        ),
-      );
-    if (msg.op === "submit" && msg.tasks.length > 1) {
-      // Many tasks, each small enough: two submissions of half as many.
-      const half = msg.tasks.length >> 1;
-      return [
-        { op: "submit", tasks: msg.tasks.slice(0, half) },
-        { op: "submit", tasks: msg.tasks.slice(half) },
-      ];
-    }
-    if (msg.op === "submit") {
-      for (const { key } of msg.tasks) {
-        deliver({ op: "key-erred", key, error: error(`task ${key} not sent`) });
-      }
-    } else if (msg.op === "call-on-workers" || msg.op === "call-on-scheduler") {
-      deliver({
-        op: "call-result",
-        id: msg.id,
-        values: {},
-        errors: { client: error(`call ${msg.id} not sent`) },
-      });
-    } else {
-      console.error(
-        `tendril: a ${msg.op} message of ${size} bytes was not sent: over ` +
-          `the ${limit}-byte message limit`,
-      );
-    }
-  };
+  (conn as TcpConnection<SchedulerToClient, ToScheduler>).oversized =
+    refuseOversized(deliver);
   conn.onClose((reason) => {
     watch.stop();
     if (closedByUs) return;

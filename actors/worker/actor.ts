@@ -322,6 +322,11 @@ export class WorkerActor implements WorkerRuntime {
     return [...given.keys()];
   }
 
+  /** Hands a scheduler-to-client message to this worker's in-task client. */
+  toClient(msg: SchedulerToClient): void {
+    this.clientHandler?.(msg);
+  }
+
   /** Hands an event to the state machine; events are handled one at a time, in order. */
   private post(event: WorkerEvent): void {
     if (this.handling) return void this.events.push(event);

@@ -32,6 +32,7 @@ import {
   SilenceWatch,
 } from "../../runtime/wire/liveness.ts";
 import { WorkerActor } from "./actor.ts";
+import { refuseOversized } from "../client/oversized.ts";
 import type { HeartbeatInit } from "./heartbeat_thread.ts";
 
 /** Default interval between a worker's heartbeats: 1 s. */
@@ -281,6 +282,9 @@ export class WorkerServer implements AsyncDisposable {
       codeCache: options.codeCache,
       maxMessageSize: scheduler.maxMessageSize,
     });
+    // A message too big for the scheduler connection fails alone.
+    (scheduler as TcpConnection<unknown, ToScheduler>).oversized =
+      refuseOversized((msg) => worker.toClient(msg));
     for (const conn of early) worker.serve(conn);
     // Load function shipping while the scheduler sends the first task.
     setTimeout(() => void loadShipping(), 0);
