@@ -333,7 +333,10 @@ export class WorkersUnavailableError extends TendrilError {
   readonly reason: string;
   /** Builds the error for `reason`. */
   constructor(reason: string, options?: TendrilErrorOptions) {
-    super(`no worker is left to run it, and none is coming: ${reason}`, options);
+    super(
+      `no worker is left to run it, and none is coming: ${reason}`,
+      options,
+    );
     this.reason = reason;
   }
 }
