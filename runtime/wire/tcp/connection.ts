@@ -88,9 +88,10 @@ export interface TcpConnectionOptions {
   frameAllowance?: number;
 }
 
-// Frames use their own Packr/Unpackr. msgpackr's extension registry is global
-// and the codec registers Uint8Array as a plain msgpack bin, so messages
-// holding codec bytes are standard msgpack.
+// Frames use their own Packr/Unpackr; codec bytes (Uint8Array) are written as
+// msgpack bin, so frames are standard msgpack. msgpackr's extension registry
+// is package-global: a user module calling its addExtension could change how
+// frames are written (the codec no longer uses msgpackr at all).
 const framePackr = new Packr({ useRecords: false, variableMapSize: true });
 const frameUnpackr = new Unpackr(
   {
