@@ -85,6 +85,7 @@ export {
   type TendrilErrorOptions,
   TimeoutError,
   UnguardedEntryError,
+  WorkersUnavailableError,
 } from "./runtime/errors.ts";
 export { registerModule } from "./runtime/shipping/entry_index.ts";
 export type { FunctionRef } from "./runtime/shipping/describe.ts";

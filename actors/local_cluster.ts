@@ -352,10 +352,11 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     for (const other of this.live.values()) other.control.postMessage(gone);
     handle.control.close();
     if (!handle.registered && ++this.startFailures >= START_FAILURES_ALLOWED) {
-      console.error(
-        `tendril: worker ${handle.id} died before it registered ` +
-          `(${reason}); ${this.startFailures} in a row, so no replacement`,
-      );
+      const why = `${this.startFailures} workers in a row died before they ` +
+        `registered (the last: ${reason})`;
+      console.error(`tendril: ${why}; no more replacements`);
+      // Nothing is coming: waiting tasks fail instead of hanging.
+      if (this.live.size === 0) this.scheduler.workersUnavailable(why);
       return;
     }
     console.error(

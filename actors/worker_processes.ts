@@ -282,10 +282,11 @@ export class WorkerProcesses implements AsyncDisposable {
       !child.registered &&
       ++this.#startFailures >= this.options.startFailuresAllowed
     ) {
-      console.error(
-        `tendril: worker ${child.id} exited before it registered (${how}); ` +
-          `${this.#startFailures} in a row, so no replacement`,
-      );
+      const why = `${this.#startFailures} worker processes in a row exited ` +
+        `before they registered (the last: ${how})`;
+      console.error(`tendril: ${why}; no more replacements`);
+      // Nothing is coming: waiting tasks fail instead of hanging.
+      if (this.#live.size === 0) this.scheduler.workersUnavailable(why);
       return;
     }
     console.error(

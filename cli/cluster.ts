@@ -46,6 +46,9 @@ Options:
                             --tls-ca)
   --tls-key FILE            PEM private key of --tls-cert
   --tls-ca FILE             PEM CA the workers trust for tls:// addresses
+  --tls-client-ca FILE      mutual TLS on every port: clients and workers must
+                            present a certificate signed by this CA (workers
+                            present --tls-cert)
   --heartbeat-timeout MS    silence after which a worker is removed
   --code-cache DIR          where the workers keep clients' code packages
   --no-code-upload          workers import clients' modules by URL instead
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
+      "tls-client-ca": { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "allowed-failures": { type: "string" },
       "code-cache": { type: "string" },
@@ -221,6 +225,13 @@ async function main(): Promise<void> {
       "--tls-key",
       values["tls-key"]!,
     );
+  }
+  if (values["tls-client-ca"]) {
+    if (!values["tls-cert"]) {
+      throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    schedulerArgs.push("--tls-client-ca", values["tls-client-ca"]);
+    workerArgs.push("--tls-client-ca", values["tls-client-ca"]);
   }
   if (values["code-cache"]) {
     workerArgs.push("--code-cache", values["code-cache"]);

@@ -36,6 +36,8 @@ Options:
                             (default: the TENDRIL_TOKEN environment variable)
   --tls-cert FILE           PEM certificate chain: serve tls:// (needs --tls-key)
   --tls-key FILE            PEM private key of --tls-cert
+  --tls-client-ca FILE      mutual TLS: clients and workers must present a
+                            certificate signed by this CA
   --handshake-timeout MS    time a new connection has to say hello (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --heartbeat-timeout MS    silence after which a worker is removed (default ${DEFAULT_HEARTBEAT_TIMEOUT})
   --allow-client-code       let clients run functions in this process
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       "token-file": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
       "handshake-timeout": { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "unknown-worker-grace": { type: "string" },
@@ -82,6 +85,9 @@ async function main(): Promise<void> {
   if (!values["tls-cert"] !== !values["tls-key"]) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  if (values["tls-client-ca"] && !values["tls-cert"]) {
+    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
   if (values["no-dashboard"] && values["dashboard-port"] !== undefined) {
     throw new UsageError("--no-dashboard and --dashboard-port contradict");
   }
@@ -94,6 +100,9 @@ async function main(): Promise<void> {
       ? {
         cert: readPem("tls-cert", values["tls-cert"]),
         key: readPem("tls-key", values["tls-key"]!),
+        clientCa: values["tls-client-ca"]
+          ? readPem("tls-client-ca", values["tls-client-ca"])
+          : undefined,
       }
       : undefined,
     handshakeTimeout: intOption(

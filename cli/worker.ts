@@ -61,7 +61,11 @@ Options:
   --token-file FILE         the cluster's shared token (default: TENDRIL_TOKEN)
   --tls-ca FILE             PEM CA certificate to trust for tls:// addresses
   --tls-cert FILE           PEM certificate: serve data over TLS (needs --tls-key)
-  --tls-key FILE            PEM private key of --tls-cert
+  --tls-key FILE            PEM private key of --tls-cert; the worker also
+                            presents this certificate when it dials a tls://
+                            scheduler or peer that asks for one (mutual TLS)
+  --tls-client-ca FILE      mutual TLS on its data port: peers and clients
+                            must present a certificate signed by this CA
   --heartbeat-interval MS   time between heartbeats (default ${DEFAULT_HEARTBEAT_INTERVAL})
   --handshake-timeout MS    time a handshake may take (default ${DEFAULT_HANDSHAKE_TIMEOUT})
   --max-frame-size BYTES    largest frame accepted (default ${DEFAULT_MAX_FRAME_SIZE})
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
       "tls-ca": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
       "heartbeat-interval": { type: "string" },
       "handshake-timeout": { type: "string" },
       "max-frame-size": { type: "string" },
@@ -134,6 +139,9 @@ async function main(): Promise<void> {
   if (!values["tls-cert"] !== !values["tls-key"]) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  if (values["tls-client-ca"] && !values["tls-cert"]) {
+    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
   const options: Parameters<typeof WorkerServer.start>[0] = {
     scheduler: positionals[0],
     id: values.name,
@@ -149,6 +157,15 @@ async function main(): Promise<void> {
       ? [readPem("tls-ca", values["tls-ca"])]
       : undefined,
     tls: values["tls-cert"]
+      ? {
+        cert: readPem("tls-cert", values["tls-cert"]),
+        key: readPem("tls-key", values["tls-key"]!),
+        clientCa: values["tls-client-ca"]
+          ? readPem("tls-client-ca", values["tls-client-ca"])
+          : undefined,
+      }
+      : undefined,
+    clientCert: values["tls-cert"]
       ? {
         cert: readPem("tls-cert", values["tls-cert"]),
         key: readPem("tls-key", values["tls-key"]!),

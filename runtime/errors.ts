@@ -314,6 +314,34 @@ export class ConnectionFailedError extends TendrilError {
 }
 
 /**
+ * No worker is left to run a task, and none is coming: the cluster's
+ * supervisor gave up replacing its workers (they kept dying as they
+ * started). `reason` says why it gave up.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WorkersUnavailableError } from "@tendril/tendril";
+ * const e = new WorkersUnavailableError("3 workers in a row died as they started");
+ * assert.match(e.message, /no worker is left.*3 workers in a row/);
+ * ```
+ */
+export class WorkersUnavailableError extends TendrilError {
+  /** The `name` of this class's instances. */
+  static override readonly errorName: string = "WorkersUnavailableError";
+  /** Why no worker can be kept alive. */
+  readonly reason: string;
+  /** Builds the error for `reason`. */
+  constructor(reason: string, options?: TendrilErrorOptions) {
+    super(
+      `no worker is left to run it, and none is coming: ${reason}`,
+      options,
+    );
+    this.reason = reason;
+  }
+}
+
+/**
  * The connection to the scheduler was lost: `address` names the scheduler,
  * and `vanished` tells a peer that stopped answering or reset the connection
  * (killed, frozen, cut off) from one that closed it (`false`).
@@ -519,6 +547,7 @@ const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
     ClientClosedError,
     ConnectionFailedError,
     SchedulerLostError,
+    WorkersUnavailableError,
     ProtocolError,
     FrameError,
     HandshakeError,

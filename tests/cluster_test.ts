@@ -575,6 +575,44 @@ clusterTest("tls: a round trip with a generated certificate", async () => {
 });
 
 clusterTest(
+  "tls: mutual TLS on every port: a peer without a trusted certificate is refused",
+  async () => {
+    // One self-signed certificate plays every part: the scheduler's and the
+    // worker's own, the CA they trust, and the client's certificate.
+    const cert = await makeCertificate();
+    const tls = ["--tls-cert", cert.certFile, "--tls-key", cert.keyFile];
+    const [sched, address] = await scheduler([
+      ...tls,
+      "--tls-client-ca",
+      cert.certFile,
+    ]);
+    const w = await worker(address, [
+      "--tls-ca",
+      cert.certFile,
+      ...tls,
+      "--tls-client-ca",
+      cert.certFile,
+    ]);
+    try {
+      await assert.rejects(
+        () => Client.connect(`${address}?ca=${cert.certFile}`),
+        /TLS handshake|closed the connection during the handshake/,
+      );
+      await using client = await Client.connect(
+        `${address}?ca=${cert.certFile}&cert=${cert.certFile}&key=${cert.keyFile}`,
+      );
+      assert.equal(await client.submit(inc, 1).result(), 2);
+      // fetched from the worker's data port, which asks for a certificate too
+      const values = await client.submit(big, 50_000).result();
+      assert.equal(values.length, 50_000);
+    } finally {
+      await stopAll([w, sched]);
+      await Deno.remove(cert.dir, { recursive: true });
+    }
+  },
+);
+
+clusterTest(
   "tcp: a lost scheduler fails pending futures with SchedulerLostError; workers dial a restarted one",
   async () => {
     let [sched, address] = await scheduler();

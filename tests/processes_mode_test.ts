@@ -14,6 +14,7 @@ import {
   KilledWorkerError,
   LocalCluster,
   registerModule,
+  WorkersUnavailableError,
 } from "../mod.ts";
 import {
   consume,
@@ -291,5 +292,35 @@ clusterTest(
     assert.deepEqual(cluster.workerIds, [survivor]);
     assert.deepEqual(workerPids(Deno.pid).length, 1);
     await stillWorks(client);
+  },
+);
+
+clusterTest(
+  "processes: when no worker can be kept alive, waiting tasks fail saying so instead of hanging",
+  async () => {
+    await using cluster = await LocalCluster.start({
+      workers: 2,
+      processes: true,
+    });
+    await using client = await Client.connect(cluster);
+    const pids = await within(
+      "the workers' pids",
+      Promise.all(
+        cluster.workerIds.map((id) =>
+          client.with({ workers: id }).submit(pid).result()
+        ),
+      ),
+    );
+    // Without the token file no new worker can start.
+    const tokenFile = commandLine(pids[0])!.match(/--token-file (\S+)/)![1];
+    await Deno.remove(tokenFile);
+    for (const p of pids) Deno.kill(p, "SIGKILL");
+    await until("the replacing to stop", () => cluster.workerIds.length === 0);
+    const error = await within(
+      "a task with no worker to run it",
+      client.submit(inc, 1).exception(),
+    );
+    assert.ok(error instanceof WorkersUnavailableError, String(error));
+    assert.match(error.message, /in a row exited before they registered/);
   },
 );

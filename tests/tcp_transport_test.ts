@@ -352,3 +352,53 @@ Deno.test("tcp: before authentication frames are small; after it, full size", as
     /exceeds the 1024-byte limit before authentication/,
   );
 });
+
+Deno.test("tls: mutual TLS admits a peer with a trusted certificate and refuses one without", async () => {
+  const server = await makeCertificate();
+  const client = await makeCertificate();
+  const accepted: TcpConnection<unknown, unknown>[] = [];
+  const listener = await listen({
+    port: 0,
+    linger: 200,
+    tls: { cert: server.cert, key: server.key, clientCa: client.cert },
+  }, (conn) => accepted.push(conn));
+  try {
+    const address = `tls://127.0.0.1:${listener.port}`;
+    const conn = await connect<string, string>(address, {
+      caCerts: [server.cert],
+      clientCert: { cert: client.cert, key: client.key },
+      linger: 200,
+    });
+    const echoed = new Promise<string[]>((r) => conn.onMessages(r));
+    while (accepted.length === 0) await new Promise((r) => setTimeout(r, 5));
+    accepted[0].onMessages((batch) => accepted[0].send(batch[0]));
+    conn.send("over mutual TLS");
+    assert.deepEqual(await echoed, ["over mutual TLS"]);
+    conn.close();
+    await conn.done;
+    // Without a client certificate the listener refuses the handshake: the
+    // connection ends before any frame (how far the dialler gets varies).
+    const refused = await connect<string, string>(address, {
+      caCerts: [server.cert],
+      linger: 200,
+    }).then(
+      async (c) => {
+        const closed = new Promise((r) => c.onClose(r));
+        c.send("let me in");
+        await closed;
+        await c.done;
+        return "closed";
+      },
+      (e) => (e as Error).message,
+    );
+    assert.ok(
+      refused === "closed" || /TLS handshake .* failed/.test(refused),
+      refused,
+    );
+  } finally {
+    for (const c of accepted) c.close();
+    await Promise.all([...accepted.map((c) => c.done), listener.close()]);
+    await Deno.remove(server.dir, { recursive: true });
+    await Deno.remove(client.dir, { recursive: true });
+  }
+});

@@ -7,6 +7,8 @@
  * the address's query (`tcp://host:8786?token=SECRET`,
  * `tls://host:8786?ca=/path/ca.pem`); the environment (`TENDRIL_TOKEN`,
  * `TENDRIL_TLS_CA`, a path to a PEM file), read only with env permission.
+ * A client certificate for mutual TLS likewise: `?cert=c.pem&key=c.key`, or
+ * `TENDRIL_TLS_CERT` and `TENDRIL_TLS_KEY`.
  * `?silence-timeout=MS` sets how long the scheduler may stay silent (it
  * sends heartbeats every second) before it counts as vanished (10 s).
  *
@@ -37,6 +39,11 @@ export interface RemoteOptions {
   token?: string;
   /** PEM CA certificates trusted for `tls://` scheduler and worker addresses. */
   caCerts?: string[];
+  /**
+   * PEM certificate and key presented to a `tls://` scheduler and workers
+   * that ask for one (mutual TLS).
+   */
+  clientCert?: { cert: string; key: string };
   /** Milliseconds the handshake may take (default 10 s). */
   handshakeTimeout?: number;
   /** Largest frame accepted or sent, in bytes (default 64 MiB). */
@@ -88,8 +95,18 @@ export async function connectRemote(
   if (!caCerts && caFile) caCerts = [await Deno.readTextFile(caFile)];
   const bare = address.replace(/\?.*$/, "");
   const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  let clientCert = options.clientCert;
+  const certFile = params.get("cert") ?? env("TENDRIL_TLS_CERT");
+  const keyFile = params.get("key") ?? env("TENDRIL_TLS_KEY");
+  if (!clientCert && certFile && keyFile) {
+    clientCert = {
+      cert: await Deno.readTextFile(certFile),
+      key: await Deno.readTextFile(keyFile),
+    };
+  }
   const dial = {
     caCerts,
+    clientCert,
     maxFrameSize: options.maxFrameSize,
     maxMessageSize: options.maxMessageSize,
   };

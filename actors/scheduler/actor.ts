@@ -101,6 +101,15 @@ export class Scheduler {
     this.run({ type: "worker-joined", id, slots, address, resources });
   }
 
+  /**
+   * The supervisor gave up keeping workers alive: tasks that wait for one
+   * fail with a `WorkersUnavailableError` saying `reason`, until a worker
+   * joins.
+   */
+  workersUnavailable(reason: string): void {
+    this.run({ type: "workers-unavailable", reason });
+  }
+
   /** Adds a client reachable over `conn`. */
   addClient(id: string, conn: SchedulerConnection): void {
     this.attach(id, conn, { type: "client-left", id });

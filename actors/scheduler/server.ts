@@ -56,7 +56,12 @@ export interface SchedulerServerOptions extends SchedulerOptions {
   /** Shared secret every peer must present; required off loopback. */
   token?: string;
   /** PEM certificate chain and key: serve `tls://` instead of `tcp://`. */
-  tls?: { cert: string; key: string };
+  tls?: {
+    cert: string;
+    key: string;
+    /** PEM CA: every peer must present a certificate it signed (mutual TLS). */
+    clientCa?: string;
+  };
   /** Milliseconds a new connection has to say hello (default 10 s). */
   handshakeTimeout?: number;
   /** Milliseconds of silence after which a worker is removed (default 10 s). */

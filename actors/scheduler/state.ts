@@ -19,6 +19,7 @@ import {
   ProtocolError,
   ResourceError,
   TendrilError,
+  WorkersUnavailableError,
 } from "../../runtime/errors.ts";
 import type {
   FunctionCall,
@@ -67,7 +68,13 @@ export type SchedulerEvent =
   /** The end of a batch of input: send what was held back (frees, one message per worker). */
   | { type: "flush" }
   /** A `timer` effect's time is up. */
-  | { type: "tick"; token: number };
+  | { type: "tick"; token: number }
+  /**
+   * The supervisor gave up keeping workers alive (`reason`): queued tasks
+   * fail with a `WorkersUnavailableError`, and so do later ones while no
+   * worker joins.
+   */
+  | { type: "workers-unavailable"; reason: string };
 
 /** Tuning of a {@linkcode SchedulerState}. */
 export interface SchedulerOptions {
@@ -197,6 +204,9 @@ export class SchedulerState extends TaskGraph {
       case "tick":
         this.graceOver(event.token);
         break;
+      case "workers-unavailable":
+        this.workersUnavailable(event.reason);
+        break;
     }
     this.drainWork();
     if (this.mayIdle.size > 0) this.balance();
@@ -246,9 +256,19 @@ export class SchedulerState extends TaskGraph {
       : null;
     const w = new WorkerRecord(id, slots, address, offers);
     this.workers.set(id, w);
+    this.unavailable = null;
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
     if (w.executing < w.slots) this.mayIdle.add(w);
+  }
+
+  /** No worker is coming: queued tasks fail, and later ones until a worker joins. */
+  private workersUnavailable(reason: string): void {
+    if (this.workers.size > 0) return;
+    this.unavailable = pack(new WorkersUnavailableError(reason));
+    for (const ts of [...this.tasks.values()]) {
+      if (ts.status === "queued") this.fail(ts, this.unavailable);
+    }
   }
 
   /** A client left: everything it wanted is released. */

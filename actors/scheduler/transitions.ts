@@ -75,6 +75,11 @@ export class TaskGraph {
   readonly tasks: Map<string, TaskRecord> = new Map();
   /** Every worker, by id. */
   readonly workers: Map<string, WorkerRecord> = new Map();
+  /**
+   * Codec bytes of a `WorkersUnavailableError` while no worker is left and
+   * none is coming (the supervisor gave up): tasks fail instead of queueing.
+   */
+  protected unavailable: Packed | null = null;
   /** Owners by id; a client's owners are found through `clientOwners`. */
   readonly owners: Map<string, Owner> = new Map();
   /** Each connected client's owners (workers' in-task clients included). */
@@ -247,10 +252,16 @@ export class TaskGraph {
     this.place(ts);
   }
 
-  /** Sends a waiting task with every dependency in memory to a worker, or queues it. */
+  /**
+   * Sends a waiting task with every dependency in memory to a worker, or
+   * queues it; with no worker left and none coming, it fails.
+   */
   private place(ts: TaskRecord): void {
     const w = pickWorker(ts, this.workers.values(), this.saturation);
     if (w) return this.assign(ts, w);
+    if (this.unavailable && this.workers.size === 0) {
+      return this.fail(ts, this.unavailable);
+    }
     this.setStatus(ts, "queued");
     this.queue.push(ts);
   }

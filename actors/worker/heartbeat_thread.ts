@@ -24,6 +24,8 @@ export interface HeartbeatInit {
   token?: string;
   /** PEM CA certificates trusted for `tls://`. */
   caCerts?: string[];
+  /** PEM certificate and key presented to a scheduler that asks (mutual TLS). */
+  clientCert?: { cert: string; key: string };
   /** Milliseconds between heartbeats. */
   interval: number;
   /** Milliseconds a handshake may take. */
@@ -40,7 +42,10 @@ scope.onmessage = async (event: MessageEvent<HeartbeatInit>) => {
   // One connection at a time; a lost one is dialled again on the next beat.
   for (;;) {
     try {
-      const conn = await connect(init.scheduler, { caCerts: init.caCerts });
+      const conn = await connect(init.scheduler, {
+        caCerts: init.caCerts,
+        clientCert: init.clientCert,
+      });
       await greet(conn, {
         role: "heartbeat",
         token: init.token,

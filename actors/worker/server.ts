@@ -65,7 +65,17 @@ export interface WorkerServerOptions {
   /** PEM CA certificates trusted for `tls://` scheduler and peer addresses. */
   caCerts?: string[];
   /** PEM certificate and key: serve data over TLS. */
-  tls?: { cert: string; key: string };
+  tls?: {
+    cert: string;
+    key: string;
+    /** PEM CA: every peer must present a certificate it signed (mutual TLS). */
+    clientCa?: string;
+  };
+  /**
+   * PEM certificate and key this worker presents when it dials a `tls://`
+   * scheduler or peer that asks for one (mutual TLS).
+   */
+  clientCert?: { cert: string; key: string };
   /** Milliseconds between heartbeats (default 1000). */
   heartbeatInterval?: number;
   /** Milliseconds a handshake may take (default 10 s). */
@@ -188,7 +198,11 @@ export class WorkerServer implements AsyncDisposable {
       maxFrameSize: options.maxFrameSize,
       maxMessageSize: options.maxMessageSize,
     };
-    const dial = { ...frames, caCerts: options.caCerts };
+    const dial = {
+      ...frames,
+      caCerts: options.caCerts,
+      clientCert: options.clientCert,
+    };
 
     const scheduler = await connect<unknown, unknown>(options.scheduler, dial);
     const conns = new Set<AnyConn>();
@@ -298,6 +312,7 @@ export class WorkerServer implements AsyncDisposable {
         id,
         token: options.token,
         caCerts: options.caCerts,
+        clientCert: options.clientCert,
         interval: options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
         handshakeTimeout: timeout,
       },

@@ -23,6 +23,11 @@ import {
 export interface ConnectOptions extends TcpConnectionOptions {
   /** PEM CA certificates trusted for `tls://` addresses (besides the system's). */
   caCerts?: string[];
+  /**
+   * PEM certificate chain and key presented to a `tls://` listener that
+   * asks for one (mutual TLS).
+   */
+  clientCert?: { cert: string; key: string };
 }
 
 /**
@@ -45,17 +50,28 @@ export async function connect<In, Out>(
   options: ConnectOptions = {},
 ): Promise<TcpConnection<In, Out>> {
   const { scheme, hostname, port } = parseAddress(address);
+  if (scheme === "tls" && options.clientCert) {
+    // Deno's own TLS client cannot present a certificate on a connection
+    // it did not open itself; node:tls can, and keeps TCP_NODELAY.
+    const stream = await connectWithCertificate(
+      address,
+      hostname,
+      port,
+      options,
+    );
+    const conn = new TcpConnection<In, Out>(
+      stream,
+      formatAddress(scheme, hostname, port),
+      options,
+    );
+    conn.localHostname = stream.localHostname;
+    return conn;
+  }
   let tcp: Deno.TcpConn;
   try {
     tcp = await Deno.connect({ hostname, port });
   } catch (e) {
-    // Deno's errors do not say where ("Connection refused (os error 111)").
-    const what = e instanceof Deno.errors.ConnectionRefused
-      ? "nothing listens there (connection refused)"
-      : message(e);
-    throw new ConnectionFailedError(`cannot connect to ${address}: ${what}`, {
-      cause: e,
-    });
+    throw refused(address, e);
   }
   tcp.setNoDelay(true);
   const local = tcp.localAddr.hostname;
@@ -74,11 +90,7 @@ export async function connect<In, Out>(
       } catch {
         // startTls took it over
       }
-      throw new ConnectionFailedError(
-        `TLS handshake with ${address} failed: ${message(e)} ` +
-          "(if that port speaks plain TCP, dial tcp:// instead)",
-        { cause: e },
-      );
+      throw tlsFailed(address, e);
     }
   }
   const peer = formatAddress(scheme, hostname, port);
@@ -87,14 +99,75 @@ export async function connect<In, Out>(
   return conn;
 }
 
+/** A connection that could not be opened, naming the address. */
+function refused(address: string, e: unknown): ConnectionFailedError {
+  // Deno's errors do not say where ("Connection refused (os error 111)").
+  const what = e instanceof Deno.errors.ConnectionRefused ||
+      (e as { code?: string })?.code === "ECONNREFUSED"
+    ? "nothing listens there (connection refused)"
+    : message(e);
+  return new ConnectionFailedError(`cannot connect to ${address}: ${what}`, {
+    cause: e,
+  });
+}
+
+/** A TLS handshake that failed, naming the address and the likely cause. */
+function tlsFailed(address: string, e: unknown): ConnectionFailedError {
+  return new ConnectionFailedError(
+    `TLS handshake with ${address} failed: ${message(e)} ` +
+      "(if that port speaks plain TCP, dial tcp:// instead)",
+    { cause: e },
+  );
+}
+
+/** Opens a `tls://` connection presenting `options.clientCert`. */
+function connectWithCertificate(
+  address: string,
+  hostname: string,
+  port: number,
+  options: ConnectOptions,
+): Promise<NodeSocketStream & { localHostname?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: hostname,
+      port,
+      servername: /^[\d.]+$|:/.test(hostname) ? undefined : hostname,
+      ca: options.caCerts,
+      cert: options.clientCert!.cert,
+      key: options.clientCert!.key,
+    });
+    socket.setNoDelay(true);
+    const failed = (e: Error) => {
+      socket.destroy();
+      const code = (e as { code?: string }).code;
+      reject(
+        code === "ECONNREFUSED" ? refused(address, e) : tlsFailed(address, e),
+      );
+    };
+    socket.once("error", failed);
+    socket.once("secureConnect", () => {
+      socket.off("error", failed);
+      const stream = new NodeSocketStream(socket) as NodeSocketStream & {
+        localHostname?: string;
+      };
+      stream.localHostname = socket.localAddress;
+      resolve(stream);
+    });
+  });
+}
+
 /** Options of {@linkcode listen}. */
 export interface ListenOptions extends TcpConnectionOptions {
   /** Interface to bind (default 127.0.0.1). */
   hostname?: string;
   /** Port (0: any free port). */
   port: number;
-  /** PEM certificate chain and key: listen for `tls://` instead of `tcp://`. */
-  tls?: { cert: string; key: string };
+  /**
+   * PEM certificate chain and key: listen for `tls://` instead of `tcp://`.
+   * With `clientCa`, every peer must present a certificate signed by it
+   * (mutual TLS).
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
   /**
    * Connections not yet authenticated that may be open at once (default
    * 64); past it the oldest is closed, so a flood of idle sockets cannot
@@ -259,10 +332,16 @@ function admitUnder<In, Out>(
 async function listenTls<In, Out>(
   hostname: string,
   options: ListenOptions,
-  pem: { cert: string; key: string },
+  pem: NonNullable<ListenOptions["tls"]>,
   onConnection: (conn: TcpConnection<In, Out>) => void,
 ): Promise<FrameListener> {
-  const server = tls.createServer({ cert: pem.cert, key: pem.key });
+  const server = tls.createServer({
+    cert: pem.cert,
+    key: pem.key,
+    ...(pem.clientCa
+      ? { ca: pem.clientCa, requestCert: true, rejectUnauthorized: true }
+      : {}),
+  });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     socket.setNoDelay(true);
     const peer = formatAddress(
