@@ -517,7 +517,14 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     }
     const { shape, entries } = splitScattered(values);
     const packed = await Promise.all(entries.map(async ([name, value]) => {
-      const bytes = pack(value, undefined, () => `a scattered value`);
+      const bytes = pack(
+        value,
+        undefined,
+        () =>
+          shape === "one"
+            ? "a scattered value"
+            : `scattered value ${JSON.stringify(name)}`,
+      );
       return { key: await scatterKey(bytes, name, options.key, shape), bytes };
     }));
     const limit = this.host.maxMessageSize;
