@@ -34,7 +34,7 @@ import type { FunctionRef } from "../runtime/shipping/describe.ts";
 import type { CodePackage } from "../runtime/shipping/code_package.ts";
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * Task priority, compared field by field: higher `user` first, then deeper
@@ -160,12 +160,25 @@ export type ClientToScheduler =
   /** Call `fn(...args)` once on every worker (outside any task); answered by `call-result`. */
   | ({ op: "call-on-workers" } & FunctionCall)
   /** Call `fn(...args)` in the scheduler's process, if it allows client code. */
-  | ({ op: "call-on-scheduler" } & FunctionCall);
+  | ({ op: "call-on-scheduler" } & FunctionCall)
+  /**
+   * Retire these workers (ids or addresses) gracefully: no new work, their
+   * queued work elsewhere, their values copied to other workers, then
+   * closed; answered by `workers-retired` with the same `id`.
+   */
+  | { op: "retire-workers"; id: number; workers: string[] };
 
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
   SchedulerToClient,
-  { op: "scheduler-info" | "tree-progress" | "worker-logs" | "task-stream" }
+  {
+    op:
+      | "scheduler-info"
+      | "tree-progress"
+      | "worker-logs"
+      | "task-stream"
+      | "workers-retired";
+  }
 >;
 
 /** A function call a client asks of the cluster's processes (`client.run`). */
@@ -214,6 +227,11 @@ export type SchedulerToClient =
   }
   /** Something the client's user should know (printed with console.warn). */
   | { op: "warning"; message: string }
+  /**
+   * The answer to `retire-workers` request `id`: the ids of the workers
+   * retired, or why none was.
+   */
+  | { op: "workers-retired"; id: number; workers: string[]; error?: string }
   /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
   | {
     op: "call-result";
@@ -274,6 +292,8 @@ export type WorkerToScheduler =
    * used since the last report.
    */
   | { op: "worker-usage"; rss: number; heap: number; cpu: number }
+  /** The answer to `acquire`: keys now held here, and keys no holder gave. */
+  | { op: "acquired"; keys: string[]; missing: string[] }
   | MissingData;
 
 /** Scheduler -> worker. */
@@ -303,7 +323,17 @@ export type SchedulerToWorker =
   /** Answer to code-request: the package, or why the scheduler has none. */
   | { op: "code-reply"; id: string; package?: CodePackage; error?: string }
   /** Call `fn(...args)` outside any task; answer `function-result` with its `id`. */
-  | ({ op: "call-function" } & FunctionCall);
+  | ({ op: "call-function" } & FunctionCall)
+  /**
+   * Fetch these values from their holders and keep them (a retiring
+   * worker's values move here); answered by `acquired`.
+   */
+  | { op: "acquire"; deps: DepLocation[] }
+  /**
+   * This worker is retired: it holds nothing the cluster needs and gets no
+   * more work. It closes its connection and stops (it does not dial again).
+   */
+  | { op: "close-worker"; reason: string };
 
 /** One finished run, as the task stream shows it. */
 export interface TaskSpan {
@@ -437,6 +467,7 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   "task-stream": true,
   warning: true,
   "call-result": true,
+  "workers-retired": true,
 };
 
 /**
@@ -563,6 +594,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   retry: { keys },
   "call-on-workers": functionCall,
   "call-on-scheduler": functionCall,
+  "retire-workers": { id: nat, workers: keys },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -600,6 +632,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   },
   heartbeat: {},
   "code-request": { id: packageId },
+  acquired: { keys, missing: keys },
 };
 
 const DATA_TABLE: MessageTable<DataMessage> = {

@@ -213,6 +213,13 @@ async function main(): Promise<void> {
     const reason = await server.closed;
     await server.close();
     if (stopping) return;
+    if (server.worker.retired !== undefined) {
+      // Retired by the scheduler (retireWorkers): done for good, not lost.
+      console.error(
+        `tendril: worker ${server.id}: ${server.worker.retired} by the scheduler; exiting`,
+      );
+      Deno.exit(0); // the signal listeners of stopOn would keep it alive
+    }
     console.error(
       `tendril: worker ${server.id}: lost the scheduler${
         reason ? ` (${reason.message})` : ""

@@ -639,6 +639,44 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     return answer as Extract<SchedulerAnswer, { op: "tree-progress" }>;
   }
 
+  /**
+   * Retires workers gracefully (Dask's `retire_workers`): the scheduler
+   * places no more work on them, moves their unstarted work elsewhere, lets
+   * their running tasks finish, copies every value only they hold to
+   * another worker, then tells them to close. Nothing is lost or
+   * recomputed. Resolves with the ids of the workers retired (names of no
+   * connected worker are skipped); a worker process retired this way exits
+   * with code 0 instead of dialling again.
+   *
+   * @param workers worker ids or data addresses.
+   * @throws {TendrilError} when that would retire every worker (their
+   *   values would have nowhere to go).
+   * @example A value survives the retirement of the worker that made it
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, getWorker, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const [first] = cluster.workerIds;
+   * const made = client.with({ workers: first }).submit(() => getWorker().id);
+   * await made.result();
+   * assert.deepEqual(await client.retireWorkers([first]), [first]);
+   * assert.deepEqual(cluster.workerIds.includes(first), false);
+   * assert.equal(await made.result(), first);
+   * ```
+   */
+  async retireWorkers(workers: string[]): Promise<string[]> {
+    const answer = await this.request("retireWorkers()", {
+      op: "retire-workers",
+      id: 0,
+      workers,
+    }) as Extract<SchedulerAnswer, { op: "workers-retired" }>;
+    if (answer.error !== undefined) {
+      throw new TendrilError(`retireWorkers(): ${answer.error}`);
+    }
+    return answer.workers;
+  }
+
   /** Sends `msg` with a fresh id; resolves with the scheduler's answer. */
   private request(
     what: string,

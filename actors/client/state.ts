@@ -348,6 +348,7 @@ export class ClientState {
       case "tree-progress":
       case "worker-logs":
       case "task-stream":
+      case "workers-retired":
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });

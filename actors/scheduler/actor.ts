@@ -76,10 +76,19 @@ export class Scheduler {
 
   /** Whether clients may run functions here (`runOnScheduler`). */
   private readonly allowClientCode: boolean;
+  /** Told of each worker the machine retired, once it was told to close. */
+  private readonly onRetired: ((id: string) => void) | undefined;
 
   /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
   constructor(
-    options: SchedulerOptions & { allowClientCode?: boolean } = {},
+    options: SchedulerOptions & {
+      allowClientCode?: boolean;
+      /**
+       * Called with each worker retired (`retireWorkers`) once it was told
+       * to close: a supervisor stops it instead of replacing it.
+       */
+      onRetired?: (id: string) => void;
+    } = {},
     private readonly stuckRuns?: StuckRunWatch,
   ) {
     this.state = new SchedulerState({
@@ -87,6 +96,7 @@ export class Scheduler {
       validate: options.validate ?? validateFromEnv(),
     });
     this.allowClientCode = options.allowClientCode ?? false;
+    this.onRetired = options.onRetired;
   }
 
   /** Adds a worker reachable over `conn` (which also carries its in-task client). */
@@ -209,7 +219,7 @@ export class Scheduler {
       if (conn && !conn.closed) conn.send(effect.msg);
       if (effect.msg.op === "cancel-compute" && this.stuckRuns) {
         this.watchStop(effect.to, effect.msg.key, effect.msg.run);
-      }
+      } else if (effect.msg.op === "close-worker") this.onRetired?.(effect.to);
     }
   }
 

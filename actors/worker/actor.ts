@@ -20,6 +20,7 @@ import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
 import {
+  type DepLocation,
   isForClient,
   type SchedulerToClient,
   type ToScheduler,
@@ -37,7 +38,12 @@ import {
   requestFrom,
   type RetryOptions,
 } from "./data_peer.ts";
-import { type WorkerEffect, type WorkerEvent, WorkerState } from "./state.ts";
+import {
+  type Stored,
+  type WorkerEffect,
+  type WorkerEvent,
+  WorkerState,
+} from "./state.ts";
 import { captureTaskOutput } from "./task_output.ts";
 import { USAGE_INTERVAL_MS, UsageSampler } from "./usage.ts";
 
@@ -145,6 +151,12 @@ export class WorkerActor implements WorkerRuntime {
   private readonly peers = new Map<string, Promise<DataPeer>>();
   /** Events waiting to be handled, in order. */
   private readonly events: WorkerEvent[] = [];
+  /**
+   * Why the scheduler retired this worker (it then closed the connection
+   * itself), or undefined: a worker that was not retired and lost its
+   * scheduler may dial again; a retired one stops for good.
+   */
+  retired: string | undefined;
   /** Where the shared client takes the scheduler's messages for clients. */
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
   /** Stops catching what this worker's tasks print. */
@@ -311,6 +323,11 @@ export class WorkerActor implements WorkerRuntime {
         return this.execute(effect);
       case "call":
         return void this.callFunction(effect.id, effect.fn, effect.args);
+      case "acquire":
+        return void this.acquire(effect.deps);
+      case "close":
+        this.retired = effect.reason;
+        return this.scheduler.close();
       case "fetch":
         return void this.fetch(effect.from, effect.keys);
       case "abort":
@@ -590,6 +607,26 @@ export class WorkerActor implements WorkerRuntime {
     const peer = this.peers.get(address);
     this.peers.delete(address);
     peer?.then((p) => p.close(), () => {});
+  }
+
+  /** Fetches values a retiring worker holds, to keep them here, and reports which came. */
+  private async acquire(deps: DepLocation[]): Promise<void> {
+    const values = new Map<string, Stored>();
+    const missing: string[] = [];
+    await Promise.all(deps.map(async ({ key, who }) => {
+      try {
+        const bytes = await fetchFromHolders(
+          key,
+          who ?? [],
+          (a) => this.peer(a),
+          this.retry,
+        );
+        values.set(key, { value: this.client.decodeValue(bytes), bytes });
+      } catch {
+        missing.push(key);
+      }
+    }));
+    this.post({ type: "acquired", values, missing });
   }
 
   /** Calls function `fn` (for `client.run`) outside any task and reports how it went. */
