@@ -401,8 +401,11 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
    * move to the workers that stay, nothing is recomputed); retired workers
    * are not replaced. Resolves once the cluster has `n` workers.
    *
+   * With `processes: true`, new workers are new processes, and a retired
+   * worker's process exits on its own (it may still be exiting when this
+   * resolves).
+   *
    * @throws {RangeError} when `n` is not a positive integer.
-   * @throws {Error} with `processes: true` (not supported there yet).
    * @example From one worker to three
    * ```ts
    * import assert from "node:assert/strict";
@@ -418,16 +421,14 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
    */
   async scale(n: number): Promise<void> {
     if (this.closed) throw new Error("cluster is closed");
-    if (this.processes) {
-      throw new Error("scale() is not supported with processes: true yet");
-    }
-    const now = this.live.size;
+    const now = this.workerIds.length;
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`scale(${n}): n must be a positive integer`);
     }
     if (n < now) {
-      return this.retire([...this.live.values()].slice(n).map((w) => w.id));
+      return this.retire(this.workerIds.slice(n));
     }
+    if (this.processes) return this.processes.grow(n - now);
     await Promise.all(Array.from({ length: n - now }, () => this.spawn()));
   }
 

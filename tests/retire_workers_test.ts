@@ -121,3 +121,29 @@ clusterTest(
     }
   },
 );
+
+clusterTest(
+  "LocalCluster.scale with processes: a retired worker process exits and is not replaced",
+  async () => {
+    await using cluster = await LocalCluster.start({
+      workers: 2,
+      slots: 1,
+      processes: true,
+    });
+    await using client = await Client.connect(cluster);
+    const [w0, w1] = cluster.workerIds;
+    const made = client.with({ workers: w1 }).submit(big, 50_000);
+    const where = client.with({ workers: w1 }).submit(whereAmI);
+    await client.wait<unknown>([made, where]);
+    await cluster.scale(1);
+    assert.deepEqual(cluster.workerIds, [w0]);
+    assert.equal((await made.result()).length, 50_000);
+    assert.equal(await where.result(), w1);
+    assert.equal(await runsOf(client, "big"), 1, "not recomputed");
+    await cluster.scale(2);
+    const info = await client.schedulerInfo();
+    assert.equal(info.workers.length, 2, "a new process joined");
+    assert.ok(!info.workers.some((w) => w.id === w1), "the retired stays gone");
+    assert.equal(cluster.workerIds.length, 2);
+  },
+);

@@ -78,6 +78,11 @@ export interface SchedulerServerOptions extends SchedulerOptions {
    * that can restart its worker); none by default.
    */
   stuckRuns?: StuckRunWatch;
+  /**
+   * Called with each worker retired (`retireWorkers`) once it was told to
+   * close: a supervisor lets it exit instead of replacing it.
+   */
+  onRetired?: (id: string) => void;
 }
 
 /** A peer that finished its handshake. */
@@ -172,6 +177,7 @@ export class SchedulerServer implements AsyncDisposable {
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
+      onRetired: options.onRetired,
     }, options.stuckRuns);
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({
