@@ -173,7 +173,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
-      onRetired: (id) => this.retired(id),
+      onWorkerClosed: (id, reason) => this.workerClosed(id, reason),
     }, {
       grace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
       stuck: (id, key) => this.restartStuck(id, key),
@@ -362,20 +362,25 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       );
       return;
     }
-    console.error(
-      `tendril: worker ${handle.id} died (${reason}); starting a replacement`,
-    );
+    if (reason !== "restart") {
+      console.error(
+        `tendril: worker ${handle.id} died (${reason}); starting a replacement`,
+      );
+    }
     this.spawn().catch(() => {
       // `lose` already said why, and replaces or gives up.
     });
   }
 
-  /** The scheduler retired worker `id`: it stops, and no replacement starts. */
-  private retired(id: string): void {
+  /**
+   * The scheduler told worker `id` to close: retired, it stops and no
+   * replacement starts; restarted, a fresh worker replaces it.
+   */
+  private workerClosed(id: string, reason: "retired" | "restart"): void {
     const handle = [...this.live.values()].find((w) => w.id === id);
     if (!handle) return;
-    handle.retired = true;
-    this.lose(handle, "retired");
+    handle.retired = reason === "retired";
+    this.lose(handle, reason);
   }
 
   /** A cancelled task that never stopped: its worker is restarted. */

@@ -166,7 +166,12 @@ export type ClientToScheduler =
    * queued work elsewhere, their values copied to other workers, then
    * closed; answered by `workers-retired` with the same `id`.
    */
-  | { op: "retire-workers"; id: number; workers: string[] };
+  | { op: "retire-workers"; id: number; workers: string[] }
+  /**
+   * Restart the cluster: every task is cancelled, every worker replaced by
+   * a fresh one; answered by `restarted` once as many workers are back.
+   */
+  | { op: "restart"; id: number };
 
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
@@ -177,7 +182,8 @@ export type SchedulerAnswer = Extract<
       | "tree-progress"
       | "worker-logs"
       | "task-stream"
-      | "workers-retired";
+      | "workers-retired"
+      | "restarted";
   }
 >;
 
@@ -232,6 +238,8 @@ export type SchedulerToClient =
    * retired, or why none was.
    */
   | { op: "workers-retired"; id: number; workers: string[]; error?: string }
+  /** The answer to `restart` request `id`: as many workers as before are back. */
+  | { op: "restarted"; id: number }
   /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
   | {
     op: "call-result";
@@ -330,10 +338,11 @@ export type SchedulerToWorker =
    */
   | { op: "acquire"; deps: DepLocation[] }
   /**
-   * This worker is retired: it holds nothing the cluster needs and gets no
-   * more work. It closes its connection and stops (it does not dial again).
+   * Close the connection to the scheduler. `retired`: the worker holds
+   * nothing the cluster needs and gets no more work; it stops for good.
+   * `restart`: everything it holds is forgotten; it comes back fresh.
    */
-  | { op: "close-worker"; reason: string };
+  | { op: "close-worker"; reason: "retired" | "restart" };
 
 /** One finished run, as the task stream shows it. */
 export interface TaskSpan {
@@ -468,6 +477,7 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   warning: true,
   "call-result": true,
   "workers-retired": true,
+  restarted: true,
 };
 
 /**
@@ -595,6 +605,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   "call-on-workers": functionCall,
   "call-on-scheduler": functionCall,
   "retire-workers": { id: nat, workers: keys },
+  restart: { id: nat },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {

@@ -192,9 +192,10 @@ export class WorkerProcesses implements AsyncDisposable {
         allowedFailures: options.allowedFailures,
         unknownWorkerGraceMs: options.unknownWorkerGraceMs,
         allowClientCode: options.allowClientCode,
-        onRetired: (id) => {
+        onWorkerClosed: (id, reason) => {
+          // A restarted worker process dials again by itself.
           const child = self && self.#live.get(id);
-          if (child) child.retired = true;
+          if (child && reason === "retired") child.retired = true;
         },
         stuckRuns: {
           grace: options.cancelGrace,

@@ -677,6 +677,35 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     return answer.workers;
   }
 
+  /**
+   * Restarts the cluster (Dask's `restart`): every task is cancelled (the
+   * futures of every client reject with a `CancelledError` saying the
+   * cluster restarted) and every worker is replaced by a fresh one holding
+   * nothing. Resolves once as many workers as before are back. In-process
+   * clusters start new Web Workers (or processes); a `deno task worker`
+   * drops everything and registers again under its name.
+   *
+   * @example Futures are cancelled, fresh workers take new work
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { CancelledError, Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const before = cluster.workerIds;
+   * const old = client.submit((x: number) => x + 1, 1);
+   * await old.result();
+   * await client.restart();
+   * await assert.rejects(old.result(), CancelledError);
+   * assert.equal(cluster.workerIds.length, 2);
+   * assert.ok(!cluster.workerIds.some((id) => before.includes(id)));
+   * assert.equal(await client.submit((x: number) => x + 1, 2).result(), 3);
+   * ```
+   */
+  async restart(): Promise<void> {
+    this.flush(); // what was submitted before is cancelled too
+    await this.request("restart()", { op: "restart", id: 0 });
+  }
+
   /** Sends `msg` with a fresh id; resolves with the scheduler's answer. */
   private request(
     what: string,

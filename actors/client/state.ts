@@ -349,6 +349,7 @@ export class ClientState {
       case "worker-logs":
       case "task-stream":
       case "workers-retired":
+      case "restarted":
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });

@@ -79,10 +79,10 @@ export interface SchedulerServerOptions extends SchedulerOptions {
    */
   stuckRuns?: StuckRunWatch;
   /**
-   * Called with each worker retired (`retireWorkers`) once it was told to
-   * close: a supervisor lets it exit instead of replacing it.
+   * Called with each worker told to close: `retired` (a supervisor lets it
+   * exit instead of replacing it) or `restart` (it dials again, fresh).
    */
-  onRetired?: (id: string) => void;
+  onWorkerClosed?: (id: string, reason: "retired" | "restart") => void;
 }
 
 /** A peer that finished its handshake. */
@@ -177,7 +177,7 @@ export class SchedulerServer implements AsyncDisposable {
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
-      onRetired: options.onRetired,
+      onWorkerClosed: options.onWorkerClosed,
     }, options.stuckRuns);
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({

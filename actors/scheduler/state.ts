@@ -134,6 +134,11 @@ export class SchedulerState extends TaskGraph {
   private readonly retired: Set<string> = new Set();
   /** Clients waiting for workers to retire. */
   private readonly retireRequests: RetireRequests = new RetireRequests();
+  /** Set by a `restart` request: every worker is told to close after this event's cancellations. */
+  private restartPending = false;
+  /** Clients waiting for a restart to end, with the number of workers to wait for. */
+  private readonly restarts: { client: string; id: number; workers: number }[] =
+    [];
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
@@ -209,6 +214,7 @@ export class SchedulerState extends TaskGraph {
       this.advanceRetirements();
       this.drainWork();
     }
+    if (this.restartPending) this.closeAllWorkers();
     if (this.mayIdle.size > 0) this.balance();
     if (this.deadlockSuspected) this.checkDeadlock();
     if (this.validating) this.validate();
@@ -256,6 +262,7 @@ export class SchedulerState extends TaskGraph {
       : null;
     const w = new WorkerRecord(id, slots, address, offers);
     this.workers.set(id, w);
+    if (this.restarts.length > 0) this.restartProgress();
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
     if (w.executing < w.slots) this.mayIdle.add(w);
@@ -265,6 +272,9 @@ export class SchedulerState extends TaskGraph {
   private clientLeft(id: string): void {
     this.quiet.delete(id);
     this.retireRequests.clientLeft(id);
+    for (let i = this.restarts.length - 1; i >= 0; i--) {
+      if (this.restarts[i].client === id) this.restarts.splice(i, 1);
+    }
     this.calls.clientLeft(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
@@ -363,6 +373,8 @@ export class SchedulerState extends TaskGraph {
         return this.callOnWorkers(from, msg);
       case "retire-workers":
         return this.retireWorkers(from, msg.id, msg.workers);
+      case "restart":
+        return this.restart(from, msg.id);
       case "call-on-scheduler":
         // The shell runs these when it allows client code; here, it does not.
         return this.send(from, {
@@ -710,6 +722,45 @@ export class SchedulerState extends TaskGraph {
         ts.stealing = true;
         this.send(w.id, { op: "steal", key: ts.key, run: ts.run });
       }
+    }
+  }
+
+  /**
+   * `client` asks to restart the cluster: every task is cancelled (its
+   * holders told why), and once those cancellations are through, every
+   * worker is told to close and come back fresh. The client is answered
+   * once as many workers as there are now have joined.
+   */
+  private restart(client: string, id: number): void {
+    const reason =
+      `cancelled: the cluster restarted (client.restart() by ${client})`;
+    for (const ts of this.tasks.values()) {
+      this.recommend(ts, "cancelled", reason);
+    }
+    this.restarts.push({ client, id, workers: this.workers.size });
+    this.restartPending = true;
+  }
+
+  /** The restart's second step: every worker closes, as if it left (it forgets everything). */
+  private closeAllWorkers(): void {
+    this.restartPending = false;
+    for (const w of [...this.workers.values()]) {
+      this.send(w.id, { op: "close-worker", reason: "restart" });
+      this.retired.add(w.id);
+      this.workerLeft(w.id);
+    }
+    this.drainWork();
+    this.restartProgress();
+  }
+
+  /** Answers the restarts whose workers are all back. */
+  private restartProgress(): void {
+    if (this.restartPending) return;
+    for (let i = 0; i < this.restarts.length; i++) {
+      const r = this.restarts[i];
+      if (this.workers.size < r.workers) continue;
+      this.send(r.client, { op: "restarted", id: r.id });
+      this.restarts.splice(i--, 1);
     }
   }
 

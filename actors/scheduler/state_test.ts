@@ -1255,3 +1255,38 @@ Deno.test("scheduler: a copy's taker that dies is replaced; a retiring worker th
     workers: [],
   }]);
 });
+
+Deno.test("scheduler: a restart cancels every task, closes every worker, and answers once as many are back", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.event({ type: "client-joined", id: "d" });
+  t.submit(spec("a"), spec("b"), spec("c", { deps: ["a"] }));
+  t.finishBig("a");
+  t.msg("d", { op: "want", keys: ["b"] });
+  t.drain();
+  t.msg("c", { op: "restart", id: 9 });
+  const cancelled = t.sent("key-cancelled");
+  assert.deepEqual(
+    cancelled.map((m) => m.key).sort(),
+    ["a", "b", "b", "c"],
+    "every holder of every key hears",
+  );
+  for (const m of cancelled) {
+    assert.match(m.reason as string, /the cluster restarted/);
+  }
+  assert.deepEqual(t.sent("close-worker").map((m) => m.reason), [
+    "restart",
+    "restart",
+  ]);
+  assert.equal(t.s.tasks.size, 0);
+  assert.equal(t.s.workers.size, 0);
+  assert.deepEqual(t.sent("restarted"), [], "not before the workers are back");
+  t.drain();
+  t.msg("w1", { op: "worker-usage", rss: 1, heap: 1, cpu: 0 }); // last words
+  t.leave("w1");
+  t.join("w1"); // the same worker, fresh
+  assert.deepEqual(t.sent("restarted"), []);
+  t.submit(spec("a")); // new work runs on the fresh workers
+  assert.equal(t.on("a"), "w1");
+  t.join("w3");
+  assert.deepEqual(t.sent("restarted", "c"), [{ op: "restarted", id: 9 }]);
+});

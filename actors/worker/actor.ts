@@ -152,11 +152,11 @@ export class WorkerActor implements WorkerRuntime {
   /** Events waiting to be handled, in order. */
   private readonly events: WorkerEvent[] = [];
   /**
-   * Why the scheduler retired this worker (it then closed the connection
-   * itself), or undefined: a worker that was not retired and lost its
-   * scheduler may dial again; a retired one stops for good.
+   * Why the scheduler told this worker to close (it then closed the
+   * connection itself), or undefined: a retired worker stops for good; a
+   * restarted one, or one that lost its scheduler, may dial again.
    */
-  retired: string | undefined;
+  retired: "retired" | "restart" | undefined;
   /** Where the shared client takes the scheduler's messages for clients. */
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
   /** Stops catching what this worker's tasks print. */

@@ -153,8 +153,8 @@ export type WorkerEffect =
   | { type: "call"; id: number; fn: string; args: Packed }
   /** Fetch these values from their holders to keep them; report with an `acquired` event. */
   | { type: "acquire"; deps: DepLocation[] }
-  /** The scheduler retired this worker: close the connection and stop for good. */
-  | { type: "close"; reason: string };
+  /** The scheduler retired this worker (stop for good) or restarts it (come back fresh): close the connection. */
+  | { type: "close"; reason: "retired" | "restart" };
 
 /** The scheduler's `compute` message. */
 type ComputeMsg = Extract<SchedulerToWorker, { op: "compute" }>;
