@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 import { Client, LocalCluster, registerModule } from "../mod.ts";
-import { big, nap, total, whereAmI } from "./fixtures/tasks.ts";
+import {
+  announceThenHold,
+  big,
+  nap,
+  total,
+  whereAmI,
+} from "./fixtures/tasks.ts";
 import { runCli } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
@@ -145,5 +151,38 @@ clusterTest(
     assert.equal(info.workers.length, 2, "a new process joined");
     assert.ok(!info.workers.some((w) => w.id === w1), "the retired stays gone");
     assert.equal(cluster.workerIds.length, 2);
+  },
+);
+
+clusterTest(
+  "retireWorkers over tcp: a retiring worker SIGKILLed while its task runs loses nothing and the call resolves",
+  async () => {
+    const sched = runCli("scheduler", ["--port", "0"]);
+    const workers = [];
+    try {
+      const address = await sched.stdout.waitFor(/^tcp:\/\//);
+      for (const name of ["w1", "w2"]) {
+        const w = runCli("worker", [address, "--name", name]);
+        workers.push(w);
+        await w.stdout.waitFor(/^tendril worker /);
+      }
+      await using client = await Client.connect(address);
+      const there = client.with({ workers: "w1", allowOtherWorkers: true });
+      const large = there.submit(big, 100_000);
+      await large.result();
+      const held = there.submit(announceThenHold, "holding on w1");
+      await workers[0].stdout.waitFor(/holding on w1/);
+      const retiring = client.retireWorkers(["w1"]);
+      // The retirement waits for the running task; the worker dies first.
+      await workers[0].stop("SIGKILL");
+      assert.deepEqual(await within("the retirement", retiring), ["w1"]);
+      assert.equal((await large.result()).length, 100_000, "recomputed on w2");
+      await workers[1].stdout.waitFor(/holding on w1/); // the task moved too
+      await client.cancel(held);
+      const info = await client.schedulerInfo();
+      assert.deepEqual(info.workers.map((w) => w.id), ["w2"]);
+    } finally {
+      await Promise.all([...workers, sched].map((p) => p.stop()));
+    }
   },
 );
