@@ -58,11 +58,21 @@ export class RetireRequests {
 
   /** Worker `id` is gone (closed or died): the answers now complete. */
   gone(id: string): RetireAnswer[] {
+    return this.settle(id, true);
+  }
+
+  /** Worker `id` stays after all (no other worker is left): the answers now complete, without it. */
+  kept(id: string): RetireAnswer[] {
+    return this.settle(id, false);
+  }
+
+  /** Worker `id` no longer retires, gone or kept. */
+  private settle(id: string, gone: boolean): RetireAnswer[] {
     const done: RetireAnswer[] = [];
     for (let i = 0; i < this.pending.length; i++) {
       const r = this.pending[i];
       if (!r.waiting.delete(id)) continue;
-      r.retired.push(id);
+      if (gone) r.retired.push(id);
       if (r.waiting.size > 0) continue;
       done.push({
         to: r.client,

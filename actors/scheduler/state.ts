@@ -770,6 +770,7 @@ export class SchedulerState extends TaskGraph {
    * copy is reported, the worker is told to close and leaves the graph.
    */
   private advanceRetirements(): void {
+    if (this.retiring.size === this.workers.size) return this.keepRetiring();
     for (const w of this.retiring) {
       if (w.processing.size > 0 || w.stopping.size > 0) continue;
       if (w.moving === null) {
@@ -782,6 +783,28 @@ export class SchedulerState extends TaskGraph {
       this.retired.add(w.id);
       this.workerLeft(w.id);
     }
+  }
+
+  /**
+   * Every worker left is retiring (the others died meanwhile): none could
+   * take their values, so they stay, take work again, and are left out of
+   * the answers.
+   */
+  private keepRetiring(): void {
+    for (const w of this.retiring) {
+      w.retiring = false;
+      w.moving = null;
+      this.log(
+        "warn",
+        `worker ${w.id} stays: no other worker is left to take its values`,
+      );
+      for (const { to, msg } of this.retireRequests.kept(w.id)) {
+        this.send(to, msg);
+      }
+      this.fill(w);
+      this.mayIdle.add(w);
+    }
+    this.retiring.clear();
   }
 
   /**

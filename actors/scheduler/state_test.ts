@@ -1290,3 +1290,20 @@ Deno.test("scheduler: a restart cancels every task, closes every worker, and ans
   t.join("w3");
   assert.deepEqual(t.sent("restarted", "c"), [{ op: "restarted", id: 9 }]);
 });
+
+Deno.test("scheduler: a retiring worker whose last peer dies stays, takes work again, and is left out of the answer", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a", { workers: ["w1"], allowOtherWorkers: true }));
+  t.msg("c", { op: "retire-workers", id: 3, workers: ["w1"] });
+  t.drain();
+  t.leave("w2");
+  assert.deepEqual(retiredAnswers(t), [{
+    op: "workers-retired",
+    id: 3,
+    workers: [],
+  }]);
+  assert.match(t.logs()[0], /w1 stays: no other worker is left/);
+  assert.ok(!t.s.workers.get("w1")!.retiring);
+  t.submit(spec("b"));
+  assert.equal(t.on("b"), "w1");
+});
