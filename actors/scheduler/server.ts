@@ -285,8 +285,12 @@ export class SchedulerServer implements AsyncDisposable {
             if (this.#workers.get(id) === peer) this.#workers.delete(id);
             if (this.#closing) return;
             const w = this.scheduler.state.workers.get(id);
-            const running = w?.processing.size ?? 0;
-            const held = w?.hasWhat.size ?? 0;
+            if (!w) {
+              // The scheduler had told it to close (retired or restarting).
+              return console.error(`tendril: worker ${id} closed as told`);
+            }
+            const running = w.processing.size;
+            const held = w.hasWhat.size;
             console.error(
               `tendril: worker ${id} left (${
                 reason?.message ?? "connection closed"
