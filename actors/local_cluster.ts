@@ -96,6 +96,8 @@ interface WorkerHandle {
   registered: boolean;
   /** True once it died or was stopped. */
   lost: boolean;
+  /** True once the scheduler retired it: it is stopped, not replaced. */
+  retired?: boolean;
 }
 
 /** Workers in a row that may die before registering before the cluster stops replacing them. */
@@ -171,6 +173,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
+      onWorkerClosed: (id, reason) => this.workerClosed(id, reason),
     }, {
       grace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
       stuck: (id, key) => this.restartStuck(id, key),
@@ -351,6 +354,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     const gone: ControlMessage = { gone: handle.address };
     for (const other of this.live.values()) other.control.postMessage(gone);
     handle.control.close();
+    if (handle.retired) return;
     if (!handle.registered && ++this.startFailures >= START_FAILURES_ALLOWED) {
       const why = `${this.startFailures} workers in a row died before they ` +
         `registered (the last: ${reason})`;
@@ -359,12 +363,25 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
       if (this.live.size === 0) this.scheduler.workersUnavailable(why);
       return;
     }
-    console.error(
-      `tendril: worker ${handle.id} died (${reason}); starting a replacement`,
-    );
+    if (reason !== "restart") {
+      console.error(
+        `tendril: worker ${handle.id} died (${reason}); starting a replacement`,
+      );
+    }
     this.spawn().catch(() => {
       // `lose` already said why, and replaces or gives up.
     });
+  }
+
+  /**
+   * The scheduler told worker `id` to close: retired, it stops and no
+   * replacement starts; restarted, a fresh worker replaces it.
+   */
+  private workerClosed(id: string, reason: "retired" | "restart"): void {
+    const handle = [...this.live.values()].find((w) => w.id === id);
+    if (!handle) return;
+    handle.retired = reason === "retired";
+    this.lose(handle, reason);
   }
 
   /** A cancelled task that never stopped: its worker is restarted. */
@@ -385,10 +402,16 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
   /**
    * Grows the cluster to `n` workers (of the same slots and resources),
    * wired to the running ones; they take queued work and steal from busy
-   * workers at once. Shrinking is not supported yet (it needs workers to be
-   * retired gracefully, their values moved first).
+   * workers at once. Shrinks it by retiring the newest workers gracefully
+   * (see `Client.retireWorkers`: their running tasks finish, their values
+   * move to the workers that stay, nothing is recomputed); retired workers
+   * are not replaced. Resolves once the cluster has `n` workers.
    *
-   * @throws {RangeError} when `n` is below the current number of workers.
+   * With `processes: true`, new workers are new processes, and a retired
+   * worker's process exits on its own (it may still be exiting when this
+   * resolves).
+   *
+   * @throws {RangeError} when `n` is not a positive integer.
    * @example From one worker to three
    * ```ts
    * import assert from "node:assert/strict";
@@ -404,17 +427,33 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
    */
   async scale(n: number): Promise<void> {
     if (this.closed) throw new Error("cluster is closed");
-    if (this.processes) {
-      throw new Error("scale() is not supported with processes: true yet");
+    const now = this.workerIds.length;
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`scale(${n}): n must be a positive integer`);
     }
-    const now = this.live.size;
-    if (!Number.isInteger(n) || n < now) {
-      throw new RangeError(
-        `scale(${n}): the cluster has ${now} workers and can only grow ` +
-          `(retiring workers is not supported yet)`,
-      );
+    if (n < now) {
+      return this.retire(this.workerIds.slice(n));
     }
+    if (this.processes) return this.processes.grow(n - now);
     await Promise.all(Array.from({ length: n - now }, () => this.spawn()));
+  }
+
+  /** Retires workers `ids` through the scheduler, as a client would. */
+  private async retire(ids: string[]): Promise<void> {
+    const host = await this.connectClient();
+    const answer = Promise.withResolvers<SchedulerToClient>();
+    host.listen((msg) => {
+      if (msg.op === "workers-retired") answer.resolve(msg);
+    }, (why) => answer.reject(new Error(why)));
+    host.send({ op: "retire-workers", id: 1, workers: ids });
+    try {
+      const done = await answer.promise;
+      if (done.op === "workers-retired" && done.error !== undefined) {
+        throw new Error(`scale(): ${done.error}`);
+      }
+    } finally {
+      await host.close();
+    }
   }
 
   /** Ids of the live workers, in start order (replacements get new ids). */

@@ -174,7 +174,18 @@ export type ClientToScheduler =
    * (`client.scatter`): each key is in memory on the workers named (by id),
    * with no function to recompute it; the owner holds a future on each.
    */
-  | { op: "scattered"; values: ScatteredValue[]; owner?: string };
+  | { op: "scattered"; values: ScatteredValue[]; owner?: string }
+  /**
+   * Retire these workers (ids or addresses) gracefully: no new work, their
+   * queued work elsewhere, their values copied to other workers, then
+   * closed; answered by `workers-retired` with the same `id`.
+   */
+  | { op: "retire-workers"; id: number; workers: string[] }
+  /**
+   * Restart the cluster: every task is cancelled, every worker replaced by
+   * a fresh one; answered by `restarted` once as many workers are back.
+   */
+  | { op: "restart"; id: number };
 
 /** One value of a `scattered` message. */
 export interface ScatteredValue {
@@ -189,7 +200,15 @@ export interface ScatteredValue {
 /** The scheduler's answers to a client's requests, matched by `id`. */
 export type SchedulerAnswer = Extract<
   SchedulerToClient,
-  { op: "scheduler-info" | "tree-progress" | "worker-logs" | "task-stream" }
+  {
+    op:
+      | "scheduler-info"
+      | "tree-progress"
+      | "worker-logs"
+      | "task-stream"
+      | "workers-retired"
+      | "restarted";
+  }
 >;
 
 /** A function call a client asks of the cluster's processes (`client.run`). */
@@ -238,6 +257,13 @@ export type SchedulerToClient =
   }
   /** Something the client's user should know (printed with console.warn). */
   | { op: "warning"; message: string }
+  /**
+   * The answer to `retire-workers` request `id`: the ids of the workers
+   * retired, or why none was.
+   */
+  | { op: "workers-retired"; id: number; workers: string[]; error?: string }
+  /** The answer to `restart` request `id`: as many workers as before are back. */
+  | { op: "restarted"; id: number }
   /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
   | {
     op: "call-result";
@@ -298,6 +324,8 @@ export type WorkerToScheduler =
    * used since the last report.
    */
   | { op: "worker-usage"; rss: number; heap: number; cpu: number }
+  /** The answer to `acquire`: keys now held here, and keys no holder gave. */
+  | { op: "acquired"; keys: string[]; missing: string[] }
   | MissingData;
 
 /** Scheduler -> worker. */
@@ -327,7 +355,18 @@ export type SchedulerToWorker =
   /** Answer to code-request: the package, or why the scheduler has none. */
   | { op: "code-reply"; id: string; package?: CodePackage; error?: string }
   /** Call `fn(...args)` outside any task; answer `function-result` with its `id`. */
-  | ({ op: "call-function" } & FunctionCall);
+  | ({ op: "call-function" } & FunctionCall)
+  /**
+   * Fetch these values from their holders and keep them (a retiring
+   * worker's values move here); answered by `acquired`.
+   */
+  | { op: "acquire"; deps: DepLocation[] }
+  /**
+   * Close the connection to the scheduler. `retired`: the worker holds
+   * nothing the cluster needs and gets no more work; it stops for good.
+   * `restart`: everything it holds is forgotten; it comes back fresh.
+   */
+  | { op: "close-worker"; reason: "retired" | "restart" };
 
 /** One finished run, as the task stream shows it. */
 export interface TaskSpan {
@@ -473,6 +512,8 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   "task-stream": true,
   warning: true,
   "call-result": true,
+  "workers-retired": true,
+  restarted: true,
 };
 
 /**
@@ -603,6 +644,8 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
     values: list(record<ScatteredValue>({ key, nbytes: nat, workers: keys })),
     owner: optional(key),
   },
+  "retire-workers": { id: nat, workers: keys },
+  restart: { id: nat },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -640,6 +683,7 @@ const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
   },
   heartbeat: {},
   "code-request": { id: packageId },
+  acquired: { keys, missing: keys },
 };
 
 const DATA_TABLE: MessageTable<DataMessage> = {

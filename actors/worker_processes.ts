@@ -59,6 +59,8 @@ interface WorkerChild {
   registered: boolean;
   /** Resolves once it exited and its output is read. */
   done: Promise<void>;
+  /** True once the scheduler retired it: it exits on its own, not replaced. */
+  retired?: boolean;
 }
 
 /** `deno run` arguments for a worker: this repository's config when running from files, the heap limit. */
@@ -190,6 +192,11 @@ export class WorkerProcesses implements AsyncDisposable {
         allowedFailures: options.allowedFailures,
         unknownWorkerGraceMs: options.unknownWorkerGraceMs,
         allowClientCode: options.allowClientCode,
+        onWorkerClosed: (id, reason) => {
+          // A restarted worker process dials again by itself.
+          const child = self && self.#live.get(id);
+          if (child && reason === "retired") child.retired = true;
+        },
         stuckRuns: {
           grace: options.cancelGrace,
           stuck: (id, key) => {
@@ -276,7 +283,7 @@ export class WorkerProcesses implements AsyncDisposable {
    */
   #lost(child: WorkerChild, status: Deno.CommandStatus): void {
     this.#live.delete(child.id);
-    if (this.#closing) return;
+    if (this.#closing || child.retired) return;
     const how = howItEnded(status);
     if (
       !child.registered &&
@@ -310,9 +317,14 @@ export class WorkerProcesses implements AsyncDisposable {
     kill(child, "SIGKILL");
   }
 
-  /** Ids of the live worker processes, in start order (replacements get new ids). */
+  /** Ids of the live worker processes, in start order (replacements get new ids), the retired left out. */
   get workerIds(): string[] {
-    return [...this.#live.keys()];
+    return [...this.#live.values()].flatMap((c) => c.retired ? [] : [c.id]);
+  }
+
+  /** Starts `n` more worker processes; resolves once they registered. */
+  async grow(n: number): Promise<void> {
+    await Promise.all(Array.from({ length: n }, () => this.#spawn()));
   }
 
   /** Opens a client connection to the scheduler, with the cluster's token. */

@@ -230,10 +230,20 @@ async function main(): Promise<void> {
     const reason = await server.closed;
     await server.close();
     if (stopping) return;
+    if (server.worker.retired === "retired") {
+      // Retired by the scheduler (retireWorkers): done for good, not lost.
+      console.error(
+        `tendril: worker ${server.id}: ${server.worker.retired} by the scheduler; exiting`,
+      );
+      Deno.exit(0); // the signal listeners of stopOn would keep it alive
+    }
     console.error(
-      `tendril: worker ${server.id}: lost the scheduler${
-        reason ? ` (${reason.message})` : ""
-      }; its tasks and values are dropped; dialling again for up to ${reconnectTimeout} ms`,
+      server.worker.retired === "restart"
+        ? `tendril: worker ${server.id}: restarted by the scheduler; ` +
+          `dropping everything and registering again`
+        : `tendril: worker ${server.id}: lost the scheduler${
+          reason ? ` (${reason.message})` : ""
+        }; its tasks and values are dropped; dialling again for up to ${reconnectTimeout} ms`,
     );
     current = undefined;
     server = await reconnect(options, reconnectTimeout, () => stopping);

@@ -61,11 +61,13 @@ function play(m: ClusterModel, [kind, a, b, c]: Step): void {
       return void m.addWorker();
     case 12:
       return void (a % 4 === 0 ? m.reconnect() : m.resubmit(b));
+    case 13:
+      return void (b % 6 === 0 ? m.restart() : m.retire(a));
   }
 }
 
 const step: fc.Arbitrary<Step> = fc.tuple(
-  fc.nat(12),
+  fc.nat(13),
   fc.nat(50),
   fc.nat(50),
   fc.nat(50),
@@ -86,6 +88,7 @@ Deno.test(`model: ${RUNS} random sequences keep every invariant and settle every
   let tasks = 0;
   let kills = 0;
   let steals = 0;
+  let closes = 0;
   fc.assert(
     fc.property(
       fc.array(step, { minLength: 20, maxLength: 200, size: "max" }),
@@ -95,13 +98,14 @@ Deno.test(`model: ${RUNS} random sequences keep every invariant and settle every
         tasks += m.stats.tasks;
         kills += m.stats.kills;
         steals += m.stats.steals;
+        closes += m.stats.closes;
       },
     ),
     { numRuns: RUNS },
   );
   console.log(
     `model: ran ${RUNS} sequences, ${steps} steps, ${tasks} tasks, ` +
-      `${kills} worker kills, ${steals} steals`,
+      `${kills} worker kills, ${steals} steals, ${closes} workers retired or restarted`,
   );
   assert.ok(tasks > RUNS, "the sequences did submit work");
 });

@@ -757,6 +757,73 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     return answer as Extract<SchedulerAnswer, { op: "tree-progress" }>;
   }
 
+  /**
+   * Retires workers gracefully (Dask's `retire_workers`): the scheduler
+   * places no more work on them, moves their unstarted work elsewhere, lets
+   * their running tasks finish, copies every value only they hold to
+   * another worker, then tells them to close. Nothing is lost or
+   * recomputed. Resolves with the ids of the workers retired (names of no
+   * connected worker are skipped); a worker process retired this way exits
+   * with code 0 instead of dialling again.
+   *
+   * @param workers worker ids or data addresses.
+   * @throws {TendrilError} when that would retire every worker (their
+   *   values would have nowhere to go).
+   * @example A value survives the retirement of the worker that made it
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, getWorker, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const [first] = cluster.workerIds;
+   * const made = client.with({ workers: first }).submit(() => getWorker().id);
+   * await made.result();
+   * assert.deepEqual(await client.retireWorkers([first]), [first]);
+   * assert.deepEqual(cluster.workerIds.includes(first), false);
+   * assert.equal(await made.result(), first);
+   * ```
+   */
+  async retireWorkers(workers: string[]): Promise<string[]> {
+    const answer = await this.request("retireWorkers()", {
+      op: "retire-workers",
+      id: 0,
+      workers,
+    }) as Extract<SchedulerAnswer, { op: "workers-retired" }>;
+    if (answer.error !== undefined) {
+      throw new TendrilError(`retireWorkers(): ${answer.error}`);
+    }
+    return answer.workers;
+  }
+
+  /**
+   * Restarts the cluster (Dask's `restart`): every task is cancelled (the
+   * futures of every client reject with a `CancelledError` saying the
+   * cluster restarted) and every worker is replaced by a fresh one holding
+   * nothing. Resolves once as many workers as before are back. In-process
+   * clusters start new Web Workers (or processes); a `deno task worker`
+   * drops everything and registers again under its name.
+   *
+   * @example Futures are cancelled, fresh workers take new work
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { CancelledError, Client, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const before = cluster.workerIds;
+   * const old = client.submit((x: number) => x + 1, 1);
+   * await old.result();
+   * await client.restart();
+   * await assert.rejects(old.result(), CancelledError);
+   * assert.equal(cluster.workerIds.length, 2);
+   * assert.ok(!cluster.workerIds.some((id) => before.includes(id)));
+   * assert.equal(await client.submit((x: number) => x + 1, 2).result(), 3);
+   * ```
+   */
+  async restart(): Promise<void> {
+    this.flush(); // what was submitted before is cancelled too
+    await this.request("restart()", { op: "restart", id: 0 });
+  }
+
   /** Sends `msg` with a fresh id; resolves with the scheduler's answer. */
   private request(
     what: string,

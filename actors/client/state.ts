@@ -394,6 +394,8 @@ export class ClientState {
       case "tree-progress":
       case "worker-logs":
       case "task-stream":
+      case "workers-retired":
+      case "restarted":
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });

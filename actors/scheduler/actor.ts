@@ -76,10 +76,22 @@ export class Scheduler {
 
   /** Whether clients may run functions here (`runOnScheduler`). */
   private readonly allowClientCode: boolean;
+  /** Told of each worker the machine retired, once it was told to close. */
+  private readonly onWorkerClosed:
+    | ((id: string, reason: "retired" | "restart") => void)
+    | undefined;
 
   /** A scheduler; `TENDRIL_VALIDATE=1` turns `validate` on. */
   constructor(
-    options: SchedulerOptions & { allowClientCode?: boolean } = {},
+    options: SchedulerOptions & {
+      allowClientCode?: boolean;
+      /**
+       * Called with each worker told to close, once told: `retired`
+       * (`retireWorkers`: a supervisor stops it instead of replacing it) or
+       * `restart` (`client.restart()`: a supervisor replaces it).
+       */
+      onWorkerClosed?: (id: string, reason: "retired" | "restart") => void;
+    } = {},
     private readonly stuckRuns?: StuckRunWatch,
   ) {
     this.state = new SchedulerState({
@@ -87,6 +99,7 @@ export class Scheduler {
       validate: options.validate ?? validateFromEnv(),
     });
     this.allowClientCode = options.allowClientCode ?? false;
+    this.onWorkerClosed = options.onWorkerClosed;
   }
 
   /** Adds a worker reachable over `conn` (which also carries its in-task client). */
@@ -218,6 +231,8 @@ export class Scheduler {
       if (conn && !conn.closed) conn.send(effect.msg);
       if (effect.msg.op === "cancel-compute" && this.stuckRuns) {
         this.watchStop(effect.to, effect.msg.key, effect.msg.run);
+      } else if (effect.msg.op === "close-worker") {
+        this.onWorkerClosed?.(effect.to, effect.msg.reason);
       }
     }
   }

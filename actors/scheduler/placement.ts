@@ -5,7 +5,7 @@
  * one already holding most of its dependencies' bytes. Workers without
  * room (see {@linkcode hasRoom}) are skipped, and so are workers whose every
  * slot is held by a task blocked without secession (nothing new could start
- * there). Restrictions exclude workers unless they are loose
+ * there), and so are retiring workers. Restrictions exclude workers unless they are loose
  * (`allowOtherWorkers`), in which case they only lose ties.
  *
  * @module
@@ -44,7 +44,7 @@ export const QUEUE_BUDGET_US = 50_000;
  * ```
  */
 export function hasRoom(w: WorkerRecord, saturation: number): boolean {
-  if (w.fullyBlocked) return false;
+  if (w.fullyBlocked || w.retiring) return false;
   if (w.executing < w.slots) return true;
   return w.executing < w.slots * saturation &&
     w.occupancy < w.slots * QUEUE_BUDGET_US;

@@ -239,6 +239,13 @@ export class WorkerRecord {
   readonly fnsSent: Set<string> = new Set();
   /** Amounts of its resources held by tasks assigned to it (and stopping runs). */
   readonly resourcesUsed: Map<string, number> = new Map();
+  /** Being retired (`retireWorkers`): it gets no new work. */
+  retiring = false;
+  /**
+   * While retiring, once its runs ended: the keys of its values being
+   * copied to other workers, by the worker asked to take each (null before).
+   */
+  moving: Map<string, WorkerRecord> | null = null;
   /** A worker `id` with `slots` slots, serving data at `address`. */
   constructor(
     readonly id: string,

@@ -85,6 +85,11 @@ export interface SchedulerServerOptions extends SchedulerOptions {
    * that can restart its worker); none by default.
    */
   stuckRuns?: StuckRunWatch;
+  /**
+   * Called with each worker told to close: `retired` (a supervisor lets it
+   * exit instead of replacing it) or `restart` (it dials again, fresh).
+   */
+  onWorkerClosed?: (id: string, reason: "retired" | "restart") => void;
 }
 
 /** A peer that finished its handshake. */
@@ -179,6 +184,7 @@ export class SchedulerServer implements AsyncDisposable {
       allowedFailures: options.allowedFailures,
       unknownWorkerGraceMs: options.unknownWorkerGraceMs,
       allowClientCode: options.allowClientCode,
+      onWorkerClosed: options.onWorkerClosed,
     }, options.stuckRuns);
     const ref: { server?: SchedulerServer } = {};
     const listener = await listen<unknown, unknown>({
@@ -287,8 +293,12 @@ export class SchedulerServer implements AsyncDisposable {
             if (this.#workers.get(id) === peer) this.#workers.delete(id);
             if (this.#closing) return;
             const w = this.scheduler.state.workers.get(id);
-            const running = w?.processing.size ?? 0;
-            const held = w?.hasWhat.size ?? 0;
+            if (!w) {
+              // The scheduler had told it to close (retired or restarting).
+              return console.error(`tendril: worker ${id} closed as told`);
+            }
+            const running = w.processing.size;
+            const held = w.hasWhat.size;
             console.error(
               `tendril: worker ${id} left (${
                 reason?.message ?? "connection closed"

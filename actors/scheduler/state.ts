@@ -27,6 +27,7 @@ import type {
   OutputLine,
   ScatteredValue,
   SchedulerInfo,
+  SchedulerToClient,
   TaskSpec,
   ToScheduler,
   WorkerToScheduler,
@@ -40,6 +41,7 @@ import { holdResources, resourcesProblem, unsatisfiable } from "./resources.ts";
 import { checkInvariants } from "./invariants.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { RecentOutput } from "./recent_output.ts";
+import { planMoves, RetireRequests } from "./retirement.ts";
 import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
 import {
   keyDone,
@@ -135,6 +137,17 @@ export class SchedulerState extends TaskGraph {
   private graceGroup: TaskRecord[] | null = null;
   /** Calls of a function on every worker (`client.run`) waiting for answers. */
   private readonly calls: FunctionCalls = new FunctionCalls();
+  /** Workers being retired, until they are told to close. */
+  private readonly retiring: Set<WorkerRecord> = new Set();
+  /** Ids of retired workers whose connection has not closed yet: their late messages are dropped. */
+  private readonly retired: Set<string> = new Set();
+  /** Clients waiting for workers to retire. */
+  private readonly retireRequests: RetireRequests = new RetireRequests();
+  /** Set by a `restart` request: every worker is told to close after this event's cancellations. */
+  private restartPending = false;
+  /** Clients waiting for a restart to end, with the number of workers to wait for. */
+  private readonly restarts: { client: string; id: number; workers: number }[] =
+    [];
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
@@ -209,6 +222,11 @@ export class SchedulerState extends TaskGraph {
         break;
     }
     this.drainWork();
+    if (this.retiring.size > 0) {
+      this.advanceRetirements();
+      this.drainWork();
+    }
+    if (this.restartPending) this.closeAllWorkers();
     if (this.mayIdle.size > 0) this.balance();
     if (this.deadlockSuspected) this.checkDeadlock();
     if (this.validating) this.validate();
@@ -257,6 +275,7 @@ export class SchedulerState extends TaskGraph {
     const w = new WorkerRecord(id, slots, address, offers);
     this.workers.set(id, w);
     this.unavailable = null;
+    if (this.restarts.length > 0) this.restartProgress();
     if (!this.clientOwners.has(id)) this.clientOwners.set(id, new Set());
     this.fill(w);
     if (w.executing < w.slots) this.mayIdle.add(w);
@@ -274,6 +293,10 @@ export class SchedulerState extends TaskGraph {
   /** A client left: everything it wanted is released. */
   private clientLeft(id: string): void {
     this.quiet.delete(id);
+    this.retireRequests.clientLeft(id);
+    for (let i = this.restarts.length - 1; i >= 0; i--) {
+      if (this.restarts[i].client === id) this.restarts.splice(i, 1);
+    }
     this.calls.clientLeft(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
@@ -288,8 +311,16 @@ export class SchedulerState extends TaskGraph {
    */
   private workerLeft(id: string): void {
     const w = this.workers.get(id);
-    if (!w) return;
+    if (!w) return void this.retired.delete(id);
     this.workers.delete(id);
+    this.retiring.delete(w);
+    for (const r of this.retiring) {
+      // Copies it was asked to take are planned again, elsewhere.
+      for (const target of r.moving?.values() ?? []) {
+        if (target === w) r.moving = null;
+      }
+    }
+    for (const { to, msg } of this.retireRequests.gone(id)) this.send(to, msg);
     this.usage.delete(id);
     this.forgetFrees(w);
     this.clientLeft(id);
@@ -365,6 +396,10 @@ export class SchedulerState extends TaskGraph {
         return;
       case "call-on-workers":
         return this.callOnWorkers(from, msg);
+      case "retire-workers":
+        return this.retireWorkers(from, msg.id, msg.workers);
+      case "restart":
+        return this.restart(from, msg.id);
       case "call-on-scheduler":
         // The shell runs these when it allows client code; here, it does not.
         return this.send(from, {
@@ -393,6 +428,8 @@ export class SchedulerState extends TaskGraph {
   private fromWorker(from: string, msg: WorkerToScheduler): void {
     const w = this.workers.get(from);
     if (!w) {
+      // A retired worker's last words, sent before it heard it was retired.
+      if (this.retired.has(from)) return;
       throw new ProtocolError(
         `operation ${
           JSON.stringify(msg.op)
@@ -433,6 +470,8 @@ export class SchedulerState extends TaskGraph {
         return;
       case "function-result":
         return this.callAnswered(w.id, msg);
+      case "acquired":
+        return this.acquired(w, msg);
       default:
         throw new ProtocolError(
           `unknown operation ${JSON.stringify((msg as { op: unknown }).op)}`,
@@ -718,6 +757,164 @@ export class SchedulerState extends TaskGraph {
   private callAnswered(from: string, msg: Msg<"function-result">): void {
     const done = this.calls.answered(from, msg.id, msg.value, msg.error);
     if (done) this.send(done.to, done.msg);
+  }
+
+  /**
+   * `client` asks to retire workers (ids or data addresses): they get no
+   * more work and give back their unstarted runs at once; the rest happens
+   * in {@linkcode SchedulerState.advanceRetirements}. Names of no connected
+   * worker are skipped; retiring every worker is refused (their values
+   * would have nowhere to go).
+   */
+  private retireWorkers(client: string, id: number, names: string[]): void {
+    const found: WorkerRecord[] = [];
+    for (const name of names) {
+      const w = this.workers.get(name) ?? this.workerAt(name);
+      if (w && !found.includes(w)) found.push(w);
+    }
+    let staying = 0;
+    for (const w of this.workers.values()) {
+      if (!w.retiring && !found.includes(w)) staying++;
+    }
+    if (found.length === 0 || staying === 0) {
+      const msg: SchedulerToClient = {
+        op: "workers-retired",
+        id,
+        workers: [],
+      };
+      if (found.length > 0) {
+        msg.error = `retiring ${
+          found.map((w) => w.id).join(", ")
+        } would leave no worker to take their values and work`;
+      }
+      return this.send(client, msg);
+    }
+    this.retireRequests.start(client, id, found.map((w) => w.id));
+    for (const w of found) {
+      if (w.retiring) continue;
+      w.retiring = true;
+      this.retiring.add(w);
+      for (const ts of w.processing) {
+        if (ts.seceded || ts.blockedOn || ts.stealing) continue;
+        // The worker gives back only runs that have not started.
+        ts.stealing = true;
+        this.send(w.id, { op: "steal", key: ts.key, run: ts.run });
+      }
+    }
+  }
+
+  /**
+   * `client` asks to restart the cluster: every task is cancelled (its
+   * holders told why), and once those cancellations are through, every
+   * worker is told to close and come back fresh. The client is answered
+   * once as many workers as there are now have joined.
+   */
+  private restart(client: string, id: number): void {
+    const reason =
+      `cancelled: the cluster restarted (client.restart() by ${client})`;
+    for (const ts of this.tasks.values()) {
+      this.recommend(ts, "cancelled", reason);
+    }
+    this.restarts.push({ client, id, workers: this.workers.size });
+    this.restartPending = true;
+  }
+
+  /** The restart's second step: every worker closes, as if it left (it forgets everything). */
+  private closeAllWorkers(): void {
+    this.restartPending = false;
+    for (const w of [...this.workers.values()]) {
+      this.send(w.id, { op: "close-worker", reason: "restart" });
+      this.retired.add(w.id);
+      this.workerLeft(w.id);
+    }
+    this.drainWork();
+    this.restartProgress();
+  }
+
+  /** Answers the restarts whose workers are all back. */
+  private restartProgress(): void {
+    if (this.restartPending) return;
+    for (let i = 0; i < this.restarts.length; i++) {
+      const r = this.restarts[i];
+      if (this.workers.size < r.workers) continue;
+      this.send(r.client, { op: "restarted", id: r.id });
+      this.restarts.splice(i--, 1);
+    }
+  }
+
+  /**
+   * Steps retiring workers whose runs have all ended: their values held
+   * nowhere else are copied to staying workers (`acquire`), and once every
+   * copy is reported, the worker is told to close and leaves the graph.
+   */
+  private advanceRetirements(): void {
+    if (this.retiring.size === this.workers.size) return this.keepRetiring();
+    for (const w of this.retiring) {
+      if (w.processing.size > 0 || w.stopping.size > 0) continue;
+      if (w.moving === null) {
+        for (const [to, deps] of planMoves(w, this.workers.values())) {
+          this.send(to.id, { op: "acquire", deps });
+        }
+      }
+      if (w.moving!.size > 0) continue;
+      this.send(w.id, { op: "close-worker", reason: "retired" });
+      this.retired.add(w.id);
+      this.workerLeft(w.id);
+    }
+  }
+
+  /**
+   * Every worker left is retiring (the others died meanwhile): none could
+   * take their values, so they stay, take work again, and are left out of
+   * the answers.
+   */
+  private keepRetiring(): void {
+    for (const w of this.retiring) {
+      w.retiring = false;
+      w.moving = null;
+      this.log(
+        "warn",
+        `worker ${w.id} stays: no other worker is left to take its values`,
+      );
+      for (const { to, msg } of this.retireRequests.kept(w.id)) {
+        this.send(to, msg);
+      }
+      this.fill(w);
+      this.mayIdle.add(w);
+    }
+    this.retiring.clear();
+  }
+
+  /**
+   * Worker `w` took copies of values of retiring workers: it holds them
+   * now (a copy of a value released meanwhile is freed again). A value no
+   * holder gave stays only on its retiring worker, and is recomputed, if
+   * still needed, once that worker has left.
+   */
+  private acquired(w: WorkerRecord, msg: Msg<"acquired">): void {
+    for (const key of msg.keys) {
+      const ts = this.tasks.get(key);
+      if (ts?.status !== "memory") this.free(w, key);
+      else if (!w.hasWhat.has(ts)) {
+        ts.whoHas = addTo(ts.whoHas, w);
+        w.hasWhat.add(ts);
+      }
+    }
+    for (const key of msg.missing) {
+      this.log(
+        "warn",
+        `worker ${w.id} could not copy ${key} from a retiring worker`,
+      );
+    }
+    for (const r of this.retiring) {
+      if (!r.moving) continue;
+      for (const key of msg.keys) {
+        if (r.moving.get(key) === w) r.moving.delete(key);
+      }
+      for (const key of msg.missing) {
+        if (r.moving.get(key) === w) r.moving.delete(key);
+      }
+    }
   }
 
   /** The run `run` on `w` was being stopped and has ended: its slot is free. */

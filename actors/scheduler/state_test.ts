@@ -1268,3 +1268,156 @@ Deno.test("scheduler: scattering onto workers no longer connected errs; over a c
   );
   assert.equal(t.task("a").status, "processing");
 });
+
+// ---- retiring workers ------------------------------------------------------------
+
+/** The `workers-retired` answers to client `c`. */
+const retiredAnswers = (t: Sim) => t.sent("workers-retired", "c");
+
+Deno.test("scheduler: a retiring worker gives back unstarted runs, finishes the running one, its values move, then it closes", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  const onW1 = { workers: ["w1"], allowOtherWorkers: true };
+  t.submit(spec("x", onW1));
+  t.finishBig("x"); // held only by w1
+  t.submit(spec("y", onW1));
+  t.finish("y"); // inline: the scheduler keeps a copy
+  t.submit(spec("a", onW1), spec("b", onW1));
+  assert.equal(t.on("a"), "w1");
+  assert.equal(t.on("b"), "w1");
+  t.drain();
+  t.msg("c", { op: "retire-workers", id: 5, workers: ["w1"] });
+  assert.deepEqual(t.sent("steal", "w1").map((m) => m.key).sort(), ["a", "b"]);
+  assert.deepEqual(t.sent("acquire"), [], "nothing moves while a run is on");
+  t.drain();
+  t.worker("task-stopped", "b"); // b had not started: it goes to w2
+  assert.equal(t.on("b"), "w2");
+  t.submit(spec("c1", onW1)); // new work avoids the retiring worker
+  assert.equal(t.on("c1"), "w2");
+  t.drain();
+  t.finishBig("a"); // a had started: it ends there
+  const [acquire] = t.sent("acquire", "w2");
+  assert.deepEqual(
+    (acquire.deps as { key: string; who: string[] }[])
+      .map((d) => [d.key, d.who]).sort(),
+    [["a", ["inproc://w1"]], ["x", ["inproc://w1"]]],
+    "only values no other worker (and not the scheduler) holds move",
+  );
+  assert.deepEqual(t.sent("close-worker"), []);
+  assert.deepEqual(retiredAnswers(t), []);
+  t.drain();
+  t.msg("w2", { op: "acquired", keys: ["x", "a"], missing: [] });
+  assert.deepEqual(t.sent("close-worker", "w1"), [{
+    op: "close-worker",
+    reason: "retired",
+  }]);
+  assert.deepEqual(retiredAnswers(t), [{
+    op: "workers-retired",
+    id: 5,
+    workers: ["w1"],
+  }]);
+  assert.ok(!t.s.workers.has("w1"));
+  for (const key of ["x", "a"]) {
+    assert.equal(t.task(key).status, "memory", `${key} was not recomputed`);
+    assert.deepEqual(t.task(key).whoHas!.map((w) => w.id), ["w2"]);
+  }
+  assert.deepEqual(t.sent("compute"), [], "nothing recomputed");
+  t.drain();
+  // Its last words, sent before it heard, are dropped; then it hangs up.
+  t.msg("w1", { op: "worker-usage", rss: 1, heap: 1, cpu: 0 });
+  t.leave("w1");
+  assert.deepEqual(t.drain(), []);
+});
+
+Deno.test("scheduler: a copy's taker that dies is replaced; a retiring worker that dies counts as retired; retiring all is refused", () => {
+  const t = new Sim([["w1", 1], ["w2", 1], ["w3", 1]]);
+  const onW1 = { workers: ["w1"], allowOtherWorkers: true };
+  t.submit(spec("x", onW1));
+  t.finishBig("x");
+  t.drain();
+  t.msg("c", { op: "retire-workers", id: 1, workers: ["inproc://w1"] });
+  assert.equal(t.sent("acquire", "w2").length, 1, "to the first staying");
+  t.drain();
+  t.leave("w2"); // before it reported the copy
+  assert.equal(t.sent("acquire", "w3").length, 1, "planned again");
+  t.drain();
+  // The taker could not get it: the value stays on w1, lost with it.
+  t.msg("w3", { op: "acquired", keys: [], missing: ["x"] });
+  assert.match(t.logs()[0], /w3 could not copy x/);
+  assert.deepEqual(retiredAnswers(t)[0].workers, ["w1"]);
+  assert.equal(t.on("x"), "w3", "recomputed: still wanted, no copy left");
+  t.drain();
+
+  const u = new Sim([["w1", 1], ["w2", 1]]);
+  u.submit(spec("a", onW1));
+  u.msg("c", { op: "retire-workers", id: 2, workers: ["w1", "nope"] });
+  u.drain();
+  u.leave("w1"); // died while its task ran
+  assert.deepEqual(retiredAnswers(u)[0].workers, ["w1"]);
+  assert.equal(u.on("a"), "w2", "its task runs again elsewhere");
+  u.drain();
+  u.msg("c", { op: "retire-workers", id: 3, workers: ["w2"] });
+  assert.match(
+    retiredAnswers(u)[0].error as string,
+    /retiring w2 would leave no worker/,
+  );
+  assert.ok(u.s.workers.has("w2"));
+  u.drain();
+  u.msg("c", { op: "retire-workers", id: 4, workers: ["nope"] });
+  assert.deepEqual(retiredAnswers(u), [{
+    op: "workers-retired",
+    id: 4,
+    workers: [],
+  }]);
+});
+
+Deno.test("scheduler: a restart cancels every task, closes every worker, and answers once as many are back", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.event({ type: "client-joined", id: "d" });
+  t.submit(spec("a"), spec("b"), spec("c", { deps: ["a"] }));
+  t.finishBig("a");
+  t.msg("d", { op: "want", keys: ["b"] });
+  t.drain();
+  t.msg("c", { op: "restart", id: 9 });
+  const cancelled = t.sent("key-cancelled");
+  assert.deepEqual(
+    cancelled.map((m) => m.key).sort(),
+    ["a", "b", "b", "c"],
+    "every holder of every key hears",
+  );
+  for (const m of cancelled) {
+    assert.match(m.reason as string, /the cluster restarted/);
+  }
+  assert.deepEqual(t.sent("close-worker").map((m) => m.reason), [
+    "restart",
+    "restart",
+  ]);
+  assert.equal(t.s.tasks.size, 0);
+  assert.equal(t.s.workers.size, 0);
+  assert.deepEqual(t.sent("restarted"), [], "not before the workers are back");
+  t.drain();
+  t.msg("w1", { op: "worker-usage", rss: 1, heap: 1, cpu: 0 }); // last words
+  t.leave("w1");
+  t.join("w1"); // the same worker, fresh
+  assert.deepEqual(t.sent("restarted"), []);
+  t.submit(spec("a")); // new work runs on the fresh workers
+  assert.equal(t.on("a"), "w1");
+  t.join("w3");
+  assert.deepEqual(t.sent("restarted", "c"), [{ op: "restarted", id: 9 }]);
+});
+
+Deno.test("scheduler: a retiring worker whose last peer dies stays, takes work again, and is left out of the answer", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]]);
+  t.submit(spec("a", { workers: ["w1"], allowOtherWorkers: true }));
+  t.msg("c", { op: "retire-workers", id: 3, workers: ["w1"] });
+  t.drain();
+  t.leave("w2");
+  assert.deepEqual(retiredAnswers(t), [{
+    op: "workers-retired",
+    id: 3,
+    workers: [],
+  }]);
+  assert.match(t.logs()[0], /w1 stays: no other worker is left/);
+  assert.ok(!t.s.workers.get("w1")!.retiring);
+  t.submit(spec("b"));
+  assert.equal(t.on("b"), "w1");
+});

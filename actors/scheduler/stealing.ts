@@ -80,7 +80,9 @@ export function stealsFor(
   workers: Iterable<WorkerRecord>,
   durations: TaskDurations,
 ): TaskRecord[] {
-  if (thief.executing >= thief.slots || thief.fullyBlocked) return NONE;
+  if (thief.executing >= thief.slots || thief.fullyBlocked || thief.retiring) {
+    return NONE;
+  }
   let victim: WorkerRecord | undefined;
   let victimWork = 0;
   for (const w of workers) {

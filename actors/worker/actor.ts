@@ -24,6 +24,7 @@ import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
 import {
+  type DepLocation,
   isForClient,
   MESSAGE_SLACK,
   type SchedulerToClient,
@@ -160,6 +161,12 @@ export class WorkerActor implements WorkerRuntime {
   private readonly peers = new Map<string, Promise<DataPeer>>();
   /** Events waiting to be handled, in order. */
   private readonly events: WorkerEvent[] = [];
+  /**
+   * Why the scheduler told this worker to close (it then closed the
+   * connection itself), or undefined: a retired worker stops for good; a
+   * restarted one, or one that lost its scheduler, may dial again.
+   */
+  retired: "retired" | "restart" | undefined;
   /** Where the shared client takes the scheduler's messages for clients. */
   private clientHandler: ((msg: SchedulerToClient) => void) | null = null;
   /** Stops catching what this worker's tasks print. */
@@ -352,6 +359,11 @@ export class WorkerActor implements WorkerRuntime {
         return this.execute(effect);
       case "call":
         return void this.callFunction(effect.id, effect.fn, effect.args);
+      case "acquire":
+        return void this.acquire(effect.deps);
+      case "close":
+        this.retired = effect.reason;
+        return this.scheduler.close();
       case "fetch":
         return void this.fetch(effect.from, effect.keys);
       case "abort":
@@ -639,6 +651,26 @@ export class WorkerActor implements WorkerRuntime {
     const peer = this.peers.get(address);
     this.peers.delete(address);
     peer?.then((p) => p.close(), () => {});
+  }
+
+  /** Fetches values a retiring worker holds, to keep them here, and reports which came. */
+  private async acquire(deps: DepLocation[]): Promise<void> {
+    const values = new Map<string, Stored>();
+    const missing: string[] = [];
+    await Promise.all(deps.map(async ({ key, who }) => {
+      try {
+        const bytes = await fetchFromHolders(
+          key,
+          who ?? [],
+          (a) => this.peer(a),
+          this.retry,
+        );
+        values.set(key, { value: this.client.decodeValue(bytes), bytes });
+      } catch {
+        missing.push(key);
+      }
+    }));
+    this.post({ type: "acquired", values, missing });
   }
 
   /** Calls function `fn` (for `client.run`) outside any task and reports how it went. */

@@ -128,7 +128,13 @@ export type WorkerEvent =
   /** A seceded task wants a slot again (granted by a `rejoined` effect). */
   | { type: "rejoin"; key: string }
   /** A `call` effect's function returned (`value`) or threw (`error`). */
-  | { type: "called"; id: number; value?: Packed; error?: Packed };
+  | { type: "called"; id: number; value?: Packed; error?: Packed }
+  /** An `acquire` effect ended: the values fetched, and the keys no holder gave. */
+  | {
+    type: "acquired";
+    values: ReadonlyMap<string, Stored>;
+    missing: string[];
+  };
 
 /** What the shell must do. */
 export type WorkerEffect =
@@ -146,7 +152,11 @@ export type WorkerEffect =
   | { type: "abort"; key: string; reason: string }
   | { type: "rejoined"; key: string }
   /** Call function `fn` with `args` outside any task; report with a `called` event. */
-  | { type: "call"; id: number; fn: string; args: Packed };
+  | { type: "call"; id: number; fn: string; args: Packed }
+  /** Fetch these values from their holders to keep them; report with an `acquired` event. */
+  | { type: "acquire"; deps: DepLocation[] }
+  /** The scheduler retired this worker (stop for good) or restarts it (come back fresh): close the connection. */
+  | { type: "close"; reason: "retired" | "restart" };
 
 /** The scheduler's `compute` message. */
 type ComputeMsg = Extract<SchedulerToWorker, { op: "compute" }>;
@@ -282,6 +292,15 @@ export class WorkerState {
       case "rejoin":
         this.rejoin(event.key);
         break;
+      case "acquired": {
+        const keys: string[] = [];
+        for (const [key, stored] of event.values) {
+          this.data.set(key, stored);
+          keys.push(key);
+        }
+        this.send({ op: "acquired", keys, missing: event.missing });
+        break;
+      }
       case "called": {
         const { id, value, error } = event;
         const msg: WorkerToScheduler = { op: "function-result", id };
@@ -342,6 +361,22 @@ export class WorkerState {
       case "free":
         for (const key of msg.keys) this.data.delete(key);
         return;
+      case "acquire": {
+        // Values already here need no fetch.
+        const held = msg.deps.filter((d) => this.data.has(d.key));
+        const deps = msg.deps.filter((d) => !this.data.has(d.key));
+        if (held.length > 0) {
+          this.send({
+            op: "acquired",
+            keys: held.map((d) => d.key),
+            missing: [],
+          });
+        }
+        if (deps.length > 0) this.effect({ type: "acquire", deps });
+        return;
+      }
+      case "close-worker":
+        return this.effect({ type: "close", reason: msg.reason });
       case "call-function":
         this.fns.set(msg.fn, msg.fnRef);
         return this.effect({

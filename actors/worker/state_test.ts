@@ -416,3 +416,51 @@ Deno.test("worker: a function call runs outside the slots and answers with its v
   t.event({ type: "called", id: 4, error: pack(new Error("x")) });
   assert.equal(t.sent("function-result")[0].error !== undefined, true);
 });
+
+Deno.test("worker: acquire keeps copies of values held elsewhere; values here answer at once; close-worker closes", () => {
+  const t = new Sim();
+  t.compute("a");
+  t.done("a");
+  t.drain();
+  t.event({
+    type: "message",
+    msg: {
+      op: "acquire",
+      deps: [
+        { key: "a", who: ["inproc://w0"] },
+        { key: "x", who: ["inproc://w0"] },
+        { key: "y", who: ["inproc://w0"] },
+      ],
+    },
+  });
+  assert.deepEqual(t.drain(), [
+    {
+      type: "send",
+      msg: { op: "acquired", keys: ["a"], missing: [] },
+    },
+    {
+      type: "acquire",
+      deps: [
+        { key: "x", who: ["inproc://w0"] },
+        { key: "y", who: ["inproc://w0"] },
+      ],
+    },
+  ]);
+  const bytes = pack(7);
+  t.event({
+    type: "acquired",
+    values: new Map([["x", { value: 7, bytes }]]),
+    missing: ["y"],
+  });
+  assert.deepEqual(t.sent("acquired"), [
+    { op: "acquired", keys: ["x"], missing: ["y"] },
+  ]);
+  assert.equal(t.w.data.get("x")?.value, 7);
+  assert.ok(!t.w.data.has("y"));
+  t.drain();
+  t.event({
+    type: "message",
+    msg: { op: "close-worker", reason: "retired" },
+  });
+  assert.deepEqual(t.drain(), [{ type: "close", reason: "retired" }]);
+});
