@@ -165,7 +165,14 @@ export class CodeCache {
       fetchMs: t1 - t0,
       writeMs: performance.now() - t1,
     });
-    await this.evict(folder);
+    // Best effort: the package is installed whatever eviction meets.
+    await this.evict(folder).catch((e) =>
+      console.error(
+        `tendril: evicting old code packages from ${this.dir} failed: ${
+          (e as Error)?.message ?? e
+        }`,
+      )
+    );
     return folder;
   }
 
@@ -177,7 +184,9 @@ export class CodeCache {
 
   /**
    * Removes least recently used packages (never `keep`) while over the
-   * bound, and installs a killed worker left half-written.
+   * bound, and installs a killed worker left half-written. Other worker
+   * processes share the folder and install or evict at the same time: an
+   * entry that vanishes while it is looked at is skipped.
    */
   private async evict(keep: string): Promise<void> {
     const entries: { path: string; used: number; bytes: number }[] = [];
@@ -186,17 +195,21 @@ export class CodeCache {
     for await (const e of Deno.readDir(this.dir)) {
       if (!e.isDirectory) continue;
       const path = join(this.dir, e.name);
-      if (e.name.startsWith(".")) { // an install in progress, or left by a killed worker
-        const since = (await Deno.stat(path)).mtime?.getTime() ?? now;
-        if (now - since > STALE_INSTALL_MS) {
-          await Deno.remove(path, { recursive: true }).catch(() => {});
+      try {
+        if (e.name.startsWith(".")) { // an install in progress, or left by a killed worker
+          const since = (await Deno.stat(path)).mtime?.getTime() ?? now;
+          if (now - since > STALE_INSTALL_MS) {
+            await Deno.remove(path, { recursive: true }).catch(() => {});
+          }
+          continue;
         }
-        continue;
+        const bytes = await folderBytes(path);
+        const used = (await Deno.stat(path)).mtime?.getTime() ?? 0;
+        entries.push({ path, used, bytes });
+        total += bytes;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
-      const bytes = await folderBytes(path);
-      const used = (await Deno.stat(path)).mtime?.getTime() ?? 0;
-      entries.push({ path, used, bytes });
-      total += bytes;
     }
     entries.sort((a, b) => a.used - b.used);
     for (const e of entries) {
