@@ -208,3 +208,28 @@ Deno.test("a half-written install left by a killed worker is cleared; a fresh on
     `${pkg.id}.${names[1].split(".")[1]}`,
   ]);
 });
+
+Deno.test("code caches sharing one folder install at the same time without failing each other", async () => {
+  // Worker processes share the cache folder: one's eviction must not trip
+  // over another's install in progress (renamed away between listing and
+  // stat), which used to fail the install and the task needing it.
+  using dir = project({});
+  const pkgs = Array.from(
+    { length: 24 },
+    (_, i) => pkgOf([{ path: "m.ts", text: `export const n = ${i};\n` }]),
+  );
+  const byId = new Map(pkgs.map((p) => [p.id, p]));
+  // A bound below one package: every install evicts, all the time.
+  const caches = [0, 1, 2].map(() =>
+    new CodeCache(`${dir}/shared`, (id) => Promise.resolve(byId.get(id)!), 1)
+  );
+  const urls = await Promise.all(
+    pkgs.flatMap((p, i) =>
+      caches.map((c, j) =>
+        (i + j) % 2 === 0 ? c.moduleUrl({ id: p.id, path: "m.ts" }) : null
+      ).filter((u) => u !== null)
+    ),
+  );
+  assert.equal(urls.length, 36);
+  for (const url of urls) assert.match(url, /^file:\/\/.*\/m\.ts$/);
+});
