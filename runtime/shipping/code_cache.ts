@@ -59,6 +59,13 @@ const STALE_INSTALL_MS = 10 * 60 * 1000;
 export class CodeCache {
   private readonly installing = new Map<string, Promise<string>>();
   private readonly tag = hashId(RUNTIME_ROOT).slice(0, 8);
+  /**
+   * When this process last used each package folder (a counter): breaks
+   * ties between equal modification times, which packages installed within
+   * one clock tick share.
+   */
+  private readonly lastUse = new Map<string, number>();
+  private uses = 0;
   /** Installs, newest last (what the cache measured; the last 100). */
   readonly timings: InstallTiming[] = [];
 
@@ -105,6 +112,7 @@ export class CodeCache {
       await Deno.stat(join(folder, COMPLETE));
       const now = new Date();
       await Deno.utime(folder, now, now).catch(() => {}); // recently used
+      this.lastUse.set(folder, ++this.uses);
       this.installed({ id, fetchMs: 0, writeMs: 0 });
       return folder;
     } catch {
@@ -165,6 +173,7 @@ export class CodeCache {
       fetchMs: t1 - t0,
       writeMs: performance.now() - t1,
     });
+    this.lastUse.set(folder, ++this.uses);
     // Best effort: the package is installed whatever eviction meets.
     await this.evict(folder).catch((e) =>
       console.error(
@@ -211,7 +220,10 @@ export class CodeCache {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
     }
-    entries.sort((a, b) => a.used - b.used);
+    entries.sort((a, b) =>
+      a.used - b.used ||
+      (this.lastUse.get(a.path) ?? 0) - (this.lastUse.get(b.path) ?? 0)
+    );
     for (const e of entries) {
       if (total <= this.maxBytes) break;
       if (e.path === keep) continue;
