@@ -89,5 +89,10 @@ export {
 } from "./runtime/errors.ts";
 export { registerModule } from "./runtime/shipping/entry_index.ts";
 export type { FunctionRef } from "./runtime/shipping/describe.ts";
+export type {
+  CodePackage,
+  PackageFile,
+  PackageRef,
+} from "./runtime/shipping/code_package.ts";
 export type { Packed } from "./runtime/codec/packed.ts";
 export type * from "./actors/protocol.ts";
