@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 import { Client, LocalCluster, registerModule } from "../mod.ts";
 import { holdUntilCancelled, whereAmI } from "./fixtures/tasks.ts";
-import { runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
@@ -38,20 +38,11 @@ clusterTest(
 clusterTest(
   "balance: queued work moves to an idle worker, over tcp",
   async () => {
-    const sched = runCli("scheduler", ["--port", "0"]);
-    const workers = [];
-    try {
-      const address = await sched.stdout.waitFor(/^tcp:\/\//);
-      for (const name of ["w1", "w2"]) {
-        const w = runCli("worker", [address, "--name", name, "--slots", "1"]);
-        workers.push(w);
-        await w.stdout.waitFor(/^tendril worker /);
-      }
-      await using client = await Client.connect(address);
-      await queuedWorkMoves(client);
-    } finally {
-      await Promise.all([...workers, sched].map((p) => p.stop()));
-    }
+    await using cluster = await tcpCluster(["w1", "w2"], {
+      workerArgs: ["--slots", "1"],
+    });
+    await using client = await Client.connect(cluster.address);
+    await queuedWorkMoves(client);
   },
 );
 

@@ -8,7 +8,7 @@ import { clusterTest } from "./fixtures/bounded.ts";
 import { Client, LocalCluster, registerModule } from "../mod.ts";
 import { countCalls, processId } from "./fixtures/futures_tasks.ts";
 import { big, total } from "./fixtures/tasks.ts";
-import { runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/futures_tasks.ts", import.meta.url));
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
@@ -50,27 +50,18 @@ clusterTest("client.run and runOnScheduler, in-process", async () => {
 });
 
 clusterTest("client.run and runOnScheduler, over tcp", async () => {
-  const sched = runCli("scheduler", ["--port", "0", "--allow-client-code"]);
-  const workers = [];
-  try {
-    const address = await sched.stdout.waitFor(/^tcp:\/\//);
-    for (const name of ["w1", "w2"]) {
-      const w = runCli("worker", [address, "--name", name]);
-      workers.push(w);
-      await w.stdout.waitFor(/^tendril worker /);
-    }
-    await using client = await Client.connect(address);
-    await runEverywhere(client, ["w1", "w2"]);
-    const pids = await client.run(processId);
-    assert.deepEqual(
-      new Set(Object.values(pids)),
-      new Set(workers.map((w) => w.pid)),
-      "each worker process answered",
-    );
-    assert.equal(await client.runOnScheduler(processId), sched.pid);
-  } finally {
-    await Promise.all([...workers, sched].map((p) => p.stop()));
-  }
+  await using cluster = await tcpCluster(["w1", "w2"], {
+    schedulerArgs: ["--allow-client-code"],
+  });
+  await using client = await Client.connect(cluster.address);
+  await runEverywhere(client, ["w1", "w2"]);
+  const pids = await client.run(processId);
+  assert.deepEqual(
+    new Set(Object.values(pids)),
+    new Set(cluster.workers.map((w) => w.pid)),
+    "each worker process answered",
+  );
+  assert.equal(await client.runOnScheduler(processId), cluster.scheduler.pid);
 });
 
 clusterTest(

@@ -21,7 +21,7 @@ import {
   returnsAFuture,
   timeoutInTask,
 } from "./fixtures/futures_tasks.ts";
-import { runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 await registerModule(new URL("./fixtures/futures_tasks.ts", import.meta.url));
@@ -211,18 +211,9 @@ clusterTest("futures API on an in-process cluster", async (t) => {
 });
 
 clusterTest("futures API over tcp, two worker processes", async (t) => {
-  const sched = runCli("scheduler", ["--port", "0"]);
-  const workers = [];
-  try {
-    const address = await sched.stdout.waitFor(/^tcp:\/\//);
-    for (const name of ["w1", "w2"]) {
-      const w = runCli("worker", [address, "--name", name, "--slots", "1"]);
-      workers.push(w);
-      await w.stdout.waitFor(/^tendril worker /);
-    }
-    await using client = await Client.connect(address);
-    for (const [name, body] of CASES) await t.step(name, () => body(client));
-  } finally {
-    await Promise.all([...workers, sched].map((p) => p.stop()));
-  }
+  await using cluster = await tcpCluster(["w1", "w2"], {
+    workerArgs: ["--slots", "1"],
+  });
+  await using client = await Client.connect(cluster.address);
+  for (const [name, body] of CASES) await t.step(name, () => body(client));
 });

@@ -14,7 +14,7 @@ import {
 } from "../mod.ts";
 import { gpuJob, gpuParent, killIfOn } from "./fixtures/futures_tasks.ts";
 import { whereAmI } from "./fixtures/tasks.ts";
-import { runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 await registerModule(new URL("./fixtures/futures_tasks.ts", import.meta.url));
@@ -86,45 +86,24 @@ clusterTest("resources and restrictions, in-process", async () => {
 });
 
 clusterTest("resources and restrictions, over tcp", async () => {
-  const sched = runCli("scheduler", [
-    "--port",
-    "0",
-    "--unknown-worker-grace",
-    "50",
-  ]);
-  const workers = [];
-  try {
-    const address = await sched.stdout.waitFor(/^tcp:\/\//);
-    for (const name of ["w1", "w2"]) {
-      const w = runCli("worker", [
-        address,
-        "--name",
-        name,
-        "--slots",
-        "3",
-        "--resources",
-        "GPU=1,MEM=8e9",
-      ]);
-      workers.push(w);
-      await w.stdout.waitFor(/^tendril worker /);
-    }
-    await using client = await Client.connect(address);
-    await resourcesHold(client);
-    await unknownWorker(client);
-    assert.match(
-      sched.stderr.lines.join("\n"),
-      /may run only on no-such-worker, which is not connected/,
-      "the scheduler warned at submit",
-    );
-    // w1 dies running a GPU task: the task runs again on w2's GPU.
-    const survivor = client.with({
-      resources: { GPU: 1 },
-      workers: ["w1"],
-      allowOtherWorkers: true,
-    }).submit(killIfOn, "w1");
-    assert.equal(await survivor.result(), "w2");
-    await sched.stderr.waitFor(/worker w1 left/);
-  } finally {
-    await Promise.all([...workers, sched].map((p) => p.stop()));
-  }
+  await using cluster = await tcpCluster(["w1", "w2"], {
+    schedulerArgs: ["--unknown-worker-grace", "50"],
+    workerArgs: ["--slots", "3", "--resources", "GPU=1,MEM=8e9"],
+  });
+  await using client = await Client.connect(cluster.address);
+  await resourcesHold(client);
+  await unknownWorker(client);
+  assert.match(
+    cluster.scheduler.stderr.lines.join("\n"),
+    /may run only on no-such-worker, which is not connected/,
+    "the scheduler warned at submit",
+  );
+  // w1 dies running a GPU task: the task runs again on w2's GPU.
+  const survivor = client.with({
+    resources: { GPU: 1 },
+    workers: ["w1"],
+    allowOtherWorkers: true,
+  }).submit(killIfOn, "w1");
+  assert.equal(await survivor.result(), "w2");
+  await cluster.scheduler.stderr.waitFor(/worker w1 left/);
 });

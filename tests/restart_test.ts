@@ -13,7 +13,7 @@ import {
   registerModule,
 } from "../mod.ts";
 import { holdUntilCancelled, inc, whereAmI } from "./fixtures/tasks.ts";
-import { runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
@@ -82,24 +82,13 @@ clusterTest(
 clusterTest(
   "client.restart over tcp: workers drop everything and register again",
   async () => {
-    const sched = runCli("scheduler", ["--port", "0"]);
-    const workers = [];
-    try {
-      const address = await sched.stdout.waitFor(/^tcp:\/\//);
-      for (const name of ["w1", "w2"]) {
-        const w = runCli("worker", [address, "--name", name]);
-        workers.push(w);
-        await w.stdout.waitFor(/^tendril worker /);
-      }
-      const after = await restartCancelsEverything(address, 2);
-      assert.deepEqual(after.sort(), ["w1", "w2"]);
-      for (const w of workers) {
-        await w.stderr.waitFor(
-          /restarted by the scheduler; dropping everything/,
-        );
-      }
-    } finally {
-      await Promise.all([...workers, sched].map((p) => p.stop()));
+    await using cluster = await tcpCluster();
+    const after = await restartCancelsEverything(cluster.address, 2);
+    assert.deepEqual(after.sort(), ["w1", "w2"]);
+    for (const w of cluster.workers) {
+      await w.stderr.waitFor(
+        /restarted by the scheduler; dropping everything/,
+      );
     }
   },
 );

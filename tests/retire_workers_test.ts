@@ -15,7 +15,7 @@ import {
   total,
   whereAmI,
 } from "./fixtures/tasks.ts";
-import { runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
@@ -105,26 +105,17 @@ clusterTest(
 clusterTest(
   "retireWorkers over tcp: values move first, the retired process exits with 0",
   async () => {
-    const sched = runCli("scheduler", ["--port", "0"]);
-    const workers = [];
-    try {
-      const address = await sched.stdout.waitFor(/^tcp:\/\//);
-      for (const name of ["w1", "w2"]) {
-        const w = runCli("worker", [address, "--name", name]);
-        workers.push(w);
-        await w.stdout.waitFor(/^tendril worker /);
-      }
-      await using client = await Client.connect(address);
-      await retireKeepsEverything(client, "w1", "w2");
-      const status = await within(
-        "the retired worker to exit",
-        workers[0].status,
-      );
-      assert.equal(status.code, 0);
-      await workers[0].stderr.waitFor(/w1: retired by the scheduler; exiting/);
-    } finally {
-      await Promise.all([...workers, sched].map((p) => p.stop()));
-    }
+    await using cluster = await tcpCluster();
+    await using client = await Client.connect(cluster.address);
+    await retireKeepsEverything(client, "w1", "w2");
+    const status = await within(
+      "the retired worker to exit",
+      cluster.workers[0].status,
+    );
+    assert.equal(status.code, 0);
+    await cluster.workers[0].stderr.waitFor(
+      /w1: retired by the scheduler; exiting/,
+    );
   },
 );
 
@@ -157,32 +148,21 @@ clusterTest(
 clusterTest(
   "retireWorkers over tcp: a retiring worker SIGKILLed while its task runs loses nothing and the call resolves",
   async () => {
-    const sched = runCli("scheduler", ["--port", "0"]);
-    const workers = [];
-    try {
-      const address = await sched.stdout.waitFor(/^tcp:\/\//);
-      for (const name of ["w1", "w2"]) {
-        const w = runCli("worker", [address, "--name", name]);
-        workers.push(w);
-        await w.stdout.waitFor(/^tendril worker /);
-      }
-      await using client = await Client.connect(address);
-      const there = client.with({ workers: "w1", allowOtherWorkers: true });
-      const large = there.submit(big, 100_000);
-      await large.result();
-      const held = there.submit(announceThenHold, "holding on w1");
-      await workers[0].stdout.waitFor(/holding on w1/);
-      const retiring = client.retireWorkers(["w1"]);
-      // The retirement waits for the running task; the worker dies first.
-      await workers[0].stop("SIGKILL");
-      assert.deepEqual(await within("the retirement", retiring), ["w1"]);
-      assert.equal((await large.result()).length, 100_000, "recomputed on w2");
-      await workers[1].stdout.waitFor(/holding on w1/); // the task moved too
-      await client.cancel(held);
-      const info = await client.schedulerInfo();
-      assert.deepEqual(info.workers.map((w) => w.id), ["w2"]);
-    } finally {
-      await Promise.all([...workers, sched].map((p) => p.stop()));
-    }
+    await using cluster = await tcpCluster();
+    await using client = await Client.connect(cluster.address);
+    const there = client.with({ workers: "w1", allowOtherWorkers: true });
+    const large = there.submit(big, 100_000);
+    await large.result();
+    const held = there.submit(announceThenHold, "holding on w1");
+    await cluster.workers[0].stdout.waitFor(/holding on w1/);
+    const retiring = client.retireWorkers(["w1"]);
+    // The retirement waits for the running task; the worker dies first.
+    await cluster.workers[0].stop("SIGKILL");
+    assert.deepEqual(await within("the retirement", retiring), ["w1"]);
+    assert.equal((await large.result()).length, 100_000, "recomputed on w2");
+    await cluster.workers[1].stdout.waitFor(/holding on w1/); // the task moved too
+    await client.cancel(held);
+    const info = await client.schedulerInfo();
+    assert.deepEqual(info.workers.map((w) => w.id), ["w2"]);
   },
 );
