@@ -76,29 +76,12 @@ export function liveSnapshot(
   since: number,
 ): LiveSnapshot {
   const byFn = new Map<string, GroupCounts>();
-  for (const ts of state.tasks.values()) {
-    let g = byFn.get(ts.fn);
-    if (!g) {
-      g = {
-        name: state.fns.get(ts.fn)?.name || ts.fn,
-        released: 0,
-        waiting: 0,
-        queued: 0,
-        processing: 0,
-        memory: 0,
-        erred: 0,
-        finished: 0,
-      };
-      byFn.set(ts.fn, g);
-    }
-    const status = ts.status as Exclude<TaskStatus, "forgotten">;
-    g[status]++;
-  }
-  for (const [fn, stats] of state.metrics.byFunction) {
+  /** The counts of function `fn`, made (all zero, named `name()`) on first use. */
+  const groupOf = (fn: string, name: () => string): GroupCounts => {
     let g = byFn.get(fn);
     if (!g) {
       g = {
-        name: stats.name,
+        name: name(),
         released: 0,
         waiting: 0,
         queued: 0,
@@ -109,7 +92,14 @@ export function liveSnapshot(
       };
       byFn.set(fn, g);
     }
-    g.finished = stats.finished;
+    return g;
+  };
+  for (const ts of state.tasks.values()) {
+    const g = groupOf(ts.fn, () => state.fns.get(ts.fn)?.name || ts.fn);
+    g[ts.status as Exclude<TaskStatus, "forgotten">]++;
+  }
+  for (const [fn, stats] of state.metrics.byFunction) {
+    groupOf(fn, () => stats.name).finished = stats.finished;
   }
   // Functions of one name (two modules) are one group on the page.
   const groups = new Map<string, GroupCounts>();
