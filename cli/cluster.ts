@@ -19,11 +19,11 @@ import { DEFAULT_PORT } from "../actors/scheduler/server.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
 import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import {
+  checkTlsFlags,
   EXIT_WITH_PARENT,
   intOption,
   readToken,
   runMain,
-  UsageError,
 } from "./options.ts";
 
 const HELP = `Usage: deno task cluster [options]
@@ -173,9 +173,7 @@ async function main(): Promise<void> {
   );
   const slots = intOption("slots", values.slots, 1, 1);
   const port = intOption("port", values.port, DEFAULT_PORT);
-  if (!values["tls-cert"] !== !values["tls-key"]) {
-    throw new UsageError("--tls-cert and --tls-key go together");
-  }
+  checkTlsFlags(values);
   let tokenFile = values["token-file"];
   // Fails early on a bad token file.
   const freshToken = readToken(tokenFile) === undefined
@@ -227,9 +225,6 @@ async function main(): Promise<void> {
     );
   }
   if (values["tls-client-ca"]) {
-    if (!values["tls-cert"]) {
-      throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
-    }
     schedulerArgs.push("--tls-client-ca", values["tls-client-ca"]);
     workerArgs.push("--tls-client-ca", values["tls-client-ca"]);
   }

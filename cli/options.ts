@@ -67,6 +67,50 @@ export function readPem(name: string, file: string): string {
   }
 }
 
+/** The TLS options a command line may give. */
+export interface TlsFlags {
+  /** `--tls-cert FILE`. */
+  "tls-cert"?: string;
+  /** `--tls-key FILE`. */
+  "tls-key"?: string;
+  /** `--tls-client-ca FILE`. */
+  "tls-client-ca"?: string;
+}
+
+/**
+ * Checks that the TLS options go together: a certificate with its key,
+ * and a client CA (mutual TLS) only with both.
+ *
+ * @throws {UsageError} naming what is missing.
+ */
+export function checkTlsFlags(values: TlsFlags): void {
+  if (!values["tls-cert"] !== !values["tls-key"]) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (values["tls-client-ca"] && !values["tls-cert"]) {
+    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+}
+
+/**
+ * The PEM texts of a server's TLS options (certificate, key, and the
+ * client CA of mutual TLS), after {@linkcode checkTlsFlags}; undefined
+ * without a certificate.
+ */
+export function readTlsFlags(
+  values: TlsFlags,
+): { cert: string; key: string; clientCa?: string } | undefined {
+  checkTlsFlags(values);
+  if (!values["tls-cert"]) return undefined;
+  return {
+    cert: readPem("tls-cert", values["tls-cert"]),
+    key: readPem("tls-key", values["tls-key"]!),
+    clientCa: values["tls-client-ca"]
+      ? readPem("tls-client-ca", values["tls-client-ca"])
+      : undefined,
+  };
+}
+
 /** Set by the cluster launcher on its children: exit when its stdin closes. */
 export const EXIT_WITH_PARENT = "TENDRIL_EXIT_WITH_PARENT";
 

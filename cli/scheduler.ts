@@ -16,7 +16,7 @@ import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../runtime/wire/tcp/connection.ts";
 import {
   intOption,
-  readPem,
+  readTlsFlags,
   readToken,
   runMain,
   stopOn,
@@ -82,12 +82,7 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
-  if (!values["tls-cert"] !== !values["tls-key"]) {
-    throw new UsageError("--tls-cert and --tls-key go together");
-  }
-  if (values["tls-client-ca"] && !values["tls-cert"]) {
-    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
-  }
+  const tls = readTlsFlags(values);
   if (values["no-dashboard"] && values["dashboard-port"] !== undefined) {
     throw new UsageError("--no-dashboard and --dashboard-port contradict");
   }
@@ -96,15 +91,7 @@ async function main(): Promise<void> {
     host: values.host ?? "127.0.0.1",
     port: intOption("port", values.port, DEFAULT_PORT),
     token: readToken(values["token-file"]),
-    tls: values["tls-cert"]
-      ? {
-        cert: readPem("tls-cert", values["tls-cert"]),
-        key: readPem("tls-key", values["tls-key"]!),
-        clientCa: values["tls-client-ca"]
-          ? readPem("tls-client-ca", values["tls-client-ca"])
-          : undefined,
-      }
-      : undefined,
+    tls,
     handshakeTimeout: intOption(
       "handshake-timeout",
       values["handshake-timeout"],

@@ -23,6 +23,7 @@ import { parseResources } from "../actors/scheduler/resources.ts";
 import {
   intOption,
   readPem,
+  readTlsFlags,
   readToken,
   runMain,
   stopOn,
@@ -136,12 +137,7 @@ async function main(): Promise<void> {
       "--no-code-upload and --code-cache exclude each other",
     );
   }
-  if (!values["tls-cert"] !== !values["tls-key"]) {
-    throw new UsageError("--tls-cert and --tls-key go together");
-  }
-  if (values["tls-client-ca"] && !values["tls-cert"]) {
-    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
-  }
+  const tls = readTlsFlags(values);
   const options: Parameters<typeof WorkerServer.start>[0] = {
     scheduler: positionals[0],
     id: values.name,
@@ -156,21 +152,9 @@ async function main(): Promise<void> {
     caCerts: values["tls-ca"]
       ? [readPem("tls-ca", values["tls-ca"])]
       : undefined,
-    tls: values["tls-cert"]
-      ? {
-        cert: readPem("tls-cert", values["tls-cert"]),
-        key: readPem("tls-key", values["tls-key"]!),
-        clientCa: values["tls-client-ca"]
-          ? readPem("tls-client-ca", values["tls-client-ca"])
-          : undefined,
-      }
-      : undefined,
-    clientCert: values["tls-cert"]
-      ? {
-        cert: readPem("tls-cert", values["tls-cert"]),
-        key: readPem("tls-key", values["tls-key"]!),
-      }
-      : undefined,
+    tls,
+    // Its own certificate is also what it presents when a peer asks.
+    clientCert: tls && { cert: tls.cert, key: tls.key },
     heartbeatInterval: intOption(
       "heartbeat-interval",
       values["heartbeat-interval"],
