@@ -272,10 +272,20 @@ export type SchedulerToClient =
     errors: Record<string, Packed>;
   };
 
+/** When a run ran, as its worker reports it with the run's end. */
+export interface RunTimes {
+  /** Epoch milliseconds (worker's clock) when the function was called. */
+  start?: number;
+  /** Epoch milliseconds when it returned. */
+  stop?: number;
+  /** Times it spent seceded, as epoch-millisecond pairs (from, to, ...). */
+  seceded?: number[];
+}
+
 /** Worker -> scheduler (besides the client ops of its in-task client). */
 export type WorkerToScheduler =
   /** A run returned: its value inline when small, and its encoded size. */
-  | {
+  | ({
     op: "task-finished";
     key: string;
     run: number;
@@ -283,25 +293,16 @@ export type WorkerToScheduler =
     nbytes: number;
     /** Keys referenced inside the result: kept alive with it. */
     refs?: string[];
-    /** Epoch milliseconds (worker's clock) when the function was called. */
-    start?: number;
-    /** Epoch milliseconds when it returned. */
-    stop?: number;
-    /** Times it spent seceded, as epoch-millisecond pairs (from, to, ...). */
-    seceded?: number[];
     /** Milliseconds the run held its slot (absent when it seceded): learned per function. */
     ms?: number;
-  }
-  /** A run threw: the codec bytes of its error, and when it ran as above. */
-  | {
+  } & RunTimes)
+  /** A run threw: the codec bytes of its error, and when it ran. */
+  | ({
     op: "task-erred";
     key: string;
     run: number;
     error: Packed;
-    start?: number;
-    stop?: number;
-    seceded?: number[];
-  }
+  } & RunTimes)
   /** A run ended without a result: cancelled and returned, or dropped unstarted (cancelled or stolen). */
   | { op: "task-stopped"; key: string; run: number }
   /** The answer to `call-function` `id`: its value or its error. */

@@ -16,6 +16,7 @@ import type { Packed } from "../../runtime/codec/packed.ts";
 import type { FunctionRef } from "../../runtime/shipping/describe.ts";
 import type {
   DepLocation,
+  RunTimes,
   SchedulerToWorker,
   WorkerToScheduler,
 } from "../protocol.ts";
@@ -96,7 +97,7 @@ export type WorkerEvent =
   /** A fetch from a peer failed (after the shell's own retries). */
   | { type: "fetch-failed"; from: string; keys: string[]; reason: string }
   /** A task's function returned; `bytes` is its result encoded. */
-  | {
+  | ({
     type: "returned";
     key: string;
     run: number;
@@ -104,25 +105,16 @@ export type WorkerEvent =
     bytes: Packed;
     inline: boolean;
     refs?: string[];
-    /** Epoch milliseconds when the function was called, and when it returned. */
-    start?: number;
-    stop?: number;
-    /** Times it spent seceded (epoch-millisecond pairs). */
-    seceded?: number[];
     /** Milliseconds it held its slot (absent when it seceded). */
     ms?: number;
-  }
-  /** A task's function threw (or its result could not be encoded); times as above. */
-  | {
+  } & RunTimes)
+  /** A task's function threw (or its result could not be encoded); when it ran. */
+  | ({
     type: "threw";
     key: string;
     run: number;
     error: Packed;
-    start?: number;
-    stop?: number;
-    seceded?: number[];
-    ms?: number;
-  }
+  } & RunTimes)
   /** A running task gave its slot back. */
   | { type: "secede"; key: string }
   /** A seceded task wants a slot again (granted by a `rejoined` effect). */
