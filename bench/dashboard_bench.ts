@@ -13,6 +13,10 @@ import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 import { Client, LocalCluster, registerModule } from "../mod.ts";
 import { noop } from "./tasks.ts";
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+} from "../tests/fixtures/dashboard_browser.ts";
 
 /** Runs the comparison and prints its JSON line. */
 async function main(): Promise<void> {
@@ -56,15 +60,8 @@ async function main(): Promise<void> {
   };
 
   const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-    ],
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
   });
   const closed: number[] = [], open: number[] = [];
   const settle = () =>
