@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { Client, registerModule } from "../mod.ts";
 import { big, total } from "../tests/fixtures/tasks.ts";
-import { runCli } from "../tests/fixtures/processes.ts";
+import { tcpCluster } from "../tests/fixtures/processes.ts";
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -22,37 +22,24 @@ if (import.meta.main) {
   });
   const mb = Number(values.mb ?? 1000);
   await registerModule(new URL("../tests/fixtures/tasks.ts", import.meta.url));
-  const scheduler = runCli("scheduler", ["--port", "0"]);
-  const address = await scheduler.stdout.waitFor(/^tcp:\/\//);
-  const workers = [runCli("worker", [address]), runCli("worker", [address])];
-  try {
-    const ids = await Promise.all(
-      workers.map(async (w) =>
-        /^tendril worker (\S+) /.exec(
-          await w.stdout.waitFor(/^tendril worker /),
-        )![1]
-      ),
-    );
-    await using client = await Client.connect(address);
-    const n = (mb * 1e6) / 8;
-    const made = client.with({ workers: [ids[0]] }).submit(big, n);
-    await made.exception();
-    let t = performance.now();
-    await client.with({ workers: [ids[0]] }).submit(total, made).result();
-    const local = performance.now() - t;
-    t = performance.now();
-    await client.with({ workers: [ids[1]] }).submit(total, made).result();
-    const remote = performance.now() - t;
-    const seconds = (remote - local) / 1000;
-    console.log(
-      `${mb} MB worker to worker: ${(remote - local).toFixed(0)} ms ` +
-        `(sum on the holder ${local.toFixed(0)} ms, on the other worker ${
-          remote.toFixed(0)
-        } ms): ${
-          (mb / 1024 / seconds).toFixed(2)
-        } GiB/s; TCP bulk floor 4.2 GiB/s`,
-    );
-  } finally {
-    await Promise.all([...workers, scheduler].map((p) => p.stop()));
-  }
+  await using cluster = await tcpCluster();
+  await using client = await Client.connect(cluster.address);
+  const n = (mb * 1e6) / 8;
+  const made = client.with({ workers: ["w1"] }).submit(big, n);
+  await made.exception();
+  let t = performance.now();
+  await client.with({ workers: ["w1"] }).submit(total, made).result();
+  const local = performance.now() - t;
+  t = performance.now();
+  await client.with({ workers: ["w2"] }).submit(total, made).result();
+  const remote = performance.now() - t;
+  const seconds = (remote - local) / 1000;
+  console.log(
+    `${mb} MB worker to worker: ${(remote - local).toFixed(0)} ms ` +
+      `(sum on the holder ${local.toFixed(0)} ms, on the other worker ${
+        remote.toFixed(0)
+      } ms): ${
+        (mb / 1024 / seconds).toFixed(2)
+      } GiB/s; TCP bulk floor 4.2 GiB/s`,
+  );
 }

@@ -14,7 +14,7 @@ import { Client, registerModule } from "../mod.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
 import { big, inc, total } from "./fixtures/tasks.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
-import { type Proc, runCli } from "./fixtures/processes.ts";
+import { tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
@@ -24,23 +24,6 @@ async function rss(pid: number): Promise<number> {
     args: ["-o", "rss=", "-p", String(pid)],
   }).output();
   return Number(new TextDecoder().decode(stdout).trim()) * 1024;
-}
-
-/** A scheduler and one worker; resolves with both and the address. */
-async function cluster(
-  schedulerArgs: string[] = [],
-  prefix: string[] = [],
-): Promise<{ procs: Proc[]; address: string; scheduler: Proc }> {
-  const scheduler = runCli(
-    "scheduler",
-    ["--port", "0", ...schedulerArgs],
-    "scheduler",
-    prefix,
-  );
-  const address = await scheduler.stdout.waitFor(/^tcp:\/\//);
-  const worker = runCli("worker", [address]);
-  await worker.stdout.waitFor(/^tendril worker /);
-  return { procs: [worker, scheduler], address, scheduler };
 }
 
 /** A fresh client is served: the scheduler survived, and lets peers in. */
@@ -81,7 +64,8 @@ function closeAll(conns: Deno.TcpConn[]): void {
 clusterTest(
   "1,000 idle and 8 oversized-prefix connections: memory stays bounded, a client is served",
   async () => {
-    const { procs, address, scheduler } = await cluster();
+    await using cluster = await tcpCluster(["w1"]);
+    const { address, scheduler } = cluster;
     const conns: Deno.TcpConn[] = [];
     try {
       await served(address);
@@ -112,7 +96,6 @@ clusterTest(
       );
     } finally {
       closeAll(conns);
-      await Promise.all(procs.map((p) => p.stop()));
     }
   },
 );
@@ -121,10 +104,11 @@ clusterTest(
   "out of file descriptors: accept pauses instead of spinning, then serves again",
   async () => {
     // Room for the scheduler's own descriptors and a few sockets only.
-    const { procs, address, scheduler } = await cluster(
-      ["--handshake-timeout", "300"],
-      ["prlimit", "--nofile=64:64"],
-    );
+    await using cluster = await tcpCluster(["w1"], {
+      schedulerArgs: ["--handshake-timeout", "300"],
+      schedulerPrefix: ["prlimit", "--nofile=64:64"],
+    });
+    const { address, scheduler } = cluster;
     const conns: Deno.TcpConn[] = [];
     try {
       conns.push(...await open(address, 100));
@@ -142,7 +126,6 @@ clusterTest(
       );
     } finally {
       closeAll(conns);
-      await Promise.all(procs.map((p) => p.stop()));
     }
   },
 );
@@ -150,35 +133,23 @@ clusterTest(
 clusterTest(
   "values over the frame limit travel in frames: a 70 MB argument, result and worker-to-worker transfer",
   async () => {
-    const { procs, address } = await cluster();
-    const second = runCli("worker", [address]);
-    procs.unshift(second);
-    try {
-      const [first] = procs.filter((p) => p !== second);
-      void first;
-      await second.stdout.waitFor(/^tendril worker /);
-      const ids = [procs[1], second].map((p) =>
-        /^tendril worker (\S+) /.exec(p.stdout.lines[0])![1]
-      );
-      await using client = await Client.connect(address);
-      const n = 70e6 / 8; // 70 MB of float64
-      // A result bigger than a frame, made on one worker, consumed on the other.
-      const made = client.with({ workers: [ids[0]] }).submit(big, n);
-      const summed = client.with({ workers: [ids[1]] }).submit(total, made);
-      assert.equal(await within("the sum", summed.result()), (n * (n - 1)) / 2);
-      // ...gathered by the client...
-      const value = await within("the gather", made.result());
-      assert.equal(value.length, n);
-      // ...and an argument bigger than a frame, sent by the client.
-      assert.equal(
-        await within(
-          "the argument's sum",
-          client.submit(total, value).result(),
-        ),
-        (n * (n - 1)) / 2,
-      );
-    } finally {
-      await Promise.all(procs.map((p) => p.stop()));
-    }
+    await using cluster = await tcpCluster();
+    await using client = await Client.connect(cluster.address);
+    const n = 70e6 / 8; // 70 MB of float64
+    // A result bigger than a frame, made on one worker, consumed on the other.
+    const made = client.with({ workers: ["w1"] }).submit(big, n);
+    const summed = client.with({ workers: ["w2"] }).submit(total, made);
+    assert.equal(await within("the sum", summed.result()), (n * (n - 1)) / 2);
+    // ...gathered by the client...
+    const value = await within("the gather", made.result());
+    assert.equal(value.length, n);
+    // ...and an argument bigger than a frame, sent by the client.
+    assert.equal(
+      await within(
+        "the argument's sum",
+        client.submit(total, value).result(),
+      ),
+      (n * (n - 1)) / 2,
+    );
   },
 );
