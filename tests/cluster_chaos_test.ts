@@ -18,7 +18,7 @@ import {
   TendrilError,
 } from "../mod.ts";
 import { consume, fib, produce } from "./fixtures/tasks.ts";
-import { clusterTest, within } from "./fixtures/bounded.ts";
+import { clusterTest, until, within } from "./fixtures/bounded.ts";
 import {
   pidsRunning,
   runCli,
@@ -39,16 +39,6 @@ async function job(client: Client): Promise<void> {
   const [x, got] = await Promise.all([f.result(), client.gather(sums)]);
   assert.equal(x, 6765);
   assert.deepEqual(got, Array.from({ length: ITEMS }, (_, i) => i * 2048));
-}
-
-/** Resolves once `check()` holds (polled: the state is in other processes). */
-async function until(what: string, check: () => boolean | Promise<boolean>) {
-  await within(
-    what,
-    (async () => {
-      while (!(await check())) await new Promise((r) => setTimeout(r, 50));
-    })(),
-  );
 }
 
 clusterTest(
@@ -85,6 +75,7 @@ clusterTest(
           await until(
             "the launcher to replace the worker",
             () => workerPids(launcher.pid).length === WORKERS,
+            50, // each check reads the process table
           );
         }
         const frozen = workerPids(launcher.pid)[0];
@@ -137,6 +128,7 @@ clusterTest(
         await until(
           "every worker to dial the new scheduler",
           async () => (await client.schedulerInfo()).workers.length === WORKERS,
+          50,
         );
         await within("the job on the restarted scheduler", job(client));
       } finally {

@@ -26,7 +26,7 @@ import {
   produce,
   sum,
 } from "./fixtures/tasks.ts";
-import { clusterTest, within } from "./fixtures/bounded.ts";
+import { clusterTest, until, within } from "./fixtures/bounded.ts";
 import { cancelASpinner, stillWorks } from "./fixtures/supervised.ts";
 import {
   alive,
@@ -37,16 +37,6 @@ import {
 } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
-
-/** Resolves once `ok()` holds, checking every 10 ms (bounded). */
-function until(what: string, ok: () => boolean): Promise<void> {
-  return within(
-    what,
-    (async () => {
-      while (!ok()) await new Promise((r) => setTimeout(r, 10));
-    })(),
-  );
-}
 
 /** Resolves once the cluster has `n` live workers, all registered, none of them in `gone`. */
 function workersBack(

@@ -22,21 +22,14 @@ import {
   strayThrowWhileRunning,
   throwObject,
 } from "./fixtures/tasks.ts";
-import { clusterTest, within } from "./fixtures/bounded.ts";
+import { clusterTest, until, within } from "./fixtures/bounded.ts";
 import { cancelASpinner, stillWorks } from "./fixtures/supervised.ts";
 
 await registerModule(new URL("./fixtures/tasks.ts", import.meta.url));
 
 /** Resolves once the cluster has `n` live, registered workers again. */
-async function workersBack(cluster: LocalCluster, n: number): Promise<void> {
-  await within(
-    `${n} workers`,
-    (async () => {
-      while (cluster.scheduler.state.workers.size < n) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })(),
-  );
+function workersBack(cluster: LocalCluster, n: number): Promise<void> {
+  return until(`${n} workers`, () => cluster.scheduler.state.workers.size >= n);
 }
 
 clusterTest(
