@@ -108,6 +108,11 @@ const DEFAULT_CANCEL_GRACE = 10_000;
 
 let clusterCounter = 0;
 
+/** The data address of in-process worker `id` (how `live` files it). */
+function inprocAddress(id: string): string {
+  return `inproc://${id}`;
+}
+
 /**
  * A scheduler and workers on this machine, supervised: a worker whose
  * thread or process ends (an uncaught error, `Deno.exit()` in a task; with
@@ -265,7 +270,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
     const control = new MessageChannel();
     const handle: WorkerHandle = {
       id,
-      address: `inproc://${id}`,
+      address: inprocAddress(id),
       thread,
       conn,
       data: new DataPeer(new PortConnection(data.port1, `worker ${id} data`)),
@@ -378,7 +383,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
    * replacement starts; restarted, a fresh worker replaces it.
    */
   private workerClosed(id: string, reason: "retired" | "restart"): void {
-    const handle = [...this.live.values()].find((w) => w.id === id);
+    const handle = this.live.get(inprocAddress(id));
     if (!handle) return;
     handle.retired = reason === "retired";
     this.lose(handle, reason);
@@ -386,7 +391,7 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
 
   /** A cancelled task that never stopped: its worker is restarted. */
   private restartStuck(id: string, key: string): void {
-    const handle = [...this.live.values()].find((w) => w.id === id);
+    const handle = this.live.get(inprocAddress(id));
     if (!handle) return;
     this.lose(
       handle,
