@@ -9,6 +9,7 @@
  * @module
  */
 
+import { configArgs } from "../runtime/config_args.ts";
 import { EXIT_WITH_PARENT } from "../cli/options.ts";
 import type { ClientHost } from "./client/types.ts";
 import { connectRemote } from "./client/remote.ts";
@@ -65,16 +66,7 @@ interface WorkerChild {
 
 /** `deno run` arguments for a worker: this repository's config when running from files, the heap limit. */
 function denoRunArgs(memoryLimit: number | undefined): string[] {
-  const args = ["run", "-A"];
-  if (WORKER_SCRIPT.protocol === "file:") {
-    const config = new URL("../deno.json", import.meta.url);
-    try {
-      Deno.statSync(config);
-      args.push("--config", config.pathname);
-    } catch {
-      // a copy without its deno.json: Deno finds the caller's config
-    }
-  }
+  const args = ["run", "-A", ...configArgs()];
   if (memoryLimit !== undefined) {
     const mb = Math.max(1, Math.floor(memoryLimit / 2 ** 20));
     args.push(`--v8-flags=--max-old-space-size=${mb}`);

@@ -17,6 +17,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_PORT } from "../actors/scheduler/server.ts";
 import { parseAddress } from "../runtime/wire/tcp/address.ts";
+import { configArgs } from "../runtime/config_args.ts";
 import { DEFAULT_DASHBOARD_PORT } from "../actors/dashboard/server.ts";
 import {
   checkTlsFlags,
@@ -60,18 +61,6 @@ Options:
 
 const SCHEDULER = new URL("./scheduler.ts", import.meta.url);
 const WORKER = new URL("./worker.ts", import.meta.url);
-
-/** `--config` of this repository, when running from files. */
-function configArgs(): string[] {
-  if (!import.meta.url.startsWith("file:")) return [];
-  const config = new URL("../deno.json", import.meta.url);
-  try {
-    Deno.statSync(config);
-    return ["--config", config.pathname];
-  } catch {
-    return [];
-  }
-}
 
 /** A child process of the launcher. */
 interface Child {
