@@ -10,7 +10,7 @@
 import type { SchedulerInfo, WorkerSummary } from "../protocol.ts";
 import type { SchedulerMetrics } from "./metrics.ts";
 import type { TaskStatus } from "./records.ts";
-import type { TaskGraph } from "./transitions.ts";
+import { SCHEDULER_HOLDER, type TaskGraph } from "./transitions.ts";
 
 /** The statuses reported, in the order of a task's life. */
 export const REPORTED_STATUSES: readonly TaskStatus[] = [
@@ -88,7 +88,7 @@ export function describeScheduler(
   }
   let clients = 0;
   for (const id of graph.clientOwners.keys()) {
-    if (!graph.workers.has(id)) clients++;
+    if (!graph.workers.has(id) && id !== SCHEDULER_HOLDER) clients++;
   }
   const info: SchedulerInfo = {
     workers,

@@ -553,6 +553,37 @@ export class TaskGraph {
     return owner;
   }
 
+  /**
+   * The owner under which the scheduler itself holds keys on behalf of
+   * `name` (a named actor, a dataset, a fire-and-forget future, a
+   * coordination primitive's value): such keys stay while held, whoever
+   * else lets go, and the holder is never sent anything (see `notify`).
+   */
+  protected holder(name: string): Owner {
+    const id = `${SCHEDULER_HOLDER}\u0000${name}`;
+    let owner = this.owners.get(id);
+    if (!owner) {
+      owner = new Owner(id, SCHEDULER_HOLDER, undefined);
+      this.owners.set(id, owner);
+      let set = this.clientOwners.get(SCHEDULER_HOLDER);
+      if (!set) this.clientOwners.set(SCHEDULER_HOLDER, set = new Set());
+      set.add(owner);
+    }
+    return owner;
+  }
+
+  /** Holds `ts` on behalf of `name` (see `holder`); holding twice is holding once. */
+  protected hold(ts: TaskRecord, name: string): void {
+    const owner = this.holder(name);
+    if (!owner.keys.has(ts)) this.addWant(ts, owner);
+  }
+
+  /** Stops holding everything held on behalf of `name`. */
+  protected unhold(name: string): void {
+    const owner = this.owners.get(`${SCHEDULER_HOLDER}\u0000${name}`);
+    if (owner) this.dropOwner(owner);
+  }
+
   /** `owner` holds a future on `ts`. */
   protected addWant(ts: TaskRecord, owner: Owner): void {
     ts.wantedBy = addTo(ts.wantedBy, owner);
@@ -571,9 +602,13 @@ export class TaskGraph {
   protected notify(ts: TaskRecord, msg: SchedulerToClient): void {
     const owners = ts.wantedBy;
     if (!owners || owners.length === 0) return;
-    if (owners.length === 1) return this.send(owners[0].client, msg);
+    if (owners.length === 1) {
+      const client = owners[0].client;
+      if (client !== SCHEDULER_HOLDER) this.send(client, msg);
+      return;
+    }
     for (const client of new Set(owners.map((o) => o.client))) {
-      this.send(client, msg);
+      if (client !== SCHEDULER_HOLDER) this.send(client, msg);
     }
   }
 
@@ -599,6 +634,12 @@ export class TaskGraph {
     this.effects.push({ type: "log", level, message });
   }
 }
+
+/**
+ * The peer id of the scheduler's own holds (see `TaskGraph.holder`): no
+ * client or worker has it, so it is never sent anything.
+ */
+export const SCHEDULER_HOLDER = "\u0001scheduler";
 
 /** The `key-done` message of a task in memory. */
 export function keyDone(ts: TaskRecord): SchedulerToClient {
