@@ -66,6 +66,7 @@ export {
 } from "./actors/task/context.ts";
 export { getClient, workerClient } from "./actors/client/get_client.ts";
 export {
+  ActorDiedError,
   CancelledError,
   ClientClosedError,
   ConnectionClosedError,
