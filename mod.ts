@@ -17,6 +17,8 @@
  */
 
 export {
+  type ActorArgs,
+  type ActorClass,
   type AwaitOptions,
   Client,
   type ClientHost,
@@ -32,6 +34,13 @@ export {
   type WaitResult,
 } from "./actors/client/client.ts";
 export { Future, type FutureHost } from "./actors/client/future.ts";
+export type {
+  Actor,
+  ActorClient,
+  ActorControls,
+  ActorOptions,
+  AnyMethod,
+} from "./actors/client/actor_handle.ts";
 export {
   progress,
   type ProgressOptions,

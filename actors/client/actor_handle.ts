@@ -40,15 +40,14 @@ import type { KeyRecord } from "./state.ts";
  */
 export type Actor<T> =
   & {
-    readonly [K in keyof T as T[K] extends Method ? K : never]: T[K] extends
+    readonly [K in keyof T as T[K] extends AnyMethod ? K : never]: T[K] extends
       (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>>
       : never;
   }
   & ActorControls;
 
-/** Any method. */
-// deno-lint-ignore no-explicit-any
-type Method = (...args: any[]) => unknown;
+/** Any function (each parameter accepts `never`): what marks a method of `T`. */
+export type AnyMethod = (...args: never[]) => unknown;
 
 /** What every actor handle has besides its class's methods. */
 export interface ActorControls {
@@ -275,7 +274,6 @@ export function actorProxy<T>(link: ActorLink): Actor<T> {
   return new Proxy(target, {
     get(_, prop) {
       if (prop === actorRef) return link.key;
-      if (prop === ACTOR_LINK) return link;
       if (prop === INSPECT || prop === "toString") return inspect;
       if (typeof prop === "symbol" || prop === "then") return undefined;
       if (prop === "kill") return kill;
@@ -297,24 +295,5 @@ export function actorProxy<T>(link: ActorLink): Actor<T> {
   }) as Actor<T>;
 }
 
-/** How a proxy gives its link to code that knows to ask. */
-const ACTOR_LINK = Symbol("tendril.actorLink");
-
 /** How Deno prints a value. */
 const INSPECT = Symbol.for("Deno.customInspect");
-
-/**
- * The link of an actor handle, or undefined for anything else.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { linkOf } from "./actor_handle.ts";
- * assert.equal(linkOf({}), undefined);
- * assert.equal(linkOf(3), undefined);
- * ```
- */
-export function linkOf(value: unknown): ActorLink | undefined {
-  if (value === null || typeof value !== "object") return undefined;
-  return (value as { [ACTOR_LINK]?: ActorLink })[ACTOR_LINK];
-}

@@ -4,7 +4,13 @@
 import assert from "node:assert/strict";
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
 import type { LostDataError } from "../../runtime/errors.ts";
-import { FN, fnRef, type Sent, Sim, spec } from "../../tests/fixtures/scheduler_sim.ts";
+import {
+  FN,
+  fnRef,
+  type Sent,
+  Sim,
+  spec,
+} from "../../tests/fixtures/scheduler_sim.ts";
 
 const errorOf = (m: Sent) => unpack(m.error as Packed) as Error;
 
