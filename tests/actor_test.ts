@@ -15,6 +15,7 @@ import {
   makeCounter,
   Overlap,
 } from "./fixtures/actor_classes.ts";
+import { exitWorker } from "./fixtures/tasks.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 import { tcpCluster } from "./fixtures/processes.ts";
 
@@ -203,5 +204,37 @@ clusterTest(
     } finally {
       await cluster.workers[0].stop("SIGKILL");
     }
+  },
+);
+
+clusterTest(
+  "in-process: a host whose worker exits loses its actor; one with maxRestarts is constructed again",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const [first] = cluster.workerIds;
+    const mortal = await client.actor(Counter, 1, { workers: first });
+    const phoenix = await client.actor(Counter, 10, {
+      workers: first,
+      allowOtherWorkers: true,
+      maxRestarts: 1,
+    });
+    assert.equal(await mortal.where(), first);
+    assert.equal(await phoenix.increment(), 11);
+    const underWay = assert.rejects(
+      within("the call in flight", mortal.hang()),
+      ActorDiedError,
+    );
+    // The worker's isolate exits (the in-process kill): it is replaced. The
+    // task, retried, would wait for its worker, which never comes back.
+    const exiting = client.with({ workers: first }).submit(exitWorker, 1);
+    await underWay;
+    await exiting.cancel();
+    await assert.rejects(
+      within("a later call", mortal.increment()),
+      ActorDiedError,
+    );
+    assert.equal(await within("the restarted actor", phoenix.increment()), 11);
+    assert.notEqual(await phoenix.where(), first);
   },
 );
