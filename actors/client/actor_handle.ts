@@ -16,6 +16,7 @@ import { ActorDiedError, ConnectionFailedError } from "../../runtime/errors.ts";
 import type { ActorReply } from "../protocol.ts";
 import type { Future } from "./future.ts";
 import type { KeyRecord } from "./state.ts";
+import type { SubmitOptions } from "./types.ts";
 
 /**
  * A handle on an actor of class `T`: each method of `T` becomes one that
@@ -59,8 +60,13 @@ export interface ActorControls {
   kill(): Promise<void>;
 }
 
-/** Options of `client.actor()`, given after the constructor's arguments. */
-export interface ActorOptions {
+/**
+ * Options of `client.actor()`, given after the constructor's arguments;
+ * `workers`, `allowOtherWorkers` and `resources` place its construction as
+ * they place a task.
+ */
+export interface ActorOptions
+  extends Pick<SubmitOptions, "workers" | "allowOtherWorkers" | "resources"> {
   /**
    * A cluster-wide name: the actor then lives until killed (not only while
    * held) and any client or task reaches it with `getActor(name)`. A name a
@@ -78,12 +84,6 @@ export interface ActorOptions {
    * its worker, and calls reject with `ActorDiedError`).
    */
   maxRestarts?: number;
-  /** Worker ids or addresses it may be placed on (as for `submit`). */
-  workers?: string | string[];
-  /** With `workers`: a preference, not a restriction. */
-  allowOtherWorkers?: boolean;
-  /** Worker resources its construction holds (as for `submit`). */
-  resources?: Record<string, number>;
 }
 
 /** The keys {@linkcode ActorOptions} may have. */

@@ -559,17 +559,19 @@ export class TaskGraph {
   /** The owner for `client` (and task `task`, for in-task clients), made on first use. */
   protected owner(client: string, task: string | undefined): Owner {
     const id = ownerId(client, task);
-    let owner = this.owners.get(id);
-    if (!owner) {
-      owner = new Owner(id, client, task);
-      this.owners.set(id, owner);
-      let set = this.clientOwners.get(client);
-      if (!set) this.clientOwners.set(client, set = new Set());
-      set.add(owner);
-      if (task !== undefined) {
-        const parent = this.tasks.get(task);
-        if (parent) (parent.owners ??= new Set()).add(owner);
-      }
+    return this.owners.get(id) ?? this.newOwner(id, client, task);
+  }
+
+  /** Files a new owner under its id, its client, and its task when it has one. */
+  private newOwner(id: string, client: string, task: string | undefined) {
+    const owner = new Owner(id, client, task);
+    this.owners.set(id, owner);
+    let set = this.clientOwners.get(client);
+    if (!set) this.clientOwners.set(client, set = new Set());
+    set.add(owner);
+    if (task !== undefined) {
+      const parent = this.tasks.get(task);
+      if (parent) (parent.owners ??= new Set()).add(owner);
     }
     return owner;
   }
@@ -582,15 +584,8 @@ export class TaskGraph {
    */
   protected holder(name: string): Owner {
     const id = `${SCHEDULER_HOLDER}\u0000${name}`;
-    let owner = this.owners.get(id);
-    if (!owner) {
-      owner = new Owner(id, SCHEDULER_HOLDER, undefined);
-      this.owners.set(id, owner);
-      let set = this.clientOwners.get(SCHEDULER_HOLDER);
-      if (!set) this.clientOwners.set(SCHEDULER_HOLDER, set = new Set());
-      set.add(owner);
-    }
-    return owner;
+    return this.owners.get(id) ??
+      this.newOwner(id, SCHEDULER_HOLDER, undefined);
   }
 
   /** Holds `ts` on behalf of `name` (see `holder`); holding twice is holding once. */

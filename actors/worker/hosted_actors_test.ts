@@ -11,6 +11,17 @@ import type { ToScheduler, ToWorkerConnection } from "../protocol.ts";
 import { WorkerActor } from "./actor.ts";
 import { HostedActors } from "./hosted_actors.ts";
 
+/** Calls `method(...args)` of the actor of `key`, as call `id`. */
+function callOf(
+  actors: Pick<HostedActors, "call">,
+  id: number,
+  key: string,
+  method: string,
+  ...args: unknown[]
+) {
+  return actors.call({ op: "actor-call", id, key, method, args: pack(args) });
+}
+
 const codec = {
   decode: (b: string | Uint8Array) => unpack(b),
   encodeValue: (v: unknown) => pack(v),
@@ -23,20 +34,8 @@ Deno.test("calls wait their turn; dropping the actor fails those still waiting",
   let release!: () => void;
   const gate = new Promise<void>((r) => release = r);
   actors.host("a", { wait: () => gate, now: () => "now" }, 1);
-  const first = actors.call({
-    op: "actor-call",
-    id: 1,
-    key: "a",
-    method: "wait",
-    args: pack([]),
-  });
-  const second = actors.call({
-    op: "actor-call",
-    id: 2,
-    key: "a",
-    method: "now",
-    args: pack([]),
-  });
+  const first = callOf(actors, 1, "a", "wait");
+  const second = callOf(actors, 2, "a", "now");
   actors.drop("a");
   const waited = await second;
   assert.ok(unpack(waited.error!) instanceof ActorDiedError);
@@ -54,15 +53,7 @@ Deno.test("concurrency 2 starts two calls at once, a third after one ends", asyn
       return new Promise<void>((r) => gates.push(r));
     },
   }, 2);
-  const calls = [1, 2, 3].map((i) =>
-    actors.call({
-      op: "actor-call",
-      id: i,
-      key: "a",
-      method: "run",
-      args: pack([i]),
-    })
-  );
+  const calls = [1, 2, 3].map((i) => callOf(actors, i, "a", "run", i));
   await Promise.resolve();
   await Promise.resolve();
   assert.deepEqual(started, [1, 2]);
@@ -123,13 +114,7 @@ Deno.test("the worker shell hosts an actor task's instance and drops it when fre
       "its value is where it lives",
     );
     assert.ok(worker.actors.has("box-1"));
-    const reply = await worker.actors.call({
-      op: "actor-call",
-      id: 1,
-      key: "box-1",
-      method: "get",
-      args: pack([]),
-    });
+    const reply = await callOf(worker.actors, 1, "box-1", "get");
     assert.equal(unpack(reply.value!), 41);
     // A compute sent after the free is answered after it was handled.
     const next = finishedTask("one-1");
@@ -145,13 +130,7 @@ Deno.test("the worker shell hosts an actor task's instance and drops it when fre
     } as ToWorkerConnection);
     await next;
     assert.equal(worker.actors.has("box-1"), false);
-    const late = await worker.actors.call({
-      op: "actor-call",
-      id: 2,
-      key: "box-1",
-      method: "get",
-      args: pack([]),
-    });
+    const late = await callOf(worker.actors, 2, "box-1", "get");
     assert.equal(late.gone, true);
   } finally {
     worker.close();
