@@ -563,7 +563,11 @@ export class TaskGraph {
   }
 
   /** Files a new owner under its id, its client, and its task when it has one. */
-  private newOwner(id: string, client: string, task: string | undefined) {
+  private newOwner(
+    id: string,
+    client: string,
+    task: string | undefined,
+  ): Owner {
     const owner = new Owner(id, client, task);
     this.owners.set(id, owner);
     let set = this.clientOwners.get(client);
