@@ -185,7 +185,42 @@ export type ClientToScheduler =
    * Restart the cluster: every task is cancelled, every worker replaced by
    * a fresh one; answered by `restarted` once as many workers are back.
    */
-  | { op: "restart"; id: number };
+  | { op: "restart"; id: number }
+  /**
+   * Run these keys to the end even when no client wants them any more
+   * (`fireAndForget`); once each is in memory or erred, the scheduler lets
+   * it go as usual.
+   */
+  | { op: "fire-and-forget"; keys: string[] }
+  /**
+   * Publish `value` (codec bytes; `keys` are the futures it references,
+   * which the scheduler holds while it is published) under `name`; a taken
+   * name is refused unless `override`. Answered by `dataset-answer`.
+   */
+  | {
+    op: "publish";
+    id: number;
+    name: string;
+    value: Packed;
+    keys: string[];
+    override?: boolean;
+  }
+  /** Drop the dataset `name` (its keys are let go); answered by `dataset-answer`. */
+  | { op: "unpublish"; id: number; name: string }
+  /**
+   * Ask for the dataset `name`: the owner (the client, or its task `owner`)
+   * then holds futures on its keys. Unknown names are refused at once, or
+   * with `wait` answered once published. Answered by `dataset-answer`.
+   */
+  | {
+    op: "get-dataset";
+    id: number;
+    name: string;
+    owner?: string;
+    wait?: boolean;
+  }
+  /** Ask for the names of the published datasets; answered by `dataset-answer`. */
+  | { op: "list-datasets"; id: number };
 
 /** One value of a `scattered` message. */
 export interface ScatteredValue {
@@ -207,7 +242,8 @@ export type SchedulerAnswer = Extract<
       | "worker-logs"
       | "task-stream"
       | "workers-retired"
-      | "restarted";
+      | "restarted"
+      | "dataset-answer";
   }
 >;
 
@@ -270,6 +306,18 @@ export type SchedulerToClient =
     id: number;
     values: Record<string, Packed>;
     errors: Record<string, Packed>;
+  }
+  /**
+   * The answer to dataset request `id` (`publish`, `unpublish`,
+   * `get-dataset`, `list-datasets`): the dataset's codec bytes, the names
+   * published, or why the request was refused.
+   */
+  | {
+    op: "dataset-answer";
+    id: number;
+    value?: Packed;
+    names?: string[];
+    error?: string;
   };
 
 /** When a run ran, as its worker reports it with the run's end. */
@@ -515,6 +563,7 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   "call-result": true,
   "workers-retired": true,
   restarted: true,
+  "dataset-answer": true,
 };
 
 /**
@@ -647,6 +696,22 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   },
   "retire-workers": { id: nat, workers: keys },
   restart: { id: nat },
+  "fire-and-forget": { keys },
+  publish: {
+    id: nat,
+    name: key,
+    value: packed,
+    keys,
+    override: optional(bool),
+  },
+  unpublish: { id: nat, name: key },
+  "get-dataset": {
+    id: nat,
+    name: key,
+    owner: optional(key),
+    wait: optional(bool),
+  },
+  "list-datasets": { id: nat },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
