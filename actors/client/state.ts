@@ -396,6 +396,7 @@ export class ClientState {
       case "task-stream":
       case "workers-retired":
       case "restarted":
+      case "dataset-answer":
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });
