@@ -213,6 +213,7 @@ export class Datasets {
     this.graph.answer(w.client, { op: "dataset-answer", id: w.id, value });
   }
 
+  /** Answers request `id` of `client` with a refusal saying why. */
   private refuse(client: string, id: number, error: string): void {
     this.graph.answer(client, { op: "dataset-answer", id, error });
   }
