@@ -17,6 +17,8 @@
  */
 
 export {
+  type ActorArgs,
+  type ActorClass,
   type AwaitOptions,
   Client,
   type ClientHost,
@@ -37,6 +39,13 @@ export type {
   GetDatasetOptions,
   PublishOptions,
 } from "./actors/client/datasets.ts";
+export type {
+  Actor,
+  ActorClient,
+  ActorControls,
+  ActorOptions,
+  AnyMethod,
+} from "./actors/client/actor_handle.ts";
 export {
   progress,
   type ProgressOptions,
@@ -71,6 +80,7 @@ export {
 } from "./actors/task/context.ts";
 export { getClient, workerClient } from "./actors/client/get_client.ts";
 export {
+  ActorDiedError,
   CancelledError,
   ClientClosedError,
   ConnectionClosedError,

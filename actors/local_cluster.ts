@@ -14,7 +14,7 @@ import { localPair } from "../runtime/wire/local.ts";
 import type { Packed } from "../runtime/codec/packed.ts";
 import { PortConnection } from "../runtime/wire/webworker.ts";
 import type { ClientHost, ClusterLike } from "./client/client.ts";
-import { DataPeer, fetchFromHolders } from "./worker/data_peer.ts";
+import { callActorAt, DataPeer, fetchFromHolders } from "./worker/data_peer.ts";
 import type {
   RegisterWorker,
   SchedulerToClient,
@@ -487,6 +487,14 @@ export class LocalCluster implements ClusterLike, AsyncDisposable {
           ? peer.put(values)
           : Promise.reject(new Error(`no worker at ${address}`));
       },
+      callActor: (address, key, method, args) =>
+        callActorAt(
+          address,
+          key,
+          method,
+          args,
+          (a) => this.live.get(a)?.data,
+        ),
       listen: (handler, lost) => {
         mine.onMessages((batch) => batch.forEach(handler));
         mine.onClose(() => lost("cancelled: the cluster was closed"));

@@ -100,6 +100,18 @@ export interface TaskSpec {
   resources?: Record<string, number>;
   /** With `resources`: give them back when the task secedes (not taken back on rejoin). */
   releaseResourcesOnSecede?: boolean;
+  /** Set when the task constructs an actor (`client.actor`): `fn` is its class. */
+  actor?: ActorSpec;
+}
+
+/** How an actor is hosted, as `client.actor` asks for it. */
+export interface ActorSpec {
+  /** Method calls it runs at once (default 1: one at a time, in arrival order). */
+  concurrency?: number;
+  /** Times it is constructed again elsewhere when its worker dies (default 0). */
+  maxRestarts?: number;
+  /** Its cluster-wide name: it then lives until killed, reachable by name. */
+  name?: string;
 }
 
 /** A dependency as the scheduler tells a worker where to find it. */
@@ -220,7 +232,11 @@ export type ClientToScheduler =
     wait?: boolean;
   }
   /** Ask for the names of the published datasets; answered by `dataset-answer`. */
-  | { op: "list-datasets"; id: number };
+  | { op: "list-datasets"; id: number }
+  /** Which task hosts the actor named `name`, answered by `actor-key`. */
+  | { op: "get-actor"; id: number; name: string }
+  /** End the actor of `key` now, whoever holds it (`actor.kill()`). */
+  | { op: "kill-actor"; key: string };
 
 /** One value of a `scattered` message. */
 export interface ScatteredValue {
@@ -243,7 +259,8 @@ export type SchedulerAnswer = Extract<
       | "task-stream"
       | "workers-retired"
       | "restarted"
-      | "dataset-answer";
+      | "dataset-answer"
+      | "actor-key";
   }
 >;
 
@@ -300,6 +317,8 @@ export type SchedulerToClient =
   | { op: "workers-retired"; id: number; workers: string[]; error?: string }
   /** The answer to `restart` request `id`: as many workers as before are back. */
   | { op: "restarted"; id: number }
+  /** Answer to `get-actor`: the key of the actor's task, absent when no live actor has that name. */
+  | { op: "actor-key"; id: number; key?: string }
   /** The answer to call `id`: each process's value or error, by worker id ("scheduler" for it). */
   | {
     op: "call-result";
@@ -394,6 +413,8 @@ export type SchedulerToWorker =
     deps?: DepLocation[];
     /** The task's priority as {@linkcode priorityRank} gives it. */
     rank: number;
+    /** Set when the task constructs an actor: the worker then hosts it. */
+    actor?: { concurrency: number };
   }
   /** Stop the run: drop it if it has not started, else abort it. */
   | { op: "cancel-compute"; key: string; run: number; reason: string }
@@ -526,8 +547,36 @@ export type DataStored = {
   keys: string[];
   error?: string;
 };
+/**
+ * Caller -> the worker hosting an actor: call `method` of the actor of
+ * task `key` with `args` (codec bytes of the argument array).
+ */
+export type ActorCall = {
+  op: "actor-call";
+  id: number;
+  key: string;
+  method: string;
+  args: Packed;
+};
+/**
+ * Answer to an {@linkcode ActorCall}: the method's value, or what it threw
+ * (codec bytes); `gone` when the worker hosts no actor of that key (it was
+ * released, killed, or never was here).
+ */
+export type ActorReply = {
+  op: "actor-reply";
+  id: number;
+  value?: Packed;
+  error?: Packed;
+  gone?: boolean;
+};
 /** Both directions of a data connection. */
-export type DataMessage = DataRequest | DataResponse | DataStored;
+export type DataMessage =
+  | DataRequest
+  | DataResponse
+  | DataStored
+  | ActorCall
+  | ActorReply;
 
 /** First message of an in-process worker: who it is (the scheduler answers nothing). */
 export type RegisterWorker = {
@@ -564,6 +613,7 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   "workers-retired": true,
   restarted: true,
   "dataset-answer": true,
+  "actor-key": true,
 };
 
 /**
@@ -651,6 +701,11 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   allowOtherWorkers: optional(bool),
   resources: optional(dict(num)),
   releaseResourcesOnSecede: optional(bool),
+  actor: optional(record<ActorSpec>({
+    concurrency: optional(nat),
+    maxRestarts: optional(nat),
+    name: optional(str(1 << 10)),
+  })),
 });
 
 const outputLine: Check<OutputLine> = record<OutputLine>({
@@ -712,6 +767,8 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
     wait: optional(bool),
   },
   "list-datasets": { id: nat },
+  "get-actor": { id: nat, name: str(1 << 10) },
+  "kill-actor": { key },
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {
@@ -757,6 +814,13 @@ const DATA_TABLE: MessageTable<DataMessage> = {
   data: { id: nat, values: dict(packed), missing: keys },
   "put-data": { id: nat, values: dict(packed) },
   stored: { id: nat, keys, error: optional(str(1 << 16)) },
+  "actor-call": { id: nat, key, method: str(1 << 10), args: packed },
+  "actor-reply": {
+    id: nat,
+    value: optional(packed),
+    error: optional(packed),
+    gone: optional(bool),
+  },
 };
 
 /** Who sent a message: decides which operations are allowed. */

@@ -182,6 +182,37 @@ export class LostDataError extends TendrilError {
 }
 
 /**
+ * An actor is gone: its worker died (and it may not be restarted, or has
+ * used its `maxRestarts`), it was killed, or a call was under way on it
+ * when its worker died (the call may or may not have run). `key` names the
+ * task that hosted it; `reason` says what happened.
+ *
+ * @example An actor whose worker died
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ActorDiedError, TendrilError } from "@tendril/tendril";
+ * const e = new ActorDiedError("Counter-1", "its worker w2 died");
+ * assert.equal(e.key, "Counter-1");
+ * assert.match(e.message, /actor Counter-1 died: its worker w2 died/);
+ * assert.ok(e instanceof TendrilError);
+ * ```
+ */
+export class ActorDiedError extends TendrilError {
+  /** The `name` of this class's instances. */
+  static override readonly errorName: string = "ActorDiedError";
+  /** The key of the task that hosted the actor. */
+  readonly key: string;
+  /** What happened to it. */
+  readonly reason: string;
+  /** Builds the error for the actor of `key`. */
+  constructor(key: string, reason: string, options?: TendrilErrorOptions) {
+    super(`actor ${key} died: ${reason}`, options);
+    this.key = key;
+    this.reason = reason;
+  }
+}
+
+/**
  * A value cannot travel (at encode time), or bytes are not a valid message
  * (at decode time). The message names the value and the path to the part
  * that cannot travel.
@@ -554,6 +585,7 @@ const FAMILY: ReadonlyMap<string, typeof TendrilError> = new Map(
     ConnectionClosedError,
     ResourceError,
     NoWorkerError,
+    ActorDiedError,
   ] as (typeof TendrilError)[]).map((cls) => [cls.errorName, cls]),
 );
 

@@ -26,6 +26,8 @@ import type { FunctionDescription } from "../../runtime/shipping/describe.ts";
 import { loadShipping, shipping } from "../../runtime/shipping/lazy.ts";
 import { validateFromEnv } from "../../runtime/validate_env.ts";
 import type {
+  ActorReply,
+  ActorSpec,
   ClientToScheduler,
   OutputLine,
   SchedulerAnswer,
@@ -41,6 +43,14 @@ import {
   type AsCompletedHost,
   type AsCompletedOptions,
 } from "./as_completed.ts";
+import {
+  type Actor,
+  type ActorClient,
+  ActorLink,
+  type ActorOptions,
+  actorProxy,
+  splitActorArgs,
+} from "./actor_handle.ts";
 import { withDeadline } from "./deadline.ts";
 import {
   checkDatasetName,
@@ -114,7 +124,8 @@ const openClients: Client[] = [];
  * assert.deepEqual(await client.gather({ a: futures[0] }), { a: 2 });
  * ```
  */
-export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
+export class Client
+  implements FutureHost, AsCompletedHost, ActorClient, AsyncDisposable {
   /** @internal the state machine. */
   readonly state: ClientState = new ClientState(validateFromEnv());
   /** @internal */
@@ -312,6 +323,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     desc: FunctionDescription,
     args: unknown[],
     key: string | undefined,
+    actor?: ActorSpec,
   ): Future<unknown> {
     if (this.live.closed) throw new ClientClosedError("submit()");
     if (this.host.shipsCode && desc.ref.kind === "module") {
@@ -369,6 +381,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     }
     if (opts.resources !== undefined) spec.resources = opts.resources;
     if (opts.releaseResourcesOnSecede) spec.releaseResourcesOnSecede = true;
+    if (actor) spec.actor = actor;
     this.dispatch({ type: "submit", spec, owner });
     this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);
@@ -1119,6 +1132,153 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     this.calls.clear();
   }
 
+  /**
+   * Constructs `new cls(...args)` on a worker and resolves with a typed
+   * handle on the instance once it is constructed: every method returns a
+   * promise of its result, runs on that worker (calls go to it directly,
+   * not through the scheduler), and calls from one caller run in order,
+   * one at a time unless `concurrency` says otherwise. Options come after
+   * the constructor's arguments (see {@linkcode ActorOptions}). The actor
+   * lives while a handle on it is held (handles travel in task arguments
+   * and results), or until killed when it has a `name`.
+   *
+   * @throws the constructor's error (as a rejection), or a `TendrilError`
+   * when `name` is taken by a live actor.
+   * @example A counter on a worker, reached from a task
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { type Actor, Client, LocalCluster } from "@tendril/tendril";
+   * class Counter {
+   *   n: number;
+   *   constructor(start = 0) { this.n = start; }
+   *   increment(by = 1) { return (this.n += by); }
+   * }
+   * await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const counter = await client.actor(Counter, 10);
+   * assert.equal(await counter.increment(), 11);
+   * const bump = (c: Actor<Counter>) => c.increment(5);
+   * assert.equal(await client.submit(bump, counter).result(), 16);
+   * const named = await client.actor(Counter, 0, { name: "hits" });
+   * await named.increment();
+   * const same = await client.getActor<Counter>("hits");
+   * assert.equal(await same.increment(), 2);
+   * await named.kill();
+   * ```
+   */
+  async actor<C extends ActorClass>(
+    cls: C,
+    ...args: ActorArgs<ConstructorParameters<C>>
+  ): Promise<Actor<InstanceType<C>>> {
+    const [ctorArgs, options] = splitActorArgs(cls, args);
+    const { name, concurrency, maxRestarts, ...placement } = options;
+    const spec: ActorSpec = {};
+    if (concurrency !== undefined) {
+      spec.concurrency = count("concurrency", concurrency, 1);
+    }
+    if (maxRestarts !== undefined) {
+      spec.maxRestarts = count("maxRestarts", maxRestarts, 0);
+    }
+    if (name !== undefined) spec.name = name;
+    const view = Object.keys(placement).length > 0
+      ? this.with(placement)
+      : this;
+    const desc = shipping().describeFunction(cls as unknown as Fn, scopeNames);
+    const future = view.submitOne(
+      cls as unknown as Fn,
+      desc,
+      ctorArgs,
+      view.defaults.key,
+      spec,
+    );
+    const address = await future.result();
+    return actorProxy<InstanceType<C>>(
+      new ActorLink(this, future, address as string),
+    );
+  }
+
+  /**
+   * A handle on the live actor named `name` (see {@linkcode ActorOptions.name}),
+   * from any client or task; `T` is its class.
+   *
+   * @throws {TendrilError} (as a rejection) when no live actor has that name.
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, LocalCluster } from "@tendril/tendril";
+   * class Box { v = 1; get() { return this.v; } }
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * await client.actor(Box, { name: "box" });
+   * assert.equal(await (await client.getActor<Box>("box")).get(), 1);
+   * await assert.rejects(client.getActor("nobody"), /no live actor is named "nobody"/);
+   * ```
+   */
+  async getActor<T>(
+    name: string,
+    options: AwaitOptions = {},
+  ): Promise<Actor<T>> {
+    this.flush();
+    const answer = await this.request(`getActor(${JSON.stringify(name)})`, {
+      op: "get-actor",
+      id: 0,
+      name,
+    });
+    const key = answer.op === "actor-key" ? answer.key : undefined;
+    if (key === undefined) {
+      throw new TendrilError(`no live actor is named ${JSON.stringify(name)}`);
+    }
+    const future = this.holdKey(key);
+    const address = await future.result(options);
+    return actorProxy<T>(new ActorLink(this, future, address as string));
+  }
+
+  /** @internal see `ActorClient.callActor`. */
+  callActor(
+    address: string,
+    key: string,
+    method: string,
+    args: Packed,
+  ): Promise<ActorReply> {
+    if (!this.host.callActor) {
+      return Promise.reject(
+        new TendrilError("this client's host cannot call actors"),
+      );
+    }
+    return this.host.callActor(address, key, method, args);
+  }
+
+  /** @internal see `ActorClient.relocate`. */
+  relocate(key: string, address: string, gone: boolean, reason: string): void {
+    this.dispatch({
+      type: "fetch-failed",
+      key,
+      notHeld: gone ? [address] : [],
+      unreachable: gone ? [] : [address],
+      reason,
+    });
+    this.flush();
+  }
+
+  /** @internal see `ActorClient.killActor`. */
+  async killActor(key: string): Promise<void> {
+    if (this.live.closed) throw new ClientClosedError("kill()");
+    this.flush();
+    this.host.send({ op: "kill-actor", key });
+    const record = this.state.record(key);
+    if (!record) return;
+    // Asks where it stands, after the kill: the answer is its death.
+    this.dispatch({
+      type: "fetch-failed",
+      key,
+      notHeld: [],
+      unreachable: [],
+      reason: "killed",
+    });
+    this.flush();
+    await this.settle([record], { secede: false });
+  }
+
   /** Closes the client at the end of an `await using` block. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -1199,11 +1359,31 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
 
   /** @internal decodes bytes, turning key references into held futures. */
   decodeValue(bytes: Packed): unknown {
-    const owner = currentTask()?.key ?? "";
-    return unpack(bytes, (key) => {
-      this.dispatch({ type: "hold", key, owner });
-      return this.futureOf(this.state.record(key)!, owner);
+    return unpack(bytes, (key, actor) => {
+      const future = this.holdKey(key);
+      return actor ? actorProxy(new ActorLink(this, future)) : future;
     });
+  }
+
+  /**
+   * A new future on `key`, held by `owner`: by default the current task
+   * or, outside one, this client.
+   */
+  private holdKey(
+    key: string,
+    owner: string = currentTask()?.key ?? "",
+  ): Future<unknown> {
+    this.dispatch({ type: "hold", key, owner });
+    return this.futureOf(this.state.record(key)!, owner);
+  }
+
+  /**
+   * @internal a handle, held by task `task`, on the actor of `key` known to
+   * live at `address` (an actor passed to the task as an argument).
+   */
+  actorFor(key: string, address: string, task: string): Actor<unknown> {
+    const future = this.holdKey(key, task);
+    return actorProxy(new ActorLink(this, future, address));
   }
 
   /** @internal the value a task threw, as thrown (not always an `Error`). */
@@ -1361,6 +1541,28 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     this.live.flushing = false;
     this.dispatch(FLUSH);
   }
+}
+
+/** A class whose instances can be actors. */
+// deno-lint-ignore no-explicit-any
+export type ActorClass = new (...args: any[]) => object;
+
+/**
+ * `client.actor()`'s arguments after the class: the constructor's (each may
+ * be a future of its type), then optionally {@linkcode ActorOptions}.
+ */
+export type ActorArgs<P extends readonly unknown[]> =
+  | SubmitArgs<P>
+  | [...SubmitArgs<P>, ActorOptions];
+
+/** `value` as a whole number of at least `least`, or a RangeError naming `what`. */
+function count(what: string, value: number, least: number): number {
+  if (!Number.isInteger(value) || value < least) {
+    throw new RangeError(
+      `${what} must be a whole number of at least ${least}, got ${value}`,
+    );
+  }
+  return value;
 }
 
 /** Options of {@linkcode Client.connect}. */

@@ -8,13 +8,20 @@
  */
 
 import { ClientClosedError } from "../../runtime/errors.ts";
-import { currentTask, rejoin, requireTask, secede } from "../task/context.ts";
+import {
+  actorCallWorker,
+  currentTask,
+  rejoin,
+  requireTask,
+  secede,
+} from "../task/context.ts";
 import { Client } from "./client.ts";
 
 /**
  * The client to launch tasks with. Inside a task: the worker's one shared
  * client (futures it makes belong to the task and are released when the task
- * ends). Outside: the most recently connected client that is still open.
+ * ends). In an actor's method: the client of the worker hosting the actor.
+ * Elsewhere: the most recently connected client that is still open.
  *
  * @throws {ClientClosedError} outside a task when no client is open.
  * @example Outside a task: the newest open client
@@ -34,6 +41,9 @@ export function getClient(): Client {
   const ctx = currentTask();
   // The worker's context holds its Client (typed loosely there, see context.ts).
   if (ctx) return ctx.worker.client as Client;
+  // An actor's method: the client of the worker hosting it.
+  const host = actorCallWorker();
+  if (host) return host.client as Client;
   const client = Client.current();
   if (client) return client;
   throw new ClientClosedError(

@@ -19,7 +19,11 @@ import { parseAddress } from "../../runtime/wire/tcp/address.ts";
 import type { TcpConnection } from "../../runtime/wire/tcp/connection.ts";
 import { connect } from "../../runtime/wire/tcp/listen.ts";
 import type { ClientHost } from "./types.ts";
-import { DataPeer, fetchFromHolders } from "../worker/data_peer.ts";
+import {
+  callActorAt,
+  DataPeer,
+  fetchFromHolders,
+} from "../worker/data_peer.ts";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   greet,
@@ -206,6 +210,8 @@ export async function connectRemote(
     },
     fetch: (key, who) => fetchFromHolders(key, who, peer),
     put: (address, values) => peer(address).then((p) => p.put(values)),
+    callActor: (address, key, method, args) =>
+      callActorAt(address, key, method, args, peer),
     listen(h, l) {
       handler = h;
       onLost = l;

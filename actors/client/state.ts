@@ -397,6 +397,7 @@ export class ClientState {
       case "workers-retired":
       case "restarted":
       case "dataset-answer":
+      case "actor-key":
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });

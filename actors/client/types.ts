@@ -10,6 +10,7 @@
 import type { Packed } from "../../runtime/codec/packed.ts";
 import type { WaitBounds } from "./deadline.ts";
 import type {
+  ActorReply,
   ClientToScheduler,
   SchedulerToClient,
   WorkerToScheduler,
@@ -83,6 +84,18 @@ export interface ClientHost {
    * (`client.scatter`). Hosts without it cannot scatter.
    */
   put?(address: string, values: Record<string, Packed>): Promise<string[]>;
+  /**
+   * Calls `method` of the actor of task `key` hosted by the worker whose
+   * data address is `address` (`args`: codec bytes of the argument array).
+   * Rejects with a `ConnectionFailedError` when that worker cannot be
+   * reached (the call was not sent). Hosts without it cannot call actors.
+   */
+  callActor?(
+    address: string,
+    key: string,
+    method: string,
+    args: Packed,
+  ): Promise<ActorReply>;
   /**
    * Tells the client of scheduler messages, and (`lost`, once) that the
    * scheduler is out of reach, saying why (and with the error pending

@@ -3,9 +3,18 @@ import assert from "node:assert/strict";
 import { pack } from "../../runtime/codec/packed.ts";
 import { KeyReference } from "../../runtime/codec/codec.ts";
 import type { ToScheduler } from "../protocol.ts";
-import { SchedulerSim } from "../../tests/fixtures/scheduler_sim.ts";
+import { type Sent, Sim, spec } from "../../tests/fixtures/scheduler_sim.ts";
 
 type Publish = Extract<ToScheduler, { op: "publish" }>;
+
+/** A scheduler with clients `c` and `ids` joined. */
+function sim(...ids: string[]): Sim {
+  const t = new Sim();
+  for (const id of ids) t.event({ type: "client-joined", id });
+  return t;
+}
+
+const errorOf = (m: Sent) => String(m.error);
 
 function publish(
   name: string,
@@ -17,9 +26,9 @@ function publish(
 }
 
 Deno.test("datasets: published keys outlive their publisher and go with unpublish", () => {
-  const t = new SchedulerSim(1, ["c", "d"]);
-  t.submit("c", ["a"]);
-  t.end("a");
+  const t = sim("d");
+  t.submit(spec("a"));
+  t.finish("a");
   t.msg("c", publish("xs", ["a"]));
   assert.deepEqual(t.sent("dataset-answer", "c"), [{
     op: "dataset-answer",
@@ -46,12 +55,15 @@ Deno.test("datasets: published keys outlive their publisher and go with unpublis
 });
 
 Deno.test("datasets: a taken name is refused unless overridden; override swaps the keys", () => {
-  const t = new SchedulerSim(1, ["c"]);
-  t.submit("c", ["a", "b"]);
+  const t = sim();
+  t.submit(spec("a"), spec("b"));
   t.msg("c", publish("xs", ["a", "b"]));
   t.msg("c", publish("xs", ["b"], { id: 2 }));
   const [, refused] = t.sent("dataset-answer", "c");
-  assert.match(refused.error!, /"xs" is already published; unpublish it first/);
+  assert.match(
+    errorOf(refused),
+    /"xs" is already published; unpublish it first/,
+  );
   assert.deepEqual(t.holds(), { "dataset\u0000xs": ["a", "b"] }, "unchanged");
 
   t.msg("c", publish("xs", ["b"], { id: 3, override: true }));
@@ -63,28 +75,28 @@ Deno.test("datasets: a taken name is refused unless overridden; override swaps t
 });
 
 Deno.test("datasets: unknown names and keys are refused with their names; nothing else changes", () => {
-  const t = new SchedulerSim(1, ["c"]);
+  const t = sim();
   t.msg("c", publish("xs", ["gone"]));
   t.msg("c", { op: "get-dataset", id: 2, name: "nope" });
   t.msg("c", { op: "unpublish", id: 3, name: "nope" });
   t.msg("c", publish("", []));
-  const errors = t.sent("dataset-answer", "c").map((m) => m.error);
-  assert.match(errors[0]!, /publish "xs": the scheduler no longer has gone/);
-  assert.match(errors[1]!, /getDataset: no dataset named "nope" is published/);
-  assert.match(errors[2]!, /unpublish: no dataset named "nope"/);
-  assert.match(errors[3]!, /empty name/);
+  const errors = t.sent("dataset-answer", "c").map(errorOf);
+  assert.match(errors[0], /publish "xs": the scheduler no longer has gone/);
+  assert.match(errors[1], /getDataset: no dataset named "nope" is published/);
+  assert.match(errors[2], /unpublish: no dataset named "nope"/);
+  assert.match(errors[3], /empty name/);
   t.msg("c", { op: "list-datasets", id: 5 });
   assert.deepEqual(t.sent("dataset-answer", "c")[4].names, []);
   assert.deepEqual(t.holds(), {});
 });
 
 Deno.test("datasets: a waiting request is answered on publish; its client leaving drops it", () => {
-  const t = new SchedulerSim(1, ["c", "d", "e"]);
+  const t = sim("d", "e");
   t.msg("d", { op: "get-dataset", id: 4, name: "later", wait: true });
   t.msg("e", { op: "get-dataset", id: 5, name: "later", wait: true });
   assert.equal(t.sent("dataset-answer").length, 0, "nobody answered yet");
   t.event({ type: "client-left", id: "e" });
-  t.submit("c", ["a"]);
+  t.submit(spec("a"));
   t.msg("c", publish("later", ["a"]));
   t.msg("c", publish("other", []));
   assert.equal(t.sent("dataset-answer", "e").length, 0);

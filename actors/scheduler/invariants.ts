@@ -101,6 +101,13 @@ function checkTask(
 ): void {
   const at = () => `${key} (${ts.status})`;
   check(ts.key === key, () => `${key} is filed under another key`);
+  if (ts.actor && ts.status === "memory") {
+    // One instance, on one worker: its value is that worker's address.
+    check(
+      ts.whoHas?.length === 1 && ts.value !== null,
+      () => `actor ${at()} is not hosted by exactly one worker`,
+    );
+  }
   check(
     ts.scattered
       ? ts.deps.length === 0 && !isActive(ts.status)

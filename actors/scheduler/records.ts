@@ -155,6 +155,12 @@ export class TaskRecord {
    * computes it, so once its last copy is lost it can only err.
    */
   scattered = false;
+  /**
+   * Set when the task constructs an actor: its value is the address of the
+   * worker hosting the instance, which dies with that worker (see
+   * `ActorRecord`).
+   */
+  readonly actor: ActorRecord | null;
   /** The task's key. */
   readonly key: string;
   /** Function id. */
@@ -190,6 +196,13 @@ export class TaskRecord {
       ? spec.resources
       : null;
     this.releaseOnSecede = spec.releaseResourcesOnSecede ?? false;
+    this.actor = spec.actor
+      ? {
+        concurrency: spec.actor.concurrency || 1,
+        restartsLeft: spec.actor.maxRestarts ?? 0,
+        name: spec.actor.name,
+      }
+      : null;
   }
 
   /** Some owner holds a future on it. */
@@ -201,6 +214,16 @@ export class TaskRecord {
   get needed(): boolean {
     return this.activeDependents > 0 || this.wanted;
   }
+}
+
+/** How an actor's task is hosted, and how often it may be constructed again. */
+export interface ActorRecord {
+  /** Method calls it runs at once. */
+  readonly concurrency: number;
+  /** Constructions left after its worker dies (`maxRestarts` less those used). */
+  restartsLeft: number;
+  /** Its cluster-wide name, when it has one. */
+  readonly name: string | undefined;
 }
 
 /** A run the scheduler cancelled or stole that has not stopped on its worker yet. */

@@ -13,6 +13,7 @@
 import { CodeStore } from "./code_store.ts";
 import { pack } from "../../runtime/codec/packed.ts";
 import {
+  ActorDiedError,
   KilledWorkerError,
   LostDataError,
   NoWorkerError,
@@ -158,6 +159,11 @@ export class SchedulerState extends TaskGraph {
   });
   /** Workers being retired, until they are told to close. */
   private readonly retiring: Set<WorkerRecord> = new Set();
+  /**
+   * Named actors' tasks, by name (a name is free again once its task is
+   * gone or erred, see `nameActor`).
+   */
+  readonly actorNames: Map<string, TaskRecord> = new Map();
   /** Ids of retired workers whose connection has not closed yet: their late messages are dropped. */
   private readonly retired: Set<string> = new Set();
   /** Clients waiting for workers to retire. */
@@ -433,6 +439,17 @@ export class SchedulerState extends TaskGraph {
       case "get-dataset":
       case "list-datasets":
         return this.datasets.handle(from, msg);
+      case "get-actor": {
+        const ts = this.actorNames.get(msg.name);
+        const live = ts && this.tasks.get(ts.key) === ts;
+        return this.send(from, {
+          op: "actor-key",
+          id: msg.id,
+          ...(live ? { key: ts.key } : {}),
+        });
+      }
+      case "kill-actor":
+        return this.killActor(msg.key);
       case "call-on-scheduler":
         // The shell runs these when it allows client code; here, it does not.
         return this.send(from, {
@@ -541,12 +558,25 @@ export class SchedulerState extends TaskGraph {
     const parent = spec.parent ? this.tasks.get(spec.parent) : undefined;
     const depth = parent ? parent.depth + 1 : 0;
     const ts = new TaskRecord(spec, [spec.priority ?? 0, depth, this.seq++]);
+    if (spec.actor?.name !== undefined) {
+      const taken = this.actorNames.get(spec.actor.name);
+      if (
+        taken && this.tasks.get(taken.key) === taken && taken.status !== "erred"
+      ) {
+        return this.send(client, {
+          op: "key-erred",
+          key: spec.key,
+          error: pack(nameTaken(spec.actor.name, taken.key)),
+        });
+      }
+    }
     if (parent) {
       ts.root = parent.root ?? parent;
       ts.root.launched++;
     }
     this.tasks.set(ts.key, ts);
     this.addWant(ts, owner);
+    if (ts.actor?.name !== undefined) this.nameActor(ts, ts.actor.name);
     if (deps.length > 0) {
       ts.deps = deps.map((k) => {
         const d = this.tasks.get(k)!;
@@ -1273,8 +1303,57 @@ export class SchedulerState extends TaskGraph {
   private loseCopy(ts: TaskRecord, h: WorkerRecord): void {
     removeFrom(ts.whoHas, h);
     h.hasWhat.delete(ts);
+    // An actor's value (its address) is inline, yet it dies with its host.
+    if (ts.actor && ts.status === "memory") return this.actorLost(ts, h);
     if (ts.whoHas!.length > 0 || ts.value !== null) return;
     this.recommend(ts, ts.needed ? "waiting" : "released");
+  }
+
+  /**
+   * The worker `h` hosting the actor of `ts` left (or no longer has it):
+   * the actor is constructed again while it has restarts left and someone
+   * holds it; otherwise it is dead and its holders get an ActorDiedError.
+   */
+  private actorLost(ts: TaskRecord, h: WorkerRecord): void {
+    const actor = ts.actor!;
+    if (actor.restartsLeft > 0 && ts.needed) {
+      actor.restartsLeft--;
+      this.log(
+        "warn",
+        `actor ${ts.key} lost with worker ${h.id}: constructing it again ` +
+          `(${actor.restartsLeft} restarts left)`,
+      );
+      return this.restartActor(ts);
+    }
+    const error = new ActorDiedError(
+      ts.key,
+      `its worker ${h.id} left` +
+        (ts.needed ? " and it has no restarts left" : ""),
+    );
+    this.endActor(ts, pack(error));
+  }
+
+  /**
+   * The new actor task `ts` takes the name `name` (free: see `submit`) and
+   * the scheduler holds it until it is killed; an erred actor that had the
+   * name is let go.
+   */
+  private nameActor(ts: TaskRecord, name: string): void {
+    if (this.actorNames.has(name)) this.unhold(actorHold(name));
+    this.actorNames.set(name, ts);
+    this.hold(ts, actorHold(name));
+  }
+
+  /** `actor.kill()`: the actor of `key` ends now, whoever holds it. */
+  private killActor(key: string): void {
+    const ts = this.tasks.get(key);
+    if (!ts?.actor) return;
+    const name = ts.actor.name;
+    if (name !== undefined && this.actorNames.get(name) === ts) {
+      this.actorNames.delete(name);
+    }
+    this.endActor(ts, pack(new ActorDiedError(key, "it was killed")));
+    if (name !== undefined) this.unhold(actorHold(name));
   }
 
   /** The connected worker whose data address is `address`, if any. */
@@ -1323,4 +1402,17 @@ export class SchedulerState extends TaskGraph {
     }
     this.log("error", found.message);
   }
+}
+
+/** The name under which the scheduler holds the actor named `name`. */
+function actorHold(name: string): string {
+  return `actor ${name}`;
+}
+
+/** The error of a new actor whose name a live actor has. */
+function nameTaken(name: string, key: string): TendrilError {
+  return new TendrilError(
+    `an actor named ${JSON.stringify(name)} exists (task ${key}): reach it ` +
+      `with getActor(${JSON.stringify(name)}), or kill it first`,
+  );
 }

@@ -313,6 +313,26 @@ export class TaskGraph {
     this.settle(ts);
   }
 
+  /**
+   * The actor of `ts` is gone for good (`error` says why): a live one's
+   * instance is freed on its worker, a pending construction is stopped,
+   * and its holders see the error.
+   */
+  protected endActor(ts: TaskRecord, error: Packed): void {
+    if (ts.status === "memory") this.dropValue(ts);
+    else if (!isActive(ts.status)) return;
+    this.fail(ts, error);
+  }
+
+  /**
+   * The worker hosting `ts`'s actor is gone: the actor is constructed again
+   * (a new run of its task) where the scheduler places it.
+   */
+  protected restartActor(ts: TaskRecord): void {
+    this.dropValue(ts);
+    this.recommend(ts, "waiting");
+  }
+
   // ---- helpers of the transitions -----------------------------------------
 
   /** `ts` finished or erred: its root's tree has one more task done (once per task). */
@@ -429,6 +449,7 @@ export class TaskGraph {
       args: ts.args,
       rank: ts.rank,
     };
+    if (ts.actor) msg.actor = { concurrency: ts.actor.concurrency };
     if (ts.deps.length > 0) {
       msg.deps = ts.deps.map((d) =>
         d.value !== null

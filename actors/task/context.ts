@@ -101,6 +101,23 @@ export function currentTask(): TaskContext | undefined {
   return storage.getStore();
 }
 
+/** The worker hosting the actor whose method runs now, carried across its awaits. */
+const actorCalls = new AsyncLocalStorage<WorkerRuntime>();
+
+/**
+ * @internal runs `fn` as a method call of an actor hosted by `worker`:
+ * outside any task (a call made from a task of the same worker does not
+ * run as that task), with `getClient()` giving the worker's client.
+ */
+export function runInActorCall<R>(worker: WorkerRuntime, fn: () => R): R {
+  return storage.run(undefined as never, () => actorCalls.run(worker, fn));
+}
+
+/** @internal the worker hosting the actor whose method runs now, if any. */
+export function actorCallWorker(): WorkerRuntime | undefined {
+  return actorCalls.getStore();
+}
+
 /** What a task learns about the worker running it. */
 export interface WorkerInfo {
   /** The worker's id. */

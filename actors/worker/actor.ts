@@ -32,17 +32,20 @@ import {
   type ToWorkerConnection,
 } from "../protocol.ts";
 import {
+  runInActorCall,
   runInTask,
   RunningTask,
   type TaskContext,
   type WorkerRuntime,
 } from "../task/context.ts";
 import {
+  callActorAt,
   DataPeer,
   fetchFromHolders,
   requestFrom,
   type RetryOptions,
 } from "./data_peer.ts";
+import { HostedActors } from "./hosted_actors.ts";
 import {
   type Stored,
   type WorkerEffect,
@@ -157,6 +160,13 @@ export class WorkerActor implements WorkerRuntime {
   private readonly startedAt = new Map<string, number>();
   /** Resolvers of pending `rejoin()` calls, by task key. */
   private readonly rejoins = new Map<string, () => void>();
+  /** The actors this worker hosts, and their method calls. */
+  readonly actors: HostedActors;
+  /**
+   * Tasks sent here that construct an actor (from their compute message),
+   * by key, until their run ends.
+   */
+  private readonly actorTasks = new Map<string, { concurrency: number }>();
   /** Data connections to peers, by address (dialled on first use). */
   private readonly peers = new Map<string, Promise<DataPeer>>();
   /** Events waiting to be handled, in order. */
@@ -205,6 +215,12 @@ export class WorkerActor implements WorkerRuntime {
       options.slots,
       options.validate ?? validateFromEnv(),
     );
+    this.actors = new HostedActors({
+      decode: (args) => this.client.decodeValue(args),
+      encodeValue: (value, what) => pack(value, undefined, what),
+      encodeError,
+      run: (fn) => runInActorCall(this, fn),
+    });
     const host: ClientHost = {
       id: this.id,
       // A task may submit after the scheduler is gone: its futures are
@@ -218,6 +234,10 @@ export class WorkerActor implements WorkerRuntime {
         address === this.address
           ? Promise.resolve(this.accept(values))
           : this.peer(address).then((p) => p.put(values)),
+      callActor: (address, key, method, args) =>
+        address === this.address
+          ? this.actors.call({ op: "actor-call", id: 0, key, method, args })
+          : callActorAt(address, key, method, args, (a) => this.peer(a)),
       listen: (handler, lost) => {
         this.clientHandler = handler;
         this.scheduler.onClose(() =>
@@ -250,6 +270,12 @@ export class WorkerActor implements WorkerRuntime {
         if (msg.op === "code-reply") {
           this.codeReply(msg);
           continue;
+        }
+        if (msg.op === "compute" && msg.actor) {
+          this.actorTasks.set(msg.key, msg.actor);
+        } else if (msg.op === "free" && this.actors.size > 0) {
+          // A freed actor's instance goes with its value.
+          for (const key of msg.keys) this.actors.drop(key);
         }
         // Batches arrive between events, so one event object serves
         // them all (a fresh one if ever delivered while handling).
@@ -304,14 +330,19 @@ export class WorkerActor implements WorkerRuntime {
 
   /** Serves this worker's values to a peer or client on `conn`. */
   serve(conn: Connection<unknown, unknown>, peerAddress?: string): DataPeer {
-    const peer = new DataPeer(conn, (keys) => {
-      const values: Record<string, Packed> = {};
-      for (const key of keys) {
-        const stored = this.core.data.get(key);
-        if (stored) values[key] = stored.bytes;
-      }
-      return values;
-    }, (values) => this.accept(values));
+    const peer = new DataPeer(
+      conn,
+      (keys) => {
+        const values: Record<string, Packed> = {};
+        for (const key of keys) {
+          const stored = this.core.data.get(key);
+          if (stored) values[key] = stored.bytes;
+        }
+        return values;
+      },
+      (values) => this.accept(values),
+      (call) => this.actors.call(call),
+    );
     if (peerAddress) this.peers.set(peerAddress, Promise.resolve(peer));
     return peer;
   }
@@ -476,9 +507,28 @@ export class WorkerActor implements WorkerRuntime {
     this.startedAt.set(key, performance.now());
     let result: unknown;
     const start = epochNow();
+    const actor = this.actorTasks.get(key);
     try {
-      const args = unpack(run.args, deps ? (k) => deps.get(k) : undefined);
-      result = runInTask(ctx, () => fn(...(args as unknown[])));
+      const args = unpack(
+        run.args,
+        deps
+          ? (k, isActor) =>
+            // An actor argument: a handle held by this task, the
+            // dependency's value being where the actor lives.
+            isActor
+              ? this.client.actorFor(k, deps.get(k) as string, key)
+              : deps.get(k)
+          : undefined,
+      );
+      if (actor) {
+        // An actor's task constructs it; its value is where it lives.
+        const instance = runInTask(
+          ctx,
+          () => Reflect.construct(fn, args as unknown[]) as object,
+        );
+        this.actors.host(key, instance, actor.concurrency);
+        result = this.address;
+      } else result = runInTask(ctx, () => fn(...(args as unknown[])));
     } catch (e) {
       return this.settle(key, run.run, e, false, start);
     }
@@ -516,6 +566,7 @@ export class WorkerActor implements WorkerRuntime {
     // A run of a key starts only after the previous run of it ended (the
     // machine defers it): the key names this run.
     this.running.delete(key);
+    this.actorTasks.delete(key);
     const started = this.startedAt.get(key);
     this.startedAt.delete(key);
     this.client.endTask(key);

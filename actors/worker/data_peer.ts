@@ -7,9 +7,11 @@
  */
 
 import type { Packed } from "../../runtime/codec/packed.ts";
-import { LostDataError } from "../../runtime/errors.ts";
+import { ConnectionFailedError, LostDataError } from "../../runtime/errors.ts";
 import type { Connection } from "../../runtime/wire/transport.ts";
 import type {
+  ActorCall,
+  ActorReply,
   DataMessage,
   DataRequest,
   DataResponse,
@@ -27,6 +29,9 @@ export type DataServer = (keys: string[]) => DataResponse["values"];
  * Throws to refuse them (the error's message goes back to the peer).
  */
 export type DataAcceptor = (values: Record<string, Packed>) => string[];
+
+/** Runs a method call on an actor hosted here and makes its answer. */
+export type ActorServer = (call: ActorCall) => Promise<ActorReply>;
 
 /** Values received for a request, and the keys the peer did not have. */
 export interface DataReply {
@@ -71,15 +76,22 @@ export class DataPeer {
     number,
     { resolve: (keys: string[]) => void; reject: (e: Error) => void }
   >();
+  /** Actor method calls not answered yet, by id. */
+  private readonly calls = new Map<
+    number,
+    { resolve: (reply: ActorReply) => void; reject: (e: Error) => void }
+  >();
 
   /**
-   * Wraps `conn`; with `serve`, answers the peer's requests too, and with
-   * `accept`, stores the values the peer puts.
+   * Wraps `conn`; with `serve`, answers the peer's requests too; with
+   * `accept`, stores the values the peer puts; with `actors`, runs the
+   * peer's calls of actors hosted here.
    */
   constructor(
     readonly conn: Connection<unknown, unknown>,
     private readonly serve?: DataServer,
     private readonly accept?: DataAcceptor,
+    private readonly actors?: ActorServer,
   ) {
     conn.onMessages((batch) => this.receive(batch as DataMessage[]));
     conn.onClose((reason) => {
@@ -90,8 +102,10 @@ export class DataPeer {
       );
       for (const p of this.pending.values()) p.reject(error);
       for (const p of this.puts.values()) p.reject(error);
+      for (const p of this.calls.values()) p.reject(error);
       this.pending.clear();
       this.puts.clear();
+      this.calls.clear();
     });
   }
 
@@ -108,6 +122,28 @@ export class DataPeer {
         this.conn.send({ op: "put-data", id, values } satisfies DataRequest);
       } catch (e) {
         this.puts.delete(id);
+        reject(e);
+      }
+    });
+  }
+
+  /**
+   * Calls `method` of the actor of task `key` hosted by the peer, with
+   * `args` (codec bytes of the argument array); resolves with its answer.
+   *
+   * @throws {Error} (as a rejection) when the connection closes first (the
+   * call may or may not have run).
+   */
+  call(key: string, method: string, args: Packed): Promise<ActorReply> {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      try {
+        this.conn.send(
+          { op: "actor-call", id, key, method, args } satisfies ActorCall,
+        );
+      } catch (e) {
+        this.calls.delete(id);
         reject(e);
       }
     });
@@ -155,6 +191,15 @@ export class DataPeer {
         );
       } else if (msg?.op === "put-data" && this.accept) {
         this.conn.send(this.store(msg.id, msg.values));
+      } else if (msg?.op === "actor-call" && this.actors) {
+        // Answers go back as calls end, in any order (matched by id).
+        this.actors(msg).then((reply) => {
+          if (!this.conn.closed) this.conn.send(reply);
+        });
+      } else if (msg?.op === "actor-reply" && this.calls.has(msg.id)) {
+        const p = this.calls.get(msg.id)!;
+        this.calls.delete(msg.id);
+        p.resolve(msg);
       } else if (msg?.op === "stored" && this.puts.has(msg.id)) {
         const p = this.puts.get(msg.id)!;
         this.puts.delete(msg.id);
@@ -239,7 +284,10 @@ export async function requestFrom(
  * ```ts
  * import assert from "node:assert/strict";
  * import { DataPeer, fetchFromHolders } from "./data_peer.ts";
- * import { LostDataError } from "../../runtime/errors.ts";
+ * import {
+  ConnectionFailedError,
+  LostDataError,
+} from "../../runtime/errors.ts";
  * import { localPair } from "../../runtime/wire/local.ts";
  * const [a, b] = localPair("a", "b");
  * const server = new DataPeer(b, (keys): Record<string, string> => keys.includes("x") ? { x: "v" } : {});
@@ -278,4 +326,45 @@ export async function fetchFromHolders(
     `could not fetch ${key}: ${reasons.join("; ") || "no holder is known"}`,
     { notHeld, unreachable },
   );
+}
+
+/**
+ * Calls `method` of the actor of task `key` hosted by the worker at
+ * `address`, dialling it through `peerFor` (once: a call is not retried,
+ * it may have side effects).
+ *
+ * @throws {ConnectionFailedError} (as a rejection) when the worker could not
+ * be reached: the call was not sent.
+ * @throws {Error} (as a rejection) when the connection closed during the
+ * call: it may or may not have run.
+ * @example A worker that cannot be reached
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { callActorAt } from "./data_peer.ts";
+ * import { ConnectionFailedError } from "../../runtime/errors.ts";
+ * await assert.rejects(
+ *   callActorAt("inproc://gone", "c-1", "get", "\x90", () => undefined),
+ *   (e) => e instanceof ConnectionFailedError && /inproc:\/\/gone/.test(e.message),
+ * );
+ * ```
+ */
+export async function callActorAt(
+  address: string,
+  key: string,
+  method: string,
+  args: Packed,
+  peerFor: (address: string) => DataPeer | Promise<DataPeer> | undefined,
+): Promise<ActorReply> {
+  let peer: DataPeer | undefined;
+  try {
+    peer = await peerFor(address);
+  } catch (e) {
+    if (e instanceof ConnectionFailedError) throw e;
+    throw new ConnectionFailedError(
+      `cannot reach ${address}: ${(e as Error)?.message ?? e}`,
+      { cause: e },
+    );
+  }
+  if (!peer) throw new ConnectionFailedError(`no worker at ${address}`);
+  return peer.call(key, method, args);
 }

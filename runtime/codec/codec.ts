@@ -4,8 +4,8 @@
  * Plain objects, arrays, strings, numbers (with -0, NaN, Infinity), booleans,
  * null and undefined use native msgpack; Date uses the msgpack timestamp ext;
  * BigInt uses int64 (or msgpackr's bigint ext beyond 64 bits); Uint8Array is a
- * msgpack bin. Map, Set, Error, other typed arrays, DataView, ArrayBuffer and key
- * references use ext types 1-5, each payload a complete msgpack value or raw
+ * msgpack bin. Map, Set, Error, other typed arrays, DataView, ArrayBuffer, key
+ * references and actor references use ext types 1-6, each payload a complete msgpack value or raw
  * bytes, so any msgpack decoder can frame (and skip) them. Anything else is a
  * {@linkcode SerializationError} at encode time, naming the value and its path.
  *
@@ -44,6 +44,24 @@ export { SerializationError };
 export const keyRef: unique symbol = Symbol.for("tendril.keyRef");
 
 /**
+ * The property by which an object marks itself as a reference to the actor
+ * a task key hosts: any object whose `[actorRef]` is a string is sent as
+ * that key, and the decoder's resolver is told it names an actor (how an
+ * actor handle travels). Its key is collected like a key reference's.
+ *
+ * @example An actor reference keeps its kind across the wire
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { actorRef, decode, encode } from "./codec.ts";
+ * const keys: string[] = [];
+ * const bytes = encode({ a: { [actorRef]: "Counter-1" } }, (k) => keys.push(k));
+ * assert.deepEqual(keys, ["Counter-1"]);
+ * assert.deepEqual(decode(bytes, (k, actor) => `${actor ? "actor" : "value"} ${k}`), { a: "actor Counter-1" });
+ * ```
+ */
+export const actorRef: unique symbol = Symbol.for("tendril.actorRef");
+
+/**
  * What {@linkcode decode} puts where a key reference was, when no resolver is given.
  *
  * @example Decoding a key reference without a resolver
@@ -61,6 +79,28 @@ export class KeyReference {
   /** Makes a reference to `key`. */
   constructor(key: string) {
     this[keyRef] = key;
+  }
+}
+
+/**
+ * What {@linkcode decode} puts where an actor reference was, when no
+ * resolver is given (encoded again, it is the same actor reference).
+ *
+ * @example Decoding an actor reference without a resolver
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ActorReference, actorRef, decode, encode } from "./codec.ts";
+ * const ref = decode(encode(new ActorReference("Counter-1")));
+ * assert.ok(ref instanceof ActorReference);
+ * assert.equal(ref[actorRef], "Counter-1");
+ * ```
+ */
+export class ActorReference {
+  /** The key of the task that hosts the actor. */
+  readonly [actorRef]: string;
+  /** Makes a reference to the actor of `key`. */
+  constructor(key: string) {
+    this[actorRef] = key;
   }
 }
 
@@ -116,8 +156,9 @@ export function encode(
 
 /**
  * Decodes bytes made by {@linkcode encode}. Each key reference becomes
- * `resolveKey(key)` (whose errors propagate as they are), or a
- * {@linkcode KeyReference} when no resolver is given.
+ * `resolveKey(key, false)` and each actor reference `resolveKey(key, true)`
+ * (whose errors propagate as they are), or a {@linkcode KeyReference} /
+ * {@linkcode ActorReference} when no resolver is given.
  *
  * @throws {SerializationError} when `bytes` is not one complete message.
  * @example Reviving an error, refusing a truncated message
@@ -132,14 +173,17 @@ export function encode(
  */
 export function decode(
   bytes: Uint8Array,
-  resolveKey?: (key: string) => unknown,
+  resolveKey?: (key: string, actor: boolean) => unknown,
 ): unknown {
   const readExt = (type: number, data: Uint8Array, r: Reader): unknown => {
-    if (type === EXT_KEY) {
+    if (type === EXT_KEY || type === EXT_ACTOR) {
       const key = fromUtf8.decode(data);
-      if (!resolveKey) return new KeyReference(key);
+      const actor = type === EXT_ACTOR;
+      if (!resolveKey) {
+        return actor ? new ActorReference(key) : new KeyReference(key);
+      }
       try {
-        return resolveKey(key);
+        return resolveKey(key, actor);
       } catch (e) {
         throw new ResolveFailure(e); // through the reader untouched; unwrapped below
       }
@@ -156,6 +200,7 @@ export function decode(
 }
 
 const EXT_KEY = 1, EXT_MAP = 2, EXT_SET = 3, EXT_ERROR = 4, EXT_BINARY = 5;
+const EXT_ACTOR = 6;
 const MAX_DEPTH = 1000;
 // EXT_BINARY payload: a kind (index here), then the raw bytes in platform order.
 const BINARY_KINDS = ("ArrayBuffer DataView Int8Array Uint8Array " +
@@ -262,6 +307,20 @@ function child(
   }
 }
 
+/** Writes a key or actor reference (ext `type`), collecting its key. */
+function writeKey(walk: Walk, key: string, type: number): void {
+  const w = walk.w;
+  if (walk.collect) (walk.keys ??= []).push(key);
+  if (/^[\0-\x7f]*$/.test(key)) {
+    w.extHeader(key.length, type);
+    for (let i = 0; i < key.length; i++) w.byte(key.charCodeAt(i));
+  } else {
+    const bytes = utf8.encode(key);
+    w.extHeader(bytes.length, type);
+    w.raw(bytes);
+  }
+}
+
 function writeObject(walk: Walk, v: object, depth: number): void {
   if (depth > MAX_DEPTH) {
     throw new Failure(`a value nested over ${MAX_DEPTH} levels deep`, true);
@@ -273,18 +332,9 @@ function writeObject(walk: Walk, v: object, depth: number): void {
     return;
   }
   const key = (v as { [keyRef]?: unknown })[keyRef];
-  if (typeof key === "string") {
-    if (walk.collect) (walk.keys ??= []).push(key);
-    if (/^[\0-\x7f]*$/.test(key)) {
-      w.extHeader(key.length, EXT_KEY);
-      for (let i = 0; i < key.length; i++) w.byte(key.charCodeAt(i));
-    } else {
-      const bytes = utf8.encode(key);
-      w.extHeader(bytes.length, EXT_KEY);
-      w.raw(bytes);
-    }
-    return;
-  }
+  if (typeof key === "string") return writeKey(walk, key, EXT_KEY);
+  const actor = (v as { [actorRef]?: unknown })[actorRef];
+  if (typeof actor === "string") return writeKey(walk, actor, EXT_ACTOR);
   const proto = Object.getPrototypeOf(v);
   if (proto === Object.prototype || proto === null) {
     const keys = Object.keys(v);

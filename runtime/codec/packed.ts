@@ -62,7 +62,7 @@ export function pack(
  */
 export function unpack(
   packed: Packed,
-  resolveKey?: (key: string) => unknown,
+  resolveKey?: (key: string, actor: boolean) => unknown,
 ): unknown {
   if (typeof packed === "string") {
     const quick = unpackSmall(packed);

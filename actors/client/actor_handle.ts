@@ -1,0 +1,299 @@
+/**
+ * Actor handles: what `client.actor(Class, ...args)` and `getActor(name)`
+ * give back. A handle is a typed proxy whose every method call goes straight
+ * to the worker hosting the instance (over the caller's data connection to
+ * it, never through the scheduler) and returns a promise of the result.
+ * Handles are values: they travel in task arguments and results (the codec
+ * sends them as actor references) and keep their actor alive while held,
+ * through the future on the actor's task that each one holds.
+ *
+ * @module
+ */
+
+import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
+import { actorRef } from "../../runtime/codec/codec.ts";
+import { ActorDiedError, ConnectionFailedError } from "../../runtime/errors.ts";
+import type { ActorReply } from "../protocol.ts";
+import type { Future } from "./future.ts";
+import type { KeyRecord } from "./state.ts";
+
+/**
+ * A handle on an actor of class `T`: each method of `T` becomes one that
+ * runs on the actor's worker and returns a promise of its (awaited) result;
+ * fields are not exposed. `kill()` ends the actor (a method of `T` named
+ * `kill` is shadowed by it).
+ *
+ * @example Methods return promises of their results
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Actor, Client, LocalCluster } from "@tendril/tendril";
+ * class Tally {
+ *   n = 0;
+ *   add(by: number) { return (this.n += by); }
+ * }
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const tally: Actor<Tally> = await client.actor(Tally);
+ * assert.equal(await tally.add(2), 2);
+ * assert.equal(await tally.add(3), 5);
+ * ```
+ */
+export type Actor<T> =
+  & {
+    readonly [K in keyof T as T[K] extends AnyMethod ? K : never]: T[K] extends
+      (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>>
+      : never;
+  }
+  & ActorControls;
+
+/** Any function (each parameter accepts `never`): what marks a method of `T`. */
+export type AnyMethod = (...args: never[]) => unknown;
+
+/** What every actor handle has besides its class's methods. */
+export interface ActorControls {
+  /**
+   * Ends the actor now, whoever holds it: its instance is dropped, calls
+   * waiting for it and later ones reject with `ActorDiedError`, and a name
+   * it had is free again. Resolves once the scheduler has ended it.
+   */
+  kill(): Promise<void>;
+}
+
+/** Options of `client.actor()`, given after the constructor's arguments. */
+export interface ActorOptions {
+  /**
+   * A cluster-wide name: the actor then lives until killed (not only while
+   * held) and any client or task reaches it with `getActor(name)`. A name a
+   * live actor has is refused.
+   */
+  name?: string;
+  /**
+   * Method calls it runs at once (default 1: one at a time, in arrival
+   * order). Above 1, async methods interleave at their awaits.
+   */
+  concurrency?: number;
+  /**
+   * Times it is constructed again (its constructor re-run, its state
+   * lost) on another worker when its worker dies (default 0: it dies with
+   * its worker, and calls reject with `ActorDiedError`).
+   */
+  maxRestarts?: number;
+  /** Worker ids or addresses it may be placed on (as for `submit`). */
+  workers?: string | string[];
+  /** With `workers`: a preference, not a restriction. */
+  allowOtherWorkers?: boolean;
+  /** Worker resources its construction holds (as for `submit`). */
+  resources?: Record<string, number>;
+}
+
+/** The keys {@linkcode ActorOptions} may have. */
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  "name",
+  "concurrency",
+  "maxRestarts",
+  "workers",
+  "allowOtherWorkers",
+  "resources",
+]);
+
+/**
+ * Splits `client.actor()`'s arguments into the constructor's and the
+ * options: the last argument is the options when there are more arguments
+ * than the constructor declares and it is a plain object whose keys are all
+ * option names. (To pass such an object as the constructor's last argument,
+ * give options after it, even `{}`.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitActorArgs } from "./actor_handle.ts";
+ * class C { constructor(_start = 0) {} }
+ * assert.deepEqual(splitActorArgs(C, [1, { name: "c" }]), [[1], { name: "c" }]);
+ * assert.deepEqual(splitActorArgs(C, [1]), [[1], {}]);
+ * assert.deepEqual(splitActorArgs(C, [{ path: "m" }]), [[{ path: "m" }], {}]);
+ * ```
+ */
+export function splitActorArgs(
+  cls: { length: number },
+  args: unknown[],
+): [unknown[], ActorOptions] {
+  const last = args[args.length - 1];
+  if (
+    args.length > cls.length && last !== null && typeof last === "object" &&
+    Object.getPrototypeOf(last) === Object.prototype &&
+    Object.keys(last).every((k) => OPTION_KEYS.has(k))
+  ) {
+    return [args.slice(0, -1), last as ActorOptions];
+  }
+  return [args, {}];
+}
+
+/** What an actor handle needs of the client it calls through. */
+export interface ActorClient {
+  /** Waits until `record` is no longer pending. */
+  settle(records: KeyRecord[]): Promise<void>;
+  /** The thrown value of an erred record. */
+  errorOf(record: KeyRecord): unknown;
+  /** Decodes a method's value (futures and handles in it revived). */
+  decodeValue(bytes: Packed): unknown;
+  /** Calls a method on the worker at `address` (see `ClientHost.callActor`). */
+  callActor(
+    address: string,
+    key: string,
+    method: string,
+    args: Packed,
+  ): Promise<ActorReply>;
+  /**
+   * The actor's worker did not have it or could not be reached: asks the
+   * scheduler where it is now (its record turns pending until answered).
+   */
+  relocate(
+    key: string,
+    address: string,
+    gone: boolean,
+    reason: string,
+  ): void;
+  /** Tells the scheduler to end the actor of `key`, and waits until it has. */
+  killActor(key: string): Promise<void>;
+}
+
+/** Tries of a call whose actor was not where its record said. */
+const MAX_RELOCATIONS = 5;
+
+/**
+ * The working part of a handle: the future on the actor's task it holds
+ * (keeping the actor alive), and the calls it makes.
+ */
+export class ActorLink {
+  /** The key of the actor's task. */
+  readonly key: string;
+
+  /**
+   * A link through `client`, holding `future` (on the actor's task); with
+   * `address`, the first calls go there without looking it up.
+   */
+  constructor(
+    private readonly client: ActorClient,
+    readonly future: Future<unknown>,
+    private address?: string,
+  ) {
+    this.key = future.key;
+  }
+
+  /**
+   * Where the actor lives now: the value of its task (the hosting worker's
+   * data address), once constructed.
+   *
+   * @throws the actor's constructor error, or {@linkcode ActorDiedError}.
+   */
+  private async locate(): Promise<string> {
+    const record = this.future.record;
+    if (record.status === "pending") await this.client.settle([record]);
+    switch (record.status) {
+      case "finished":
+        if (record.value !== undefined) {
+          return this.address = unpack(record.value) as string;
+        }
+        if (record.who?.length) return this.address = record.who[0];
+        break;
+      case "error":
+        throw this.client.errorOf(record);
+      case "cancelled":
+        throw new ActorDiedError(this.key, record.reason ?? "it was cancelled");
+    }
+    throw new ActorDiedError(this.key, "its location is unknown");
+  }
+
+  /** Calls `method(...args)` on the actor; resolves with its result. */
+  async call(method: string, args: unknown[]): Promise<unknown> {
+    const bytes = pack(
+      args,
+      undefined,
+      () => `the arguments of ${method}() of actor ${this.key}`,
+    );
+    for (let tries = 1;; tries++) {
+      const address = this.address ?? await this.locate();
+      let reply: ActorReply;
+      try {
+        reply = await this.client.callActor(address, this.key, method, bytes);
+      } catch (e) {
+        const reason = (e as Error)?.message ?? String(e);
+        if (!(e instanceof ConnectionFailedError)) {
+          throw new ActorDiedError(
+            this.key,
+            `its worker at ${address} went away during ${method}() (which ` +
+              `may or may not have run): ${reason}`,
+          );
+        }
+        // Not sent: the worker is gone; the actor may be elsewhere by now.
+        if (tries >= MAX_RELOCATIONS) {
+          throw new ActorDiedError(this.key, `cannot reach it: ${reason}`);
+        }
+        this.moved(address, false, reason);
+        continue;
+      }
+      if (reply.gone) {
+        if (tries >= MAX_RELOCATIONS) {
+          throw new ActorDiedError(this.key, `${address} no longer hosts it`);
+        }
+        this.moved(address, true, `${address} does not host it`);
+        continue;
+      }
+      if (reply.error !== undefined) throw unpack(reply.error);
+      return this.client.decodeValue(reply.value!);
+    }
+  }
+
+  /** The actor was not at `address`: look it up again before the next call. */
+  private moved(address: string, gone: boolean, reason: string): void {
+    this.address = undefined;
+    if (this.future.record.status !== "finished") return;
+    this.client.relocate(this.key, address, gone, reason);
+  }
+
+  /** See {@linkcode ActorControls.kill}. */
+  kill(): Promise<void> {
+    this.address = undefined;
+    return this.client.killActor(this.key);
+  }
+}
+
+/** Method callers of one handle, made once per method name. */
+type Callers = Map<string, (...args: unknown[]) => Promise<unknown>>;
+
+/**
+ * The typed proxy over `link`: any property read is a method of the actor,
+ * except `kill`, and `then` (undefined, so a handle is not thenable and an
+ * async function can return one). The codec sends it as an actor reference.
+ */
+export function actorProxy<T>(link: ActorLink): Actor<T> {
+  const callers: Callers = new Map();
+  const kill = () => link.kill();
+  const inspect = () => `Actor(${link.key})`;
+  const target = Object.create(null) as Record<PropertyKey, unknown>;
+  return new Proxy(target, {
+    get(_, prop) {
+      if (prop === actorRef) return link.key;
+      if (prop === INSPECT || prop === "toString") return inspect;
+      if (typeof prop === "symbol" || prop === "then") return undefined;
+      if (prop === "kill") return kill;
+      let caller = callers.get(prop);
+      if (!caller) {
+        caller = (...args: unknown[]) => link.call(prop, args);
+        callers.set(prop, caller);
+      }
+      return caller;
+    },
+    set() {
+      throw new TypeError(
+        `actor ${link.key}: a handle has no fields to set; call a method`,
+      );
+    },
+    has(_, prop) {
+      return prop === actorRef;
+    },
+  }) as Actor<T>;
+}
+
+/** How Deno prints a value. */
+const INSPECT = Symbol.for("Deno.customInspect");
