@@ -146,10 +146,7 @@ export async function sleepMs(ms: number): Promise<string> {
 
 /** The actor of the actor cases (`Counter` in `bench/dask_extra.py`). */
 export class Counter {
-  n: number;
-  constructor(start = 0) {
-    this.n = start;
-  }
+  constructor(public n = 0) {}
   increment(by = 1): number {
     return (this.n += by);
   }
@@ -159,7 +156,10 @@ export class Counter {
   }
 }
 
-/** `k` sequential awaited calls to `counter` from inside a task, in µs each. */
+/**
+ * `k` sequential awaited calls to `counter`, in µs each: from inside a task,
+ * or from the client.
+ */
 export async function actorCallsInTask(
   counter: Actor<Counter>,
   k: number,

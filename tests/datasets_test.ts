@@ -22,7 +22,7 @@ import {
   square,
   sumDataset,
 } from "./fixtures/dataset_tasks.ts";
-import { Proc, tcpCluster } from "./fixtures/processes.ts";
+import { runScript, tcpCluster } from "./fixtures/processes.ts";
 
 await registerModule(new URL("./fixtures/dataset_tasks.ts", import.meta.url));
 
@@ -53,6 +53,22 @@ async function withTempDir(body: (dir: string) => Promise<void>) {
   }
 }
 
+/**
+ * From a new client: opens gate `gate-N` of an `afterGate` task, sees it
+ * write `path` and publish `done-N`, then cleans up and checks that the
+ * scheduler let the task go once it finished.
+ */
+async function openGateAndSeeItDone(target: Target, n: string, path: string) {
+  await using other = await Client.connect(target);
+  await other.publish(`gate-${n}`, true);
+  const done = other.getDataset(`done-${n}`, { wait: true, timeout: 60_000 });
+  assert.equal(await done, "done");
+  assert.equal(await Deno.readTextFile(path), "done");
+  await other.unpublish(`gate-${n}`);
+  await other.unpublish(`done-${n}`);
+  await allForgotten(other);
+}
+
 const CASES: Case[] = [
   [
     "a fire-and-forget task runs to its end after its client closed",
@@ -63,17 +79,7 @@ const CASES: Case[] = [
           const job = owner.submit(afterGate, "gate-1", `${dir}/a`, "done-1");
           fireAndForget([{ job }]);
         } // closed: without fireAndForget the job would be cancelled here
-        await using other = await Client.connect(target);
-        await other.publish("gate-1", true);
-        const done = other.getDataset("done-1", {
-          wait: true,
-          timeout: 60_000,
-        });
-        assert.equal(await done, "done");
-        assert.equal(await Deno.readTextFile(`${dir}/a`), "done");
-        await other.unpublish("gate-1");
-        await other.unpublish("done-1");
-        await allForgotten(other); // let go once it finished
+        await openGateAndSeeItDone(target, "1", `${dir}/a`);
       }),
   ],
   [
@@ -90,17 +96,7 @@ const CASES: Case[] = [
           );
           assert.match(await parent.result(), /^afterGate-/);
         }
-        await using other = await Client.connect(target);
-        await other.publish("gate-2", true);
-        const done = other.getDataset("done-2", {
-          wait: true,
-          timeout: 60_000,
-        });
-        assert.equal(await done, "done");
-        assert.equal(await Deno.readTextFile(`${dir}/b`), "done");
-        await other.unpublish("gate-2");
-        await other.unpublish("done-2");
-        await allForgotten(other);
+        await openGateAndSeeItDone(target, "2", `${dir}/b`);
       }),
   ],
   [
@@ -240,25 +236,9 @@ clusterTest(
       workerArgs: ["--slots", "1"],
     });
     await withTempDir(async (dir) => {
-      const script = new URL(
-        "./fixtures/dataset_publisher.ts",
-        import.meta.url,
-      );
-      await using publisher = new Proc(
-        new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--config",
-            new URL("../deno.json", import.meta.url).pathname,
-            "-A",
-            script.pathname,
-            cluster.address,
-            `${dir}/dead`,
-          ],
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }),
+      await using publisher = runScript(
+        new URL("./fixtures/dataset_publisher.ts", import.meta.url),
+        [cluster.address, `${dir}/dead`],
         "publisher",
       );
       await publisher.stdout.waitFor(/^ready$/);

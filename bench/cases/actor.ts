@@ -34,16 +34,7 @@ const hostCounter = (conn: Conn) => conn.client.actor(Counter, 10);
 export const actorClientLatency: CaseDef = latencyCase(
   "actor.client",
   "actor method call from the client, sequential (per call)",
-  (conn, k) =>
-    withCounter(conn, async (counter) => {
-      const out: number[] = [];
-      for (let i = 0; i < k; i++) {
-        const t = performance.now();
-        await counter.increment();
-        out.push((performance.now() - t) * 1000);
-      }
-      return out;
-    }),
+  (conn, k) => withCounter(conn, (counter) => actorCallsInTask(counter, k)),
 );
 
 /**
