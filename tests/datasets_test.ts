@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { clusterTest, until, within } from "./fixtures/bounded.ts";
 import {
+  type Actor,
   Client,
   type ClusterLike,
   fireAndForget,
@@ -23,8 +24,10 @@ import {
   sumDataset,
 } from "./fixtures/dataset_tasks.ts";
 import { runScript, tcpCluster } from "./fixtures/processes.ts";
+import { Counter } from "./fixtures/actor_classes.ts";
 
 await registerModule(new URL("./fixtures/dataset_tasks.ts", import.meta.url));
+await registerModule(new URL("./fixtures/actor_classes.ts", import.meta.url));
 
 type Target = ClusterLike | string;
 type Case = [name: string, body: (target: Target) => Promise<void>];
@@ -126,6 +129,23 @@ const CASES: Case[] = [
       for (const f of again.squares) f.release();
       await allForgotten(reader);
       assert.deepEqual(await reader.listDatasets(), []);
+    },
+  ],
+  [
+    "an actor handle in a dataset keeps its actor alive past its creator",
+    async (target) => {
+      {
+        await using creator = await Client.connect(target);
+        const counter = await creator.actor(Counter, 10);
+        await creator.publish("counter", { counter });
+      }
+      await using user = await Client.connect(target);
+      const { counter } = await user.getDataset<
+        { counter: Actor<Counter> }
+      >("counter");
+      assert.equal(await counter.increment(), 11, "the same instance");
+      await counter.kill();
+      await user.unpublish("counter");
     },
   ],
   [
