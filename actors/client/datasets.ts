@@ -33,7 +33,7 @@ export interface GetDatasetOptions extends AwaitOptions {
  *
  * @throws {TypeError} when `name` is not a string.
  * @throws {RangeError} when it is empty or too long.
- * @example
+ * @example A name passes; an empty one or a number does not
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkDatasetName } from "./datasets.ts";
@@ -60,7 +60,7 @@ export function checkDatasetName(name: unknown, what: string): void {
  * The scheduler's answer to a dataset request, or its refusal as an error.
  *
  * @throws {TendrilError} with the scheduler's reason when it refused.
- * @example
+ * @example An answer is returned; a refusal is thrown
  * ```ts
  * import assert from "node:assert/strict";
  * import { datasetAnswer } from "./datasets.ts";

@@ -62,7 +62,16 @@ interface Waiter {
   id: number;
 }
 
-/** The name under which the scheduler holds the keys of dataset `name`. */
+/**
+ * The name under which the scheduler holds the keys of dataset `name`.
+ *
+ * @example Apart from fire-and-forget and actor holds
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { datasetHolder } from "./datasets.ts";
+ * assert.equal(datasetHolder("xs"), "dataset\u0000xs");
+ * ```
+ */
 export function datasetHolder(name: string): string {
   return `dataset\u0000${name}`;
 }

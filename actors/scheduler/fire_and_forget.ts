@@ -30,7 +30,10 @@ export function forgetHolder(key: string): string {
   return PREFIX + key;
 }
 
-/** The key a scheduler owner id holds for fire-and-forget, if it is such a hold. */
+/**
+ * The key a scheduler owner id holds for fire-and-forget, if it is such a
+ * hold (see {@linkcode forgetHolder} for an example).
+ */
 export function isForgetHolder(ownerId: string): string | undefined {
   const head = `${SCHEDULER_HOLDER}\u0000${PREFIX}`;
   return ownerId.startsWith(head) ? ownerId.slice(head.length) : undefined;
@@ -39,6 +42,14 @@ export function isForgetHolder(ownerId: string): string | undefined {
 /**
  * Whether a key in `status` still needs a fire-and-forget hold: one already
  * in memory or erred has run to its end.
+ *
+ * @example Only keys still on their way are held
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runsOn } from "./fire_and_forget.ts";
+ * assert.ok(runsOn("processing") && runsOn("released"));
+ * assert.ok(!runsOn("memory") && !runsOn("erred"));
+ * ```
  */
 export function runsOn(status: TaskStatus): boolean {
   return status !== "memory" && status !== "erred" && status !== "forgotten";
