@@ -284,10 +284,7 @@ export async function requestFrom(
  * ```ts
  * import assert from "node:assert/strict";
  * import { DataPeer, fetchFromHolders } from "./data_peer.ts";
- * import {
-  ConnectionFailedError,
-  LostDataError,
-} from "../../runtime/errors.ts";
+ * import { LostDataError } from "../../runtime/errors.ts";
  * import { localPair } from "../../runtime/wire/local.ts";
  * const [a, b] = localPair("a", "b");
  * const server = new DataPeer(b, (keys): Record<string, string> => keys.includes("x") ? { x: "v" } : {});
