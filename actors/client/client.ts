@@ -948,22 +948,33 @@ export class Client
     };
     if (task !== undefined) msg.owner = task;
     if (options.wait) msg.wait = true;
-    // Decoded even when the caller gives up first: the futures are then
-    // garbage, and their finalizers release what the scheduler gave us.
-    const value = this.request("getDataset()", msg).then((answer) =>
-      this.decodeValue(datasetAnswer(answer).value!)
-    );
-    value.catch(() => {});
-    if (!options.wait) {
-      return await (options.signal
-        ? untilAborted(value, options.signal)
-        : value);
-    }
-    await this.waitFor(value.then(() => {}), [], {
-      ...options,
-      blocking: options.secede === false ? false : undefined,
+    // The scheduler counts us as holding the keys once it answers: an
+    // answer that comes after the caller gave up is let go at once.
+    let abandoned = false;
+    const value = this.request("getDataset()", msg).then((answer) => {
+      const bytes = datasetAnswer(answer).value!;
+      if (!abandoned) return this.decodeValue(bytes);
+      const keys: string[] = [];
+      unpack(bytes, (key) => void keys.push(key));
+      this.dispatch({ type: "unwanted", keys, owner: task ?? "" });
+      this.flushSoon();
     });
-    return await value;
+    value.catch(() => {});
+    try {
+      if (!options.wait) {
+        return await (options.signal
+          ? untilAborted(value, options.signal)
+          : value);
+      }
+      await this.waitFor(value.then(() => {}), [], {
+        ...options,
+        blocking: options.secede === false ? false : undefined,
+      });
+      return await value;
+    } catch (e) {
+      abandoned = true;
+      throw e;
+    }
   }
 
   /**
