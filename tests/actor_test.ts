@@ -182,3 +182,26 @@ clusterTest(
     assert.equal(await client.submit(counterTree).result(), 10);
   },
 );
+
+clusterTest(
+  "a SIGSTOPped host: once the scheduler removes it, calls under way reject with ActorDiedError",
+  async () => {
+    await using cluster = await tcpCluster(["w1", "w2"], {
+      schedulerArgs: ["--heartbeat-timeout", "3000"],
+    });
+    await using client = await Client.connect(cluster.address);
+    const frozen = await client.actor(Counter, 1, { workers: "w1" });
+    assert.equal(await frozen.increment(), 2);
+    const underWay = assert.rejects(
+      within("the call to a frozen worker", frozen.hang()),
+      (e) => e instanceof ActorDiedError && /w1 left/.test(e.message),
+    );
+    cluster.workers[0].process.kill("SIGSTOP");
+    try {
+      await underWay;
+      await assert.rejects(frozen.increment(), ActorDiedError);
+    } finally {
+      await cluster.workers[0].stop("SIGKILL");
+    }
+  },
+);

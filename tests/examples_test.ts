@@ -46,6 +46,14 @@ for (
   });
 }
 
+Deno.test("example: a memo actor shared by a recursive task tree", async () => {
+  const out = await run("actor_memo.ts", "30");
+  assert.match(out, /fib\(30\) = 832040 in /);
+  assert.match(out, /memo: 29 entries after fib\(30\)/);
+  assert.match(out, /fib\(40\) = 102334155: \d+ more misses/);
+  assert.match(out, /memo: 39 entries, \d+ hits, \d+ misses/);
+});
+
 Deno.test("example: the main.ts + tasks.ts + lib/ layout, in-process", async () => {
   assert.equal(
     await run("layout/main.ts"),

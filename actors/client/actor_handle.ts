@@ -155,6 +155,14 @@ export interface ActorClient {
   ): void;
   /** Tells the scheduler to end the actor of `key`, and waits until it has. */
   killActor(key: string): Promise<void>;
+  /** Calls `fn` once, at the next news from the scheduler about `record`'s key. */
+  watch(record: KeyRecord, fn: () => void): void;
+}
+
+/** A call under way: where it went, and how to end it. */
+interface CallUnderWay {
+  readonly address: string;
+  readonly fail: (error: Error) => void;
 }
 
 /** Tries of a call whose actor was not where its record said. */
@@ -167,6 +175,10 @@ const MAX_RELOCATIONS = 5;
 export class ActorLink {
   /** The key of the actor's task. */
   readonly key: string;
+  /** Calls sent and not answered. */
+  private readonly underWay = new Set<CallUnderWay>();
+  /** Whether news of the actor's key is awaited (see `watch`). */
+  private watching = false;
 
   /**
    * A link through `client`, holding `future` (on the actor's task); with
@@ -190,12 +202,11 @@ export class ActorLink {
     const record = this.future.record;
     if (record.status === "pending") await this.client.settle([record]);
     switch (record.status) {
-      case "finished":
-        if (record.value !== undefined) {
-          return this.address = unpack(record.value) as string;
-        }
-        if (record.who?.length) return this.address = record.who[0];
+      case "finished": {
+        const address = addressOf(record);
+        if (address !== undefined) return this.address = address;
         break;
+      }
       case "error":
         throw this.client.errorOf(record);
       case "cancelled":
@@ -212,11 +223,24 @@ export class ActorLink {
       () => `the arguments of ${method}() of actor ${this.key}`,
     );
     for (let tries = 1;; tries++) {
-      const address = this.address ?? await this.locate();
+      // A known address holds while the scheduler has not said otherwise.
+      const status = this.future.record.status;
+      const address = this.address !== undefined &&
+          (status === "finished" || status === "pending")
+        ? this.address
+        : await this.locate();
       let reply: ActorReply;
+      const lost = Promise.withResolvers<never>();
+      const call = { address, fail: lost.reject };
+      this.underWay.add(call);
+      this.watch();
       try {
-        reply = await this.client.callActor(address, this.key, method, bytes);
+        reply = await Promise.race([
+          this.client.callActor(address, this.key, method, bytes),
+          lost.promise,
+        ]);
       } catch (e) {
+        if (e instanceof ActorDiedError) throw e;
         const reason = (e as Error)?.message ?? String(e);
         if (!(e instanceof ConnectionFailedError)) {
           throw new ActorDiedError(
@@ -231,6 +255,8 @@ export class ActorLink {
         }
         this.moved(address, false, reason);
         continue;
+      } finally {
+        this.underWay.delete(call);
       }
       if (reply.gone) {
         if (tries >= MAX_RELOCATIONS) {
@@ -242,6 +268,38 @@ export class ActorLink {
       if (reply.error !== undefined) throw unpack(reply.error);
       return this.client.decodeValue(reply.value!);
     }
+  }
+
+  /**
+   * Waits for news of the actor's key while calls are under way: once the
+   * scheduler says the actor died or lives elsewhere (its worker was
+   * removed: frozen, cut off), the calls sent to its old place fail, even
+   * when that worker's connection stays open.
+   */
+  private watch(): void {
+    if (this.watching) return;
+    this.watching = true;
+    this.client.watch(this.future.record, () => {
+      this.watching = false;
+      const record = this.future.record;
+      const now = record.status === "finished" ? addressOf(record) : undefined;
+      const died = record.status === "error"
+        ? this.client.errorOf(record)
+        : undefined;
+      if (this.address !== now) this.address = undefined;
+      for (const call of this.underWay) {
+        if (call.address === now) continue;
+        this.underWay.delete(call);
+        call.fail(
+          died instanceof ActorDiedError ? died : new ActorDiedError(
+            this.key,
+            `its worker at ${call.address} was lost while a call was under ` +
+              `way (which may or may not have run)`,
+          ),
+        );
+      }
+      if (this.underWay.size > 0) this.watch();
+    });
   }
 
   /** The actor was not at `address`: look it up again before the next call. */
@@ -258,13 +316,20 @@ export class ActorLink {
   }
 }
 
+/** The address an actor's finished record gives (its task's value). */
+function addressOf(record: KeyRecord): string | undefined {
+  if (record.value !== undefined) return unpack(record.value) as string;
+  return record.who?.[0];
+}
+
 /** Method callers of one handle, made once per method name. */
 type Callers = Map<string, (...args: unknown[]) => Promise<unknown>>;
 
 /**
  * The typed proxy over `link`: any property read is a method of the actor,
- * except `kill`, and `then` (undefined, so a handle is not thenable and an
- * async function can return one). The codec sends it as an actor reference.
+ * except `kill`, `then` (undefined, so a handle is not thenable and an
+ * async function can return one) and `toJSON` (undefined, so
+ * `JSON.stringify` makes no call). The codec sends it as an actor reference.
  */
 export function actorProxy<T>(link: ActorLink): Actor<T> {
   const callers: Callers = new Map();
@@ -275,7 +340,10 @@ export function actorProxy<T>(link: ActorLink): Actor<T> {
     get(_, prop) {
       if (prop === actorRef) return link.key;
       if (prop === INSPECT || prop === "toString") return inspect;
-      if (typeof prop === "symbol" || prop === "then") return undefined;
+      // Not methods: `then` (a handle is not thenable) and `toJSON`.
+      if (typeof prop === "symbol" || prop === "then" || prop === "toJSON") {
+        return undefined;
+      }
       if (prop === "kill") return kill;
       let caller = callers.get(prop);
       if (!caller) {

@@ -1271,6 +1271,11 @@ export class Client
     this.flush();
   }
 
+  /** @internal see `ActorClient.watch`. */
+  watch(record: KeyRecord, fn: () => void): void {
+    (record.waiters ??= []).push(fn);
+  }
+
   /** @internal see `ActorClient.killActor`. */
   async killActor(key: string): Promise<void> {
     if (this.live.closed) throw new ClientClosedError("kill()");
