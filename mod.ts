@@ -34,6 +34,11 @@ export {
   type WaitResult,
 } from "./actors/client/client.ts";
 export { Future, type FutureHost } from "./actors/client/future.ts";
+export { fireAndForget } from "./actors/client/fire_and_forget.ts";
+export type {
+  GetDatasetOptions,
+  PublishOptions,
+} from "./actors/client/datasets.ts";
 export type {
   Actor,
   ActorClient,

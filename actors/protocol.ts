@@ -198,6 +198,41 @@ export type ClientToScheduler =
    * a fresh one; answered by `restarted` once as many workers are back.
    */
   | { op: "restart"; id: number }
+  /**
+   * Run these keys to the end even when no client wants them any more
+   * (`fireAndForget`); once each is in memory or erred, the scheduler lets
+   * it go as usual.
+   */
+  | { op: "fire-and-forget"; keys: string[] }
+  /**
+   * Publish `value` (codec bytes; `keys` are the futures it references,
+   * which the scheduler holds while it is published) under `name`; a taken
+   * name is refused unless `override`. Answered by `dataset-answer`.
+   */
+  | {
+    op: "publish";
+    id: number;
+    name: string;
+    value: Packed;
+    keys: string[];
+    override?: boolean;
+  }
+  /** Drop the dataset `name` (its keys are let go); answered by `dataset-answer`. */
+  | { op: "unpublish"; id: number; name: string }
+  /**
+   * Ask for the dataset `name`: the owner (the client, or its task `owner`)
+   * then holds futures on its keys. Unknown names are refused at once, or
+   * with `wait` answered once published. Answered by `dataset-answer`.
+   */
+  | {
+    op: "get-dataset";
+    id: number;
+    name: string;
+    owner?: string;
+    wait?: boolean;
+  }
+  /** Ask for the names of the published datasets; answered by `dataset-answer`. */
+  | { op: "list-datasets"; id: number }
   /** Which task hosts the actor named `name`, answered by `actor-key`. */
   | { op: "get-actor"; id: number; name: string }
   /** End the actor of `key` now, whoever holds it (`actor.kill()`). */
@@ -224,6 +259,7 @@ export type SchedulerAnswer = Extract<
       | "task-stream"
       | "workers-retired"
       | "restarted"
+      | "dataset-answer"
       | "actor-key";
   }
 >;
@@ -289,6 +325,18 @@ export type SchedulerToClient =
     id: number;
     values: Record<string, Packed>;
     errors: Record<string, Packed>;
+  }
+  /**
+   * The answer to dataset request `id` (`publish`, `unpublish`,
+   * `get-dataset`, `list-datasets`): the dataset's codec bytes, the names
+   * published, or why the request was refused.
+   */
+  | {
+    op: "dataset-answer";
+    id: number;
+    value?: Packed;
+    names?: string[];
+    error?: string;
   };
 
 /** When a run ran, as its worker reports it with the run's end. */
@@ -564,6 +612,7 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   "call-result": true,
   "workers-retired": true,
   restarted: true,
+  "dataset-answer": true,
   "actor-key": true,
 };
 
@@ -702,6 +751,22 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   },
   "retire-workers": { id: nat, workers: keys },
   restart: { id: nat },
+  "fire-and-forget": { keys },
+  publish: {
+    id: nat,
+    name: key,
+    value: packed,
+    keys,
+    override: optional(bool),
+  },
+  unpublish: { id: nat, name: key },
+  "get-dataset": {
+    id: nat,
+    name: key,
+    owner: optional(key),
+    wait: optional(bool),
+  },
+  "list-datasets": { id: nat },
   "get-actor": { id: nat, name: str(1 << 10) },
   "kill-actor": { key },
 };

@@ -6,6 +6,11 @@
  */
 
 import type { CaseDef } from "./harness.ts";
+import {
+  actorClientLatency,
+  actorTaskLatency,
+  actorThroughput,
+} from "./cases/actor.ts";
 import { balanceCase } from "./cases/balance.ts";
 import { deadlockCase, fibCase, type FibVariant } from "./cases/fib.ts";
 import {
@@ -51,6 +56,10 @@ export function allCases(quick: boolean): CaseDef[] {
     taskLatency(false),
     taskLatency(true),
     workerClientLatency,
+    actorClientLatency,
+    actorTaskLatency,
+    actorThroughput(false, quick),
+    actorThroughput(true, quick),
     startupCase("inproc"),
     startupCase("tcp"),
     heldCase(true),

@@ -8,7 +8,10 @@ Cases: balance (the mixed and skewed workloads of bench/cases/balance.ts on
 2 workers of 1 thread, BALANCE_REPS runs after a warm-up, median), map (MAP_NS sizes), fib_delayed (FIB_NS sizes; bench_dask.py runs only
 10 and 12), latency (LAT_K sequential submit+result round trips from the
 client), startup_first (cluster start-up to the first result; PROCESSES=0 for
-an in-process cluster of threads).
+an in-process cluster of threads), actor (ACTOR_K calls on one
+`client.submit(Counter, actor=True)`: per-call round trips from the client
+and from inside a task, then ACTOR_K sequential and ACTOR_K concurrent calls
+from the client in all).
 """
 import json
 import logging
@@ -32,6 +35,27 @@ def fib_del(n):
         return n
     a, b = compute(fib_del(n - 1), fib_del(n - 2))
     return a + b
+
+
+class Counter:
+    """The actor of the actor cases (bench/cases/actor.ts has its twin)."""
+
+    def __init__(self, start=0):
+        self.n = start
+
+    def increment(self, by=1):
+        self.n += by
+        return self.n
+
+
+def actor_calls_in_task(counter, k):
+    """k sequential round trips to `counter` from inside a task, in µs."""
+    samples = []
+    for _ in range(k):
+        t = time.perf_counter()
+        counter.increment().result()
+        samples.append((time.perf_counter() - t) * 1e6)
+    return samples
 
 
 def sleep_ms(ms):
@@ -106,6 +130,50 @@ def startup_first():
     cluster.close()
 
 
+def per_call(samples):
+    samples = sorted(samples)
+    return round(samples[len(samples) // 2], 1), \
+        round(samples[int(len(samples) * 0.99)], 1)
+
+
+def actor(client):
+    k = ints("ACTOR_K", "1000")[0]
+    counter_future = client.submit(Counter, 10, actor=True)
+    counter = counter_future.result()
+    for _ in range(10):  # warm-up
+        counter.increment().result()
+    samples = []
+    for _ in range(k):
+        t = time.perf_counter()
+        counter.increment().result()
+        samples.append((time.perf_counter() - t) * 1e6)
+    med, p99 = per_call(samples)
+    out(case="actor_client", calls=k, us_median=med, us_p99=p99)
+    # The task runs on the worker that does not host the actor, as in
+    # bench/cases/actor.ts.
+    host = client.who_has([counter_future])[counter_future.key][0]
+    other = [w for w in client.scheduler_info()["workers"] if w != host]
+    client.submit(actor_calls_in_task, counter, 10, pure=False,
+                  workers=other).result()
+    samples = client.submit(actor_calls_in_task, counter, k, pure=False,
+                            workers=other).result()
+    med, p99 = per_call(samples)
+    out(case="actor_task", calls=k, us_median=med, us_p99=p99)
+    t = time.perf_counter()
+    for _ in range(k):
+        counter.increment().result()
+    dt = time.perf_counter() - t
+    out(case="actor_sequential", calls=k, seconds=round(dt, 4),
+        calls_per_s=round(k / dt))
+    t = time.perf_counter()
+    futures = [counter.increment() for _ in range(k)]
+    for f in futures:
+        f.result()
+    dt = time.perf_counter() - t
+    out(case="actor_concurrent", calls=k, seconds=round(dt, 4),
+        calls_per_s=round(k / dt))
+
+
 def main(cases):
     if "startup_first" in cases:
         startup_first()
@@ -141,6 +209,8 @@ def main(cases):
         samples.sort()
         out(case="latency", calls=k, us_median=round(samples[k // 2], 1),
             us_p99=round(samples[int(k * 0.99)], 1))
+    if "actor" in rest:
+        actor(client)
     client.close()
     cluster.close()
 

@@ -7,6 +7,7 @@
  */
 
 import {
+  type Actor,
   compute,
   delayed,
   getClient,
@@ -141,4 +142,33 @@ export async function holdPending(n: number, chunk = 10_000): Promise<void> {
 export async function sleepMs(ms: number): Promise<string> {
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   return getWorker().id;
+}
+
+/** The actor of the actor cases (`Counter` in `bench/dask_extra.py`). */
+export class Counter {
+  constructor(public n = 0) {}
+  increment(by = 1): number {
+    return (this.n += by);
+  }
+  /** The id of the worker hosting it. */
+  where(): string {
+    return getClient().id;
+  }
+}
+
+/**
+ * `k` sequential awaited calls to `counter`, in µs each: from inside a task,
+ * or from the client.
+ */
+export async function actorCallsInTask(
+  counter: Actor<Counter>,
+  k: number,
+): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < k; i++) {
+    const t = performance.now();
+    await counter.increment();
+    out.push((performance.now() - t) * 1000);
+  }
+  return out;
 }

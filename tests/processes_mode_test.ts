@@ -32,7 +32,7 @@ import {
   alive,
   commandLine,
   descendants,
-  Proc,
+  runScript,
   workerPids,
 } from "./fixtures/processes.ts";
 
@@ -208,20 +208,9 @@ clusterTest(
 clusterTest(
   "processes: worker processes exit by themselves when their program is killed",
   async () => {
-    const app = new Proc(
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--config",
-          new URL("../deno.json", import.meta.url).pathname,
-          "-A",
-          new URL("./fixtures/processes_cluster_app.ts", import.meta.url)
-            .pathname,
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }),
+    const app = runScript(
+      new URL("./fixtures/processes_cluster_app.ts", import.meta.url),
+      [],
       "processes app",
     );
     let tokenFile: string | undefined;

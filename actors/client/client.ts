@@ -52,6 +52,12 @@ import {
   splitActorArgs,
 } from "./actor_handle.ts";
 import { withDeadline } from "./deadline.ts";
+import {
+  checkDatasetName,
+  datasetAnswer,
+  type GetDatasetOptions,
+  type PublishOptions,
+} from "./datasets.ts";
 import { Future, type FutureHost } from "./future.ts";
 import {
   type ClientEffect,
@@ -835,6 +841,170 @@ export class Client
   async restart(): Promise<void> {
     this.flush(); // what was submitted before is cancelled too
     await this.request("restart()", { op: "restart", id: 0 });
+  }
+
+  /**
+   * Publishes `value` under `name` at the scheduler (Dask's
+   * `publish_dataset`): any client can then fetch it with `getDataset`.
+   * The futures in `value` (itself, or nested in arrays and plain objects)
+   * stay alive while it is published, even after every client released
+   * them and this one left; `unpublish` lets them go.
+   *
+   * @throws {TendrilError} (as a rejection) when the name is taken (unless
+   *   `options.override`) or a future in `value` is already released.
+   * @throws {SerializationError} (as a rejection) when `value` cannot travel.
+   * @example Results that outlive their client
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, type Future, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * {
+   *   await using producer = await Client.connect(cluster);
+   *   await producer.publish("squares", producer.map((x: number) => x * x, [1, 2, 3]));
+   *   await assert.rejects(producer.publish("squares", []), /already published/);
+   * }
+   * await using consumer = await Client.connect(cluster);
+   * assert.deepEqual(await consumer.listDatasets(), ["squares"]);
+   * const squares = await consumer.getDataset<Future<number>[]>("squares");
+   * assert.deepEqual(await consumer.gather(squares), [1, 4, 9]);
+   * await consumer.unpublish("squares");
+   * await assert.rejects(consumer.getDataset("squares"), /no dataset named "squares"/);
+   * ```
+   */
+  async publish(
+    name: string,
+    value: unknown,
+    options: PublishOptions = {},
+  ): Promise<void> {
+    checkDatasetName(name, "publish()");
+    const keys: string[] = [];
+    const bytes = pack(
+      value,
+      (k) => keys.push(k),
+      () => `dataset ${JSON.stringify(name)}`,
+    );
+    const limit = this.host.maxMessageSize;
+    if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
+      throw new SerializationError(
+        `dataset ${JSON.stringify(name)} is ${bytes.length} bytes encoded, ` +
+          `over the ${limit}-byte message limit (less ${MESSAGE_SLACK}); ` +
+          `publish futures of the large values instead`,
+      );
+    }
+    this.flush(); // the submissions of its futures reach the scheduler first
+    const msg: Extract<ClientToScheduler, { op: "publish" }> = {
+      op: "publish",
+      id: 0,
+      name,
+      value: bytes,
+      keys: [...new Set(keys)],
+    };
+    if (options.override) msg.override = true;
+    datasetAnswer(await this.request("publish()", msg));
+  }
+
+  /**
+   * The dataset published under `name`, with its futures now held by this
+   * client (inside a task: by the task). Rejects at once when no dataset
+   * has that name, unless `options.wait`: it then waits for the name to be
+   * published, within `options.timeout` or `options.signal`.
+   *
+   * @throws {TendrilError} (as a rejection) naming a dataset not published.
+   * @throws {TimeoutError} (as a rejection) when `timeout` ms pass first.
+   * @example Waiting for a name another client publishes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Client, type Future, LocalCluster } from "@tendril/tendril";
+   * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+   * await using client = await Client.connect(cluster);
+   * const later = client.getDataset<{ answer: Future<number> }>("later", { wait: true, timeout: 60_000 });
+   * await client.publish("later", { answer: client.submit(() => 42) });
+   * assert.equal(await (await later).answer.result(), 42);
+   * await assert.rejects(client.getDataset("nope"), /no dataset named "nope"/);
+   * ```
+   */
+  getDataset<T = unknown>(
+    name: string,
+    options: GetDatasetOptions = {},
+  ): Promise<T> {
+    return withDeadline(
+      () => `getDataset(${JSON.stringify(name)})`,
+      options,
+      (bounded) => this.getDatasetNow(name, bounded) as Promise<T>,
+    );
+  }
+
+  /** `getDataset` with the timeout folded into `options.signal`. */
+  private async getDatasetNow(
+    name: string,
+    options: GetDatasetOptions,
+  ): Promise<unknown> {
+    checkDatasetName(name, "getDataset()");
+    const task = currentTask()?.key;
+    const msg: Extract<ClientToScheduler, { op: "get-dataset" }> = {
+      op: "get-dataset",
+      id: 0,
+      name,
+    };
+    if (task !== undefined) msg.owner = task;
+    if (options.wait) msg.wait = true;
+    // The scheduler counts us as holding the keys once it answers: an
+    // answer that comes after the caller gave up is let go at once.
+    let abandoned = false;
+    const value = this.request("getDataset()", msg).then((answer) => {
+      const bytes = datasetAnswer(answer).value!;
+      if (!abandoned) return this.decodeValue(bytes);
+      const keys: string[] = [];
+      unpack(bytes, (key) => void keys.push(key));
+      this.dispatch({ type: "unwanted", keys, owner: task ?? "" });
+      this.flushSoon();
+    });
+    value.catch(() => {});
+    try {
+      if (!options.wait) {
+        return await (options.signal
+          ? untilAborted(value, options.signal)
+          : value);
+      }
+      await this.waitFor(value.then(() => {}), [], {
+        ...options,
+        blocking: options.secede === false ? false : undefined,
+      });
+      return await value;
+    } catch (e) {
+      abandoned = true;
+      throw e;
+    }
+  }
+
+  /**
+   * Removes the dataset `name`; its futures are let go unless someone else
+   * holds them.
+   *
+   * @throws {TendrilError} (as a rejection) naming a dataset not published.
+   */
+  async unpublish(name: string): Promise<void> {
+    checkDatasetName(name, "unpublish()");
+    const msg = { op: "unpublish" as const, id: 0, name };
+    datasetAnswer(await this.request("unpublish()", msg));
+  }
+
+  /** The names of the published datasets, sorted. */
+  async listDatasets(): Promise<string[]> {
+    const msg = { op: "list-datasets" as const, id: 0 };
+    return datasetAnswer(await this.request("listDatasets()", msg)).names ?? [];
+  }
+
+  /**
+   * @internal the scheduler runs `keys` to their end whoever lets go of
+   * them (see `fireAndForget`).
+   *
+   * @throws {ClientClosedError} when the client is closed.
+   */
+  keepRunning(keys: string[]): void {
+    if (this.live.closed) throw new ClientClosedError("fireAndForget()");
+    this.flush(); // their submissions reach the scheduler first
+    this.host.send({ op: "fire-and-forget", keys });
   }
 
   /** Sends `msg` with a fresh id; resolves with the scheduler's answer. */

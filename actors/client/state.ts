@@ -113,6 +113,12 @@ export type ClientEvent =
   | { type: "hold"; key: string; owner: string }
   /** `owner` loses a holder of `key`; its last one releases the key. */
   | { type: "drop"; key: string; owner: string }
+  /**
+   * The scheduler counts `owner` as holding `keys` (it answered a dataset
+   * request nobody reads any more): those `owner` does not hold here are
+   * released.
+   */
+  | { type: "unwanted"; keys: string[]; owner: string }
   /** Task `task` ended: the scheduler releases its futures by itself. */
   | { type: "task-ended"; task: string; keys: Iterable<string> }
   /**
@@ -226,6 +232,13 @@ export class ClientState {
       }
       case "drop":
         this.drop(event.key, event.owner);
+        break;
+      case "unwanted":
+        for (const key of event.keys) {
+          if (!this.keys.get(key)?.heldBy(event.owner)) {
+            this.keyMessage("release", key, event.owner);
+          }
+        }
         break;
       case "task-ended":
         for (const key of event.keys) {
@@ -396,6 +409,7 @@ export class ClientState {
       case "task-stream":
       case "workers-retired":
       case "restarted":
+      case "dataset-answer":
       case "actor-key":
         return this.effect({ type: "answer", msg });
       case "task-output":

@@ -37,3 +37,22 @@ Deno.test("client: retry turns erred keys pending and asks the scheduler for tho
     "nothing to retry: no message",
   );
 });
+
+Deno.test("client: keys of an unread dataset answer are released, except those the owner holds", () => {
+  const c = new ClientState(true);
+  c.handle({ type: "hold", key: "kept", owner: "" });
+  c.handle({ type: "hold", key: "other-owner", owner: "task-1" });
+  c.handle({ type: "flush" });
+  c.handle({
+    type: "unwanted",
+    keys: ["kept", "other-owner", "new"],
+    owner: "",
+  });
+  const [sent] = c.handle({ type: "flush" });
+  assert.deepEqual(sent, {
+    type: "send",
+    msgs: [{ op: "release", keys: ["other-owner", "new"], owner: undefined }],
+  });
+  assert.ok(c.record("kept")!.heldBy(""), "the held key is untouched");
+  assert.ok(c.record("other-owner")!.heldBy("task-1"));
+});

@@ -34,6 +34,8 @@ import type {
   WorkerToScheduler,
 } from "../protocol.ts";
 import { FunctionCalls } from "./calls.ts";
+import { Datasets } from "./datasets.ts";
+import { forgetHolder, isForgetHolder, runsOn } from "./fire_and_forget.ts";
 import { findDeadlock } from "./deadlock.ts";
 import { describeScheduler, type SchedulerAbout } from "./info.ts";
 import { stealsFor } from "./stealing.ts";
@@ -43,7 +45,13 @@ import { checkInvariants } from "./invariants.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { RecentOutput } from "./recent_output.ts";
 import { planMoves, RetireRequests } from "./retirement.ts";
-import { addTo, removeFrom, TaskRecord, WorkerRecord } from "./records.ts";
+import {
+  addTo,
+  type Owner,
+  removeFrom,
+  TaskRecord,
+  WorkerRecord,
+} from "./records.ts";
 import {
   keyDone,
   lostScattered,
@@ -138,6 +146,17 @@ export class SchedulerState extends TaskGraph {
   private graceGroup: TaskRecord[] | null = null;
   /** Calls of a function on every worker (`client.run`) waiting for answers. */
   private readonly calls: FunctionCalls = new FunctionCalls();
+  /** Published datasets (see `datasets.ts`). */
+  private readonly datasets: Datasets = new Datasets({
+    task: (key) => this.tasks.get(key),
+    hold: (ts, name) => {
+      this.hold(ts, name);
+      this.settle(ts); // a released key held again is computed again
+    },
+    unhold: (name) => this.unhold(name),
+    want: (client, task, keys) => this.want(client, task, keys),
+    answer: (client, msg) => this.send(client, msg),
+  });
   /** Workers being retired, until they are told to close. */
   private readonly retiring: Set<WorkerRecord> = new Set();
   /**
@@ -304,6 +323,7 @@ export class SchedulerState extends TaskGraph {
       if (this.restarts[i].client === id) this.restarts.splice(i, 1);
     }
     this.calls.clientLeft(id);
+    this.datasets.clientLeft(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
@@ -406,6 +426,19 @@ export class SchedulerState extends TaskGraph {
         return this.retireWorkers(from, msg.id, msg.workers);
       case "restart":
         return this.restart(from, msg.id);
+      case "fire-and-forget":
+        for (const key of msg.keys) {
+          const ts = this.tasks.get(key);
+          if (!ts || !runsOn(ts.status)) continue;
+          this.hold(ts, forgetHolder(key));
+          this.settle(ts); // a released key held again is computed again
+        }
+        return;
+      case "publish":
+      case "unpublish":
+      case "get-dataset":
+      case "list-datasets":
+        return this.datasets.handle(from, msg);
       case "get-actor": {
         const ts = this.actorNames.get(msg.name);
         const live = ts && this.tasks.get(ts.key) === ts;
@@ -1008,6 +1041,11 @@ export class SchedulerState extends TaskGraph {
     this.settle(ts);
     this.fill(w);
     if (w.executing < w.slots) this.mayIdle.add(w);
+  }
+
+  /** A fire-and-forget key ran to its end: the scheduler lets it go. */
+  protected override heldSettled(ts: TaskRecord, owner: Owner): void {
+    if (isForgetHolder(owner.id) === ts.key) this.unhold(forgetHolder(ts.key));
   }
 
   /** A run on `w` threw: the task runs again while it has retries, else it errs. */

@@ -623,14 +623,23 @@ export class TaskGraph {
     const owners = ts.wantedBy;
     if (!owners || owners.length === 0) return;
     if (owners.length === 1) {
-      const client = owners[0].client;
-      if (client !== SCHEDULER_HOLDER) this.send(client, msg);
+      const owner = owners[0];
+      if (owner.client !== SCHEDULER_HOLDER) this.send(owner.client, msg);
+      else this.heldSettled(ts, owner);
       return;
     }
     for (const client of new Set(owners.map((o) => o.client))) {
       if (client !== SCHEDULER_HOLDER) this.send(client, msg);
     }
+    const held = owners.filter((o) => o.client === SCHEDULER_HOLDER);
+    for (const owner of held) this.heldSettled(ts, owner);
   }
+
+  /**
+   * `ts`, held by the scheduler's `owner` (see `holder`), finished, erred
+   * or was cancelled: a subclass may let it go (fire-and-forget does).
+   */
+  protected heldSettled(_ts: TaskRecord, _owner: Owner): void {}
 
   /** Asks worker `w` to free `key` (held back until the batch ends, see `pendingFree`). */
   protected free(w: WorkerRecord, key: string): void {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CaseDef, CaseOptions } from "../harness.ts";
+import type { CaseDef, CaseOptions, Measure } from "../harness.ts";
 import { round3, summarize } from "../stats.ts";
 import { noop, submitLatency, workerClientEnter } from "../tasks.ts";
 import { connect } from "./common.ts";
@@ -15,7 +15,7 @@ import { connect } from "./common.ts";
 const calls = (o: CaseOptions) => (o.quick ? 200 : 1000);
 
 /** Median and p99 of one repetition's samples. */
-function perCall(samples: number[]) {
+export function perCall(samples: number[]): Measure {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
     value: summarize(samples).median,
@@ -23,13 +23,14 @@ function perCall(samples: number[]) {
   };
 }
 
-type Conn = Awaited<ReturnType<typeof connect>>;
+/** The connection a latency case's samples use. */
+export type Conn = Awaited<ReturnType<typeof connect>>;
 
 /**
  * A per-call latency case on an in-process cluster: `samples` returns one
  * repetition's K per-call times in µs.
  */
-function latencyCase(
+export function latencyCase(
   id: string,
   title: string,
   samples: (conn: Conn, k: number) => Promise<number[]>,
