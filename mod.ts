@@ -66,6 +66,22 @@ export {
 } from "./actors/task/context.ts";
 export { getClient, workerClient } from "./actors/client/get_client.ts";
 export {
+  Queue,
+  type QueueOptions,
+} from "./actors/client/coordination/queue.ts";
+export { Variable } from "./actors/client/coordination/variable.ts";
+export { ClusterEvent } from "./actors/client/coordination/event.ts";
+export {
+  Semaphore,
+  type SemaphoreOptions,
+} from "./actors/client/coordination/semaphore.ts";
+export { Lock } from "./actors/client/coordination/lock.ts";
+export {
+  Topic,
+  TopicSubscription,
+} from "./actors/client/coordination/topic.ts";
+export type { PrimitiveOptions } from "./actors/client/coordination/ask.ts";
+export {
   CancelledError,
   ClientClosedError,
   ConnectionClosedError,

@@ -41,6 +41,7 @@ import {
   type AsCompletedHost,
   type AsCompletedOptions,
 } from "./as_completed.ts";
+import { CoordinationLink } from "./coordination/link.ts";
 import { withDeadline } from "./deadline.ts";
 import { Future, type FutureHost } from "./future.ts";
 import {
@@ -136,6 +137,21 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
   /** Drops the hold of a client-owned future that is garbage collected unreleased. */
   private readonly finalizer: FinalizationRegistry<[string, string]>;
+  /** @internal requests to coordination primitives (`Queue`, `Lock`...) in flight. */
+  readonly coordination: CoordinationLink = new CoordinationLink({
+    send: (msg) => {
+      this.flush(); // what it refers to reaches the scheduler first
+      this.host.send(msg);
+    },
+    decode: (bytes, owner) => this.decodeValue(bytes, owner),
+    holdWhile: (keys, owner, then) => {
+      for (const key of keys) this.dispatch({ type: "hold", key, owner });
+      this.flush();
+      then();
+      for (const key of keys) this.dispatch({ type: "drop", key, owner });
+      this.flushSoon();
+    },
+  });
   /** @internal a task-side client resolves locally held keys through this. */
   localValue: ((key: string) => { value: unknown } | undefined) | undefined;
   /** Middle part of generated keys (`name-prefix-n`): unique per client in this isolate. */
@@ -178,6 +194,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
         this.failCalls(
           error ?? new ClientClosedError(`waiting for a call (${reason})`),
         );
+        this.coordination.fail(error ?? new TendrilError(reason));
       },
     );
   }
@@ -865,6 +882,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     for (const key of [...this.state.keys.keys()]) this.wake(key);
     this.failRequests();
     this.failCalls(new ClientClosedError("waiting for a call"));
+    this.coordination.fail();
     await this.host.close();
   }
 
@@ -1038,9 +1056,8 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
     }
   }
 
-  /** @internal decodes bytes, turning key references into held futures. */
-  decodeValue(bytes: Packed): unknown {
-    const owner = currentTask()?.key ?? "";
+  /** @internal decodes bytes, turning key references into futures held for `owner`. */
+  decodeValue(bytes: Packed, owner = currentTask()?.key ?? ""): unknown {
     return unpack(bytes, (key) => {
       this.dispatch({ type: "hold", key, owner });
       return this.futureOf(this.state.record(key)!, owner);
@@ -1182,6 +1199,9 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
           break;
         case "call-result":
           this.callAnswered(effect.msg);
+          break;
+        case "coordination":
+          this.coordination.receive(effect.msg);
           break;
         case "warning":
           console.warn(`tendril: ${effect.message}`);
