@@ -1057,7 +1057,10 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
   }
 
   /** @internal decodes bytes, turning key references into futures held for `owner`. */
-  decodeValue(bytes: Packed, owner = currentTask()?.key ?? ""): unknown {
+  decodeValue(
+    bytes: Packed,
+    owner: string = currentTask()?.key ?? "",
+  ): unknown {
     return unpack(bytes, (key) => {
       this.dispatch({ type: "hold", key, owner });
       return this.futureOf(this.state.record(key)!, owner);

@@ -33,7 +33,9 @@ export type Ask = DistributiveOmit<
   "id"
 >;
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
+/** `Omit` applied to each member of a union. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown
+  ? Omit<T, K>
   : never;
 
 /** What the link needs of its client. */
@@ -68,7 +70,7 @@ interface Entry {
 }
 
 /** A subscription's callbacks. */
-interface Subscription {
+export interface Subscription {
   /** The task it was made for. */
   readonly owner: string;
   /** A message arrived. */

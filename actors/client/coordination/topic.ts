@@ -8,12 +8,7 @@
 import type { Packed } from "../../../runtime/codec/packed.ts";
 import { currentTask } from "../../task/context.ts";
 import type { Client } from "../client.ts";
-import {
-  ask,
-  encodeItem,
-  primitiveClient,
-  type PrimitiveOptions,
-} from "./ask.ts";
+import { encodeItem, primitiveClient, type PrimitiveOptions } from "./ask.ts";
 
 /**
  * A named topic: `publish` sends a value to every subscription open at the

@@ -16,7 +16,8 @@ import {
 } from "./context.ts";
 
 /** A put waiting for room, with its item. */
-interface Putter extends Waiter {
+export interface Putter extends Waiter {
+  /** The item it puts. */
   readonly item: Item;
 }
 
