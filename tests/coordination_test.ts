@@ -3,7 +3,7 @@
 // in-process cluster and over TCP; leases freed by a SIGKILLed worker and
 // by a closed client. No sleeps: every wait is on an answer, bounded.
 import assert from "node:assert/strict";
-import { BOUND_MS, clusterTest, within } from "./fixtures/bounded.ts";
+import { BOUND_MS, clusterTest, until, within } from "./fixtures/bounded.ts";
 import {
   Client,
   ClusterEvent,
@@ -26,6 +26,8 @@ import {
   listen,
   produce,
   publishAll,
+  resultFromQueue,
+  takeOne,
   waitForEvent,
 } from "./fixtures/coordination_tasks.ts";
 import { tcpCluster } from "./fixtures/processes.ts";
@@ -60,6 +62,26 @@ const CASES: [string, (client: Client) => Promise<void>][] = [
     assert.equal(await q.get(), 1);
     await within("the waiting put", putting);
     assert.equal(await q.get(), 2);
+  }],
+  [
+    "a future in a queue item stays alive until a task takes it",
+    async (client) => {
+      const name = fresh("futures");
+      const f = client.submit((x: number) => x * 2, 21);
+      await new Queue<Future<number>[]>(name, { client }).put([f]);
+      f.release();
+      const taken = client.submit(resultFromQueue, name);
+      assert.equal(await taken.result({ timeout: BOUND_MS }), 42);
+    },
+  ],
+  ["a cancelled task's wait takes no item", async (client) => {
+    const name = fresh("cancelled");
+    const task = client.submit(takeOne, name);
+    await new Queue(`${name} waiting`, { client }).get({ timeout: BOUND_MS });
+    await task.cancel();
+    const q = new Queue<string>(name, { client });
+    await q.put("for the client");
+    assert.equal(await q.get({ timeout: BOUND_MS }), "for the client");
   }],
   ["a variable carries a future its client released", async (client) => {
     const name = fresh("handed");
@@ -246,5 +268,28 @@ clusterTest(
     assert.equal(mine.held, 1);
     await task.cancel();
     await mine.release();
+  },
+);
+
+clusterTest(
+  "futures a task received through a queue or a variable are let go once it ends and the primitive lets go",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const graph = cluster.scheduler.state;
+    const f = client.submit((x: number) => x * 2, 21);
+    const key = f.key;
+    await new Queue<Future<number>[]>("handover", { client }).put([f]);
+    const variable = new Variable<Future<number>>("handover", { client });
+    await variable.set(f);
+    f.release();
+    const taken = client.submit(resultFromQueue, "handover");
+    assert.equal(await taken.result({ timeout: BOUND_MS }), 42);
+    taken.release();
+    assert.ok(graph.tasks.has(key), "the variable still holds it");
+    await variable.delete();
+    await until("the key to be forgotten", () => !graph.tasks.has(key));
+    assert.equal(graph.coordination.queues.size, 0, "the empty queue is gone");
+    assert.equal(graph.coordination.variables.size, 0);
   },
 );

@@ -38,6 +38,13 @@ export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown
   ? Omit<T, K>
   : never;
 
+/** Requests answered with values whose futures are held for the asking task. */
+const OWNED: ReadonlySet<string> = new Set<CoordinationRequest["op"]>([
+  "queue-get",
+  "variable-get",
+  "topic-subscribe",
+]);
+
 /** What the link needs of its client. */
 export interface LinkHost {
   /** Sends `msg` after everything the client queued before it. */
@@ -131,7 +138,9 @@ export class CoordinationLink {
     }
     this.pending.set(id, { request, resolvers, abandoned: false });
     const msg = { ...ask, id } as CoordinationRequest;
-    if (owner !== "" && "owner" in msg) msg.owner = owner;
+    if (owner !== "" && OWNED.has(msg.op)) {
+      (msg as { owner?: string }).owner = owner;
+    }
     this.host.send(msg);
     return request;
   }
