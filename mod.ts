@@ -80,7 +80,11 @@ export {
   Topic,
   TopicSubscription,
 } from "./actors/client/coordination/topic.ts";
-export type { PrimitiveOptions } from "./actors/client/coordination/ask.ts";
+export {
+  NamedPrimitive,
+  type PrimitiveOptions,
+} from "./actors/client/coordination/named.ts";
+export type { CoordinationAsk } from "./actors/client/coordination/link.ts";
 export {
   CancelledError,
   ClientClosedError,

@@ -13,29 +13,7 @@ import type { Coordinated } from "../../protocol.ts";
 import { currentTask } from "../../task/context.ts";
 import type { Client } from "../client.ts";
 import { type WaitBounds, withDeadline } from "../deadline.ts";
-import { getClient } from "../get_client.ts";
-import type { Ask } from "./link.ts";
-
-/** Where a primitive's requests go. */
-export interface PrimitiveOptions {
-  /**
-   * The client to use (default: `getClient()`, the worker's client inside
-   * a task, else the newest open client).
-   */
-  client?: Client;
-}
-
-/** The client a primitive named `name` uses, checking the name. */
-export function primitiveClient(
-  kind: string,
-  name: string,
-  options: PrimitiveOptions,
-): Client {
-  if (typeof name !== "string" || name === "") {
-    throw new TypeError(`a ${kind} needs a non-empty string name`);
-  }
-  return options.client ?? getClient();
-}
+import type { CoordinationAsk } from "./link.ts";
 
 /**
  * Asks `question`, waiting within `bounds`; resolves with the answer, and
@@ -46,7 +24,7 @@ export function primitiveClient(
 export function ask(
   client: Client,
   what: string,
-  question: Ask,
+  question: CoordinationAsk,
   bounds: WaitBounds = {},
 ): Promise<{ answer: Coordinated; owner: string }> {
   return withDeadline(() => what, bounds, async (bounded) => {
@@ -73,7 +51,7 @@ export function ask(
 export async function askValue(
   client: Client,
   what: string,
-  question: Ask,
+  question: CoordinationAsk,
   bounds: WaitBounds = {},
 ): Promise<unknown> {
   const { answer, owner } = await ask(client, what, question, bounds);

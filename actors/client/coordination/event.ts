@@ -5,9 +5,8 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
 import type { WaitBounds } from "../deadline.ts";
-import { ask, primitiveClient, type PrimitiveOptions } from "./ask.ts";
+import { NamedPrimitive } from "./named.ts";
 
 /**
  * A named event kept by the scheduler, set or clear (clear at first):
@@ -32,25 +31,10 @@ import { ask, primitiveClient, type PrimitiveOptions } from "./ask.ts";
  * await go.clear();
  * ```
  */
-export class ClusterEvent {
-  /** The event's name. */
-  readonly name: string;
-  /** The client its requests go through. */
-  readonly client: Client;
-
-  /**
-   * The event named `name`, made (clear) on first use.
-   *
-   * @throws {TypeError} for an empty name.
-   */
-  constructor(name: string, options: PrimitiveOptions = {}) {
-    this.client = primitiveClient("ClusterEvent", name, options);
-    this.name = name;
-  }
-
+export class ClusterEvent extends NamedPrimitive {
   /** Sets it: every wait ends. */
   async set(): Promise<void> {
-    await ask(this.client, `set() of event ${this.name}`, {
+    await this.ask("set()", {
       op: "event-set",
       name: this.name,
       on: true,
@@ -59,7 +43,7 @@ export class ClusterEvent {
 
   /** Clears it: later waits wait for the next `set`. */
   async clear(): Promise<void> {
-    await ask(this.client, `clear() of event ${this.name}`, {
+    await this.ask("clear()", {
       op: "event-set",
       name: this.name,
       on: false,
@@ -72,7 +56,7 @@ export class ClusterEvent {
    * @throws {TimeoutError} when `options.timeout` passes first.
    */
   async wait(options: WaitBounds = {}): Promise<void> {
-    await ask(this.client, `wait() on event ${this.name}`, {
+    await this.ask("wait()", {
       op: "event-wait",
       name: this.name,
     }, options);
@@ -80,11 +64,16 @@ export class ClusterEvent {
 
   /** Whether it is set now. */
   async isSet(): Promise<boolean> {
-    const { answer } = await ask(this.client, `isSet() of ${this.name}`, {
+    const answer = await this.ask("isSet()", {
       op: "event-wait",
       name: this.name,
       poll: true,
     });
     return answer.count === 1;
+  }
+
+  /** Errors call it an event. */
+  protected get kind(): string {
+    return "event";
   }
 }

@@ -28,15 +28,10 @@ export type CoordinationMessage =
   | Extract<SchedulerToClient, { op: "topic-message" }>;
 
 /** A request as a primitive makes it (the link gives it its id). */
-export type Ask = DistributiveOmit<
-  Exclude<CoordinationRequest, { op: "withdraw" | "topic-publish" }>,
-  "id"
->;
-
-/** `Omit` applied to each member of a union. */
-export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown
-  ? Omit<T, K>
-  : never;
+export type CoordinationAsk = {
+  [Op in Exclude<CoordinationRequest["op"], "withdraw" | "topic-publish">]:
+    Omit<Extract<CoordinationRequest, { op: Op }>, "id">;
+}[Exclude<CoordinationRequest["op"], "withdraw" | "topic-publish">];
 
 /** Requests answered with values whose futures are held for the asking task. */
 const OWNED: ReadonlySet<string> = new Set<CoordinationRequest["op"]>([
@@ -60,7 +55,7 @@ export interface Request {
   /** Its id. */
   readonly id: number;
   /** The request. */
-  readonly ask: Ask;
+  readonly ask: CoordinationAsk;
   /** The task it was made for ("" for the client itself). */
   readonly owner: string;
   /** Its answer, once it came. */
@@ -120,7 +115,7 @@ export class CoordinationLink {
   constructor(private readonly host: LinkHost) {}
 
   /** Sends `ask` for task `owner` ("" for none); see {@linkcode Request}. */
-  request(ask: Ask, owner: string): Request {
+  request(ask: CoordinationAsk, owner: string): Request {
     const id = ++this.seq;
     const resolvers = Promise.withResolvers<Coordinated>();
     const request: Request = {

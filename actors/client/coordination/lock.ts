@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PrimitiveOptions } from "./ask.ts";
+import type { PrimitiveOptions } from "./named.ts";
 import { Semaphore } from "./semaphore.ts";
 
 /**
@@ -57,8 +57,8 @@ export class Lock extends Semaphore {
     return `\u0000lock ${this.name}`;
   }
 
-  /** `call` of this lock, for errors. */
-  protected override what(call: string): string {
-    return `${call} of lock ${this.name}`;
+  /** Errors call it a lock. */
+  protected override get kind(): string {
+    return "lock";
   }
 }

@@ -5,15 +5,9 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
 import type { WaitBounds } from "../deadline.ts";
-import {
-  ask,
-  askValue,
-  encodeItem,
-  primitiveClient,
-  type PrimitiveOptions,
-} from "./ask.ts";
+import { encodeItem } from "./ask.ts";
+import { NamedPrimitive, type PrimitiveOptions } from "./named.ts";
 
 /** Options of a {@linkcode Queue}. */
 export interface QueueOptions extends PrimitiveOptions {
@@ -55,11 +49,7 @@ export interface QueueOptions extends PrimitiveOptions {
  * assert.equal(await new Queue("numbers", { client }).qsize(), 0);
  * ```
  */
-export class Queue<T = unknown> {
-  /** The queue's name. */
-  readonly name: string;
-  /** The client its requests go through. */
-  readonly client: Client;
+export class Queue<T = unknown> extends NamedPrimitive {
   /** The bound this object gives the queue, if any. */
   readonly maxsize: number | undefined;
 
@@ -70,8 +60,7 @@ export class Queue<T = unknown> {
    * @throws {RangeError} for a maxsize that is not a count.
    */
   constructor(name: string, options: QueueOptions = {}) {
-    this.client = primitiveClient("Queue", name, options);
-    this.name = name;
+    super(name, options);
     const { maxsize } = options;
     if (
       maxsize !== undefined && (!Number.isSafeInteger(maxsize) || maxsize < 0)
@@ -91,7 +80,7 @@ export class Queue<T = unknown> {
    */
   async put(value: T, options: WaitBounds = {}): Promise<void> {
     const item = encodeItem(value, `a value put in queue ${this.name}`);
-    await ask(this.client, `put() on queue ${this.name}`, {
+    await this.ask("put()", {
       op: "queue-put",
       name: this.name,
       ...item,
@@ -105,7 +94,7 @@ export class Queue<T = unknown> {
    * @throws {TimeoutError} when `options.timeout` passes first (nothing is taken).
    */
   async get(options: WaitBounds = {}): Promise<T> {
-    return await askValue(this.client, `get() on queue ${this.name}`, {
+    return await this.askValue("get()", {
       op: "queue-get",
       name: this.name,
     }, options) as T;
@@ -113,10 +102,15 @@ export class Queue<T = unknown> {
 
   /** How many items the queue holds now. */
   async qsize(): Promise<number> {
-    const { answer } = await ask(this.client, `qsize() of ${this.name}`, {
+    const answer = await this.ask("qsize()", {
       op: "queue-size",
       name: this.name,
     });
     return answer.count ?? 0;
+  }
+
+  /** Errors call it a queue. */
+  protected get kind(): string {
+    return "queue";
   }
 }

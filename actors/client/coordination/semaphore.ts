@@ -6,9 +6,8 @@
  */
 
 import { TendrilError } from "../../../runtime/errors.ts";
-import type { Client } from "../client.ts";
 import type { WaitBounds } from "../deadline.ts";
-import { ask, primitiveClient, type PrimitiveOptions } from "./ask.ts";
+import { NamedPrimitive, type PrimitiveOptions } from "./named.ts";
 
 /** Options of a {@linkcode Semaphore}. */
 export interface SemaphoreOptions extends PrimitiveOptions {
@@ -49,11 +48,7 @@ export interface SemaphoreOptions extends PrimitiveOptions {
  * await sem.release();
  * ```
  */
-export class Semaphore {
-  /** The semaphore's name. */
-  readonly name: string;
-  /** The client its requests go through. */
-  readonly client: Client;
+export class Semaphore extends NamedPrimitive {
   /** Leases it has. */
   readonly maxLeases: number;
   /** Leases this object holds, oldest first. */
@@ -66,8 +61,7 @@ export class Semaphore {
    * @throws {RangeError} when `maxLeases` is not a positive integer.
    */
   constructor(name: string, options: SemaphoreOptions = {}) {
-    this.client = primitiveClient("Semaphore", name, options);
-    this.name = name;
+    super(name, options);
     const max = options.maxLeases ?? 1;
     if (!Number.isSafeInteger(max) || max < 1) {
       throw new RangeError(
@@ -88,7 +82,7 @@ export class Semaphore {
    * @throws {TimeoutError} when `options.timeout` passes first (no lease is taken).
    */
   async acquire(options: WaitBounds = {}): Promise<void> {
-    const { answer } = await ask(this.client, this.what("acquire()"), {
+    const answer = await this.ask("acquire()", {
       op: "semaphore-acquire",
       name: this.wireName,
       maxLeases: this.maxLeases,
@@ -107,7 +101,7 @@ export class Semaphore {
     if (lease === undefined) {
       throw new TendrilError(`${this.what("release()")}: no lease held here`);
     }
-    await ask(this.client, this.what("release()"), {
+    await this.ask("release()", {
       op: "semaphore-release",
       name: this.wireName,
       lease,
@@ -119,8 +113,8 @@ export class Semaphore {
     return this.name;
   }
 
-  /** `call` of this semaphore, for errors. */
-  protected what(call: string): string {
-    return `${call} of semaphore ${this.name}`;
+  /** Errors call it a semaphore. */
+  protected get kind(): string {
+    return "semaphore";
   }
 }

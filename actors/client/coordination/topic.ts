@@ -8,7 +8,8 @@
 import type { Packed } from "../../../runtime/codec/packed.ts";
 import { currentTask } from "../../task/context.ts";
 import type { Client } from "../client.ts";
-import { encodeItem, primitiveClient, type PrimitiveOptions } from "./ask.ts";
+import { encodeItem } from "./ask.ts";
+import { NamedPrimitive } from "./named.ts";
 
 /**
  * A named topic: `publish` sends a value to every subscription open at the
@@ -40,22 +41,7 @@ import { encodeItem, primitiveClient, type PrimitiveOptions } from "./ask.ts";
  * assert.deepEqual(got, ["hello", "world"]);
  * ```
  */
-export class Topic<T = unknown> {
-  /** The topic's name. */
-  readonly name: string;
-  /** The client its requests go through. */
-  readonly client: Client;
-
-  /**
-   * The topic named `name`.
-   *
-   * @throws {TypeError} for an empty name.
-   */
-  constructor(name: string, options: PrimitiveOptions = {}) {
-    this.client = primitiveClient("Topic", name, options);
-    this.name = name;
-  }
-
+export class Topic<T = unknown> extends NamedPrimitive {
   /**
    * Sends `value` to every current subscription (not awaited: values from
    * one publisher arrive in order).
@@ -80,6 +66,11 @@ export class Topic<T = unknown> {
     const sub = new TopicSubscription<T>(this, options.signal);
     await sub.opened;
     return sub;
+  }
+
+  /** Errors call it a topic. */
+  protected get kind(): string {
+    return "topic";
   }
 }
 

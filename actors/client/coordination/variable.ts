@@ -5,15 +5,9 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
 import type { WaitBounds } from "../deadline.ts";
-import {
-  ask,
-  askValue,
-  encodeItem,
-  primitiveClient,
-  type PrimitiveOptions,
-} from "./ask.ts";
+import { encodeItem } from "./ask.ts";
+import { NamedPrimitive } from "./named.ts";
 
 /**
  * A named variable kept by the scheduler: `set` replaces its value (once
@@ -37,22 +31,7 @@ import {
  * await shared.delete();
  * ```
  */
-export class Variable<T = unknown> {
-  /** The variable's name. */
-  readonly name: string;
-  /** The client its requests go through. */
-  readonly client: Client;
-
-  /**
-   * The variable named `name`, made on first use.
-   *
-   * @throws {TypeError} for an empty name.
-   */
-  constructor(name: string, options: PrimitiveOptions = {}) {
-    this.client = primitiveClient("Variable", name, options);
-    this.name = name;
-  }
-
+export class Variable<T = unknown> extends NamedPrimitive {
   /**
    * Sets the value.
    *
@@ -60,7 +39,7 @@ export class Variable<T = unknown> {
    */
   async set(value: T): Promise<void> {
     const item = encodeItem(value, `the value of variable ${this.name}`);
-    await ask(this.client, `set() of variable ${this.name}`, {
+    await this.ask("set()", {
       op: "variable-set",
       name: this.name,
       ...item,
@@ -73,7 +52,7 @@ export class Variable<T = unknown> {
    * @throws {TimeoutError} when `options.timeout` passes first.
    */
   async get(options: WaitBounds = {}): Promise<T> {
-    return await askValue(this.client, `get() of variable ${this.name}`, {
+    return await this.askValue("get()", {
       op: "variable-get",
       name: this.name,
     }, options) as T;
@@ -81,9 +60,14 @@ export class Variable<T = unknown> {
 
   /** Empties the variable (gets wait again until the next `set`). */
   async delete(): Promise<void> {
-    await ask(this.client, `delete() of variable ${this.name}`, {
+    await this.ask("delete()", {
       op: "variable-delete",
       name: this.name,
     });
+  }
+
+  /** Errors call it a variable. */
+  protected get kind(): string {
+    return "variable";
   }
 }

@@ -64,6 +64,31 @@ export interface Primitive {
   validate(): void;
 }
 
+/**
+ * A primitive whose waits are one list, first come first served: a wait
+ * given up is answered `withdrawn`, the waits of a peer that left go.
+ */
+export abstract class WaitList implements Primitive {
+  /** The waits, oldest first. */
+  readonly waiters: Waiter[] = [];
+
+  /** `w` gives up. */
+  withdraw(c: CoordinationContext, w: Waiter): void {
+    if (removeWaiter(this.waiters, w)) c.answer(w, { withdrawn: true });
+  }
+
+  /** Peer `peer` left: its waits go. */
+  peerLeft(_c: CoordinationContext, peer: string): void {
+    removePeer(this.waiters, peer);
+  }
+
+  /** See {@linkcode Primitive.idle}. */
+  abstract get idle(): boolean;
+
+  /** See {@linkcode Primitive.validate}. */
+  abstract validate(): void;
+}
+
 /** Removes the waiters of `peer` from `list` (in place); returns them. */
 export function removePeer<T extends { peer: string }>(
   list: T[],

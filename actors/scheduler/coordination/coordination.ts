@@ -324,9 +324,9 @@ export class Coordination implements CoordinationContext {
     for (const q of this.queues.values()) {
       waiting += q.getters.length + q.putters.length;
     }
-    for (const v of this.variables.values()) waiting += v.getters.length;
+    for (const v of this.variables.values()) waiting += v.waiters.length;
     for (const e of this.events.values()) waiting += e.waiters.length;
-    for (const s of this.semaphores.values()) waiting += s.acquirers.length;
+    for (const s of this.semaphores.values()) waiting += s.waiters.length;
     let parked = 0;
     for (const m of this.parked.values()) parked += m.size;
     if (parked !== waiting) {

@@ -63,6 +63,12 @@ class Sim {
   }
 }
 
+/** The error of the first answer in `replies`. */
+function errorOf(replies: [string, SchedulerToClient][]): string {
+  const [, msg] = replies[0];
+  return String(msg.op === "coordinated" && msg.error);
+}
+
 const put = (
   id: number,
   value: number,
@@ -93,7 +99,7 @@ Deno.test("queue: a bounded put waits while full, gets are FIFO and admit it", (
   ]);
   const refused = sim.msg("a", put(3, 30, { maxsize: 2 }));
   assert.match(
-    String(refused[0][1].op === "coordinated" && refused[0][1].error),
+    errorOf(refused),
     /queue q has maxsize 1, not 2/,
   );
 });
@@ -213,24 +219,15 @@ Deno.test("semaphore: leases up to the bound; a leaving client's and a dead work
   assert.deepEqual(sim.leave("worker-left", "w1"), [
     ["b", { op: "coordinated", id: 2, count: 4 }],
   ]);
-  const bad = sim.msg("a", {
+  const release = {
     op: "semaphore-release",
     id: 9,
     name: "s",
     lease: 1,
-  });
+  } as const;
+  assert.match(errorOf(sim.msg("a", release)), /lease 1 is not held/);
   assert.match(
-    String(bad[0][1].op === "coordinated" && bad[0][1].error),
-    /lease 1 is not held/,
-  );
-  const other = sim.msg("a", {
-    op: "semaphore-acquire",
-    id: 10,
-    name: "s",
-    maxLeases: 3,
-  });
-  assert.match(
-    String(other[0][1].op === "coordinated" && other[0][1].error),
+    errorOf(sim.msg("a", { ...acquire(10), maxLeases: 3 })),
     /semaphore s has 2 leases, not 3/,
   );
   assert.deepEqual(

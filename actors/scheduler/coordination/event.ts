@@ -5,20 +5,12 @@
  * @module
  */
 
-import {
-  type CoordinationContext,
-  type Primitive,
-  removePeer,
-  removeWaiter,
-  type Waiter,
-} from "./context.ts";
+import { type CoordinationContext, type Waiter, WaitList } from "./context.ts";
 
 /** One event's flag and waiters. */
-export class EventRecord implements Primitive {
+export class EventRecord extends WaitList {
   /** Whether it is set. */
   isSet = false;
-  /** Waits until it is set. */
-  readonly waiters: Waiter[] = [];
 
   /** Sets (`on`) or clears it; setting ends every wait. */
   set(c: CoordinationContext, on: boolean): void {
@@ -32,16 +24,6 @@ export class EventRecord implements Primitive {
     if (this.isSet) return c.answer(w, {});
     this.waiters.push(w);
     c.park(w, this);
-  }
-
-  /** A wait gives up. */
-  withdraw(c: CoordinationContext, w: Waiter): void {
-    if (removeWaiter(this.waiters, w)) c.answer(w, { withdrawn: true });
-  }
-
-  /** A peer left: its waits go. */
-  peerLeft(_c: CoordinationContext, peer: string): void {
-    removePeer(this.waiters, peer);
   }
 
   /** Clear with nobody waiting. */

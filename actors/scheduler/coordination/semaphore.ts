@@ -8,30 +8,23 @@
  * @module
  */
 
-import {
-  type CoordinationContext,
-  type Primitive,
-  removePeer,
-  removeWaiter,
-  type Waiter,
-} from "./context.ts";
+import { type CoordinationContext, type Waiter, WaitList } from "./context.ts";
 
 /** One semaphore's leases and waiting acquires. */
-export class SemaphoreRecord implements Primitive {
+export class SemaphoreRecord extends WaitList {
   /** The peer holding each lease, by lease number. */
   readonly leases: Map<number, string> = new Map();
-  /** Acquires waiting for a lease. */
-  readonly acquirers: Waiter[] = [];
-
-  /** A semaphore of `maxLeases` leases. */
-  constructor(readonly maxLeases: number) {}
+  /** A semaphore of `maxLeases` leases (acquires wait in `waiters`). */
+  constructor(readonly maxLeases: number) {
+    super();
+  }
 
   /** `w` takes a lease when one is free, or waits. */
   acquire(c: CoordinationContext, w: Waiter): void {
-    if (this.leases.size < this.maxLeases && this.acquirers.length === 0) {
+    if (this.leases.size < this.maxLeases && this.waiters.length === 0) {
       return this.grant(c, w);
     }
-    this.acquirers.push(w);
+    this.waiters.push(w);
     c.park(w, this);
   }
 
@@ -50,8 +43,8 @@ export class SemaphoreRecord implements Primitive {
 
   /** Waiting acquires take the leases that are free, in order. */
   private serve(c: CoordinationContext): void {
-    while (this.leases.size < this.maxLeases && this.acquirers.length > 0) {
-      this.grant(c, this.acquirers.shift()!);
+    while (this.leases.size < this.maxLeases && this.waiters.length > 0) {
+      this.grant(c, this.waiters.shift()!);
     }
   }
 
@@ -62,17 +55,12 @@ export class SemaphoreRecord implements Primitive {
     c.answer(w, { count: lease });
   }
 
-  /** An acquire gives up. */
-  withdraw(c: CoordinationContext, w: Waiter): void {
-    if (removeWaiter(this.acquirers, w)) c.answer(w, { withdrawn: true });
-  }
-
   /**
    * A peer left: its acquires are forgotten and its leases go to the
    * acquires waiting.
    */
-  peerLeft(c: CoordinationContext, peer: string): void {
-    removePeer(this.acquirers, peer);
+  override peerLeft(c: CoordinationContext, peer: string): void {
+    super.peerLeft(c, peer);
     for (const [lease, holder] of [...this.leases]) {
       if (holder === peer) this.leases.delete(lease);
     }
@@ -81,7 +69,7 @@ export class SemaphoreRecord implements Primitive {
 
   /** No lease held, nobody waiting. */
   get idle(): boolean {
-    return this.leases.size === 0 && this.acquirers.length === 0;
+    return this.leases.size === 0 && this.waiters.length === 0;
   }
 
   /** Never more leases than allowed; acquires wait only when none is free. */
@@ -91,7 +79,7 @@ export class SemaphoreRecord implements Primitive {
         `semaphore has ${this.leases.size} leases of ${this.maxLeases}`,
       );
     }
-    if (this.acquirers.length > 0 && this.leases.size < this.maxLeases) {
+    if (this.waiters.length > 0 && this.leases.size < this.maxLeases) {
       throw new Error("semaphore has a free lease and waiting acquires");
     }
   }

@@ -9,30 +9,26 @@
 import {
   type CoordinationContext,
   type Item,
-  type Primitive,
-  removePeer,
-  removeWaiter,
   type Waiter,
+  WaitList,
 } from "./context.ts";
 
-/** One variable's value and waiting gets. */
-export class VariableRecord implements Primitive {
+/** One variable's value and waiting gets (`waiters`). */
+export class VariableRecord extends WaitList {
   /** The value, if set. */
   item: Item | undefined;
-  /** Gets waiting for a value. */
-  readonly getters: Waiter[] = [];
 
   /** Sets the value: waiting gets receive it. */
   set(c: CoordinationContext, item: Item): void {
     if (this.item) c.drop(this.item);
     this.item = item;
-    for (const w of this.getters.splice(0)) c.deliver(w, item);
+    for (const w of this.waiters.splice(0)) c.deliver(w, item);
   }
 
   /** `w` reads the value, or waits for one. */
   get(c: CoordinationContext, w: Waiter): void {
     if (this.item) return c.deliver(w, this.item);
-    this.getters.push(w);
+    this.waiters.push(w);
     c.park(w, this);
   }
 
@@ -42,24 +38,14 @@ export class VariableRecord implements Primitive {
     this.item = undefined;
   }
 
-  /** A get gives up. */
-  withdraw(c: CoordinationContext, w: Waiter): void {
-    if (removeWaiter(this.getters, w)) c.answer(w, { withdrawn: true });
-  }
-
-  /** A peer left: its gets go (the value stays: it belongs to nobody). */
-  peerLeft(_c: CoordinationContext, peer: string): void {
-    removePeer(this.getters, peer);
-  }
-
   /** No value, nobody waiting. */
   get idle(): boolean {
-    return !this.item && this.getters.length === 0;
+    return !this.item && this.waiters.length === 0;
   }
 
   /** Gets wait only while there is no value. */
   validate(): void {
-    if (this.item && this.getters.length > 0) {
+    if (this.item && this.waiters.length > 0) {
       throw new Error("variable has a value and waiting gets");
     }
   }
