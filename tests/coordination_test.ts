@@ -293,3 +293,25 @@ clusterTest(
     assert.equal(graph.coordination.variables.size, 0);
   },
 );
+
+clusterTest(
+  "a value over the message limit is refused; the queue and the connection are unharmed",
+  async () => {
+    await using cluster = await tcpCluster(["w1"]);
+    await using client = await Client.connect(cluster.address, {
+      maxMessageSize: 1 << 20,
+    });
+    const q = new Queue<Uint8Array>("big", { client });
+    await assert.rejects(
+      q.put(new Uint8Array(2 << 20)),
+      /put\(\) of queue big: the value was not sent: its message is \d+ bytes, over the 1048576-byte message limit/,
+    );
+    await assert.rejects(
+      new Variable("big", { client }).set(new Uint8Array(2 << 20)),
+      /set\(\) of variable big: the value was not sent/,
+    );
+    assert.equal(await q.qsize(), 0);
+    await q.put(new Uint8Array(8));
+    assert.deepEqual(await q.get(), new Uint8Array(8));
+  },
+);
