@@ -27,6 +27,7 @@ import {
   produce,
   publishAll,
   resultFromQueue,
+  subscribeAndEnd,
   takeOne,
   waitForEvent,
 } from "./fixtures/coordination_tasks.ts";
@@ -272,7 +273,7 @@ clusterTest(
 );
 
 clusterTest(
-  "futures a task received through a queue or a variable are let go once it ends and the primitive lets go",
+  "futures a task received through a queue or a variable are let go once it ends and the primitive lets go; its subscriptions end with it",
   async () => {
     await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
     await using client = await Client.connect(cluster);
@@ -291,6 +292,11 @@ clusterTest(
     await until("the key to be forgotten", () => !graph.tasks.has(key));
     assert.equal(graph.coordination.queues.size, 0, "the empty queue is gone");
     assert.equal(graph.coordination.variables.size, 0);
+    await client.submit(subscribeAndEnd, "left open").result();
+    await until(
+      "the subscription of the ended task to end",
+      () => !graph.coordination.topics.has("left open"),
+    );
   },
 );
 

@@ -1170,6 +1170,7 @@ export class Client implements FutureHost, AsCompletedHost, AsyncDisposable {
 
   /** @internal a task ended: its futures are released by the scheduler. */
   endTask(task: string): void {
+    this.coordination.taskEnded(task);
     const keys = this.taskKeys.get(task);
     if (!keys) return;
     this.taskKeys.delete(task);

@@ -77,8 +77,8 @@ export interface Subscription {
   readonly owner: string;
   /** A message arrived. */
   readonly message: (value: Packed, refs: string[] | undefined) => void;
-  /** It ended (the client closed or was lost). */
-  readonly end: (error: Error) => void;
+  /** It ended: the client closed or was lost (`error`), or its task ended. */
+  readonly end: (error?: Error) => void;
 }
 
 /**
@@ -172,6 +172,15 @@ export class CoordinationLink {
   unsubscribe(id: number): void {
     if (!this.subscriptions.delete(id) || this.closed) return;
     this.host.send({ op: "withdraw", id });
+  }
+
+  /** Task `task` ended: the subscriptions it opened end with it. */
+  taskEnded(task: string): void {
+    for (const [id, sub] of this.subscriptions) {
+      if (sub.owner !== task) continue;
+      this.unsubscribe(id);
+      sub.end();
+    }
   }
 
   /** A coordination message from the scheduler. */

@@ -105,3 +105,19 @@ Deno.test("link: a closed client rejects its waits, ends its subscriptions and r
   );
   assert.throws(() => l.publish("t", "\x01", undefined), ClientClosedError);
 });
+
+Deno.test("link: a task's subscriptions end with it, others stay", () => {
+  const { l, log } = link();
+  const ended: string[] = [];
+  const sub = (owner: string) =>
+    l.subscribe("t", owner, {
+      owner,
+      message() {},
+      end: () => ended.push(owner),
+    });
+  const mine = sub("task-1");
+  sub("task-2");
+  l.taskEnded("task-1");
+  assert.deepEqual(ended, ["task-1"]);
+  assert.deepEqual(log.at(-1), { op: "withdraw", id: mine.id });
+});
