@@ -214,8 +214,18 @@ export type CoordinationRequest =
     maxsize?: number;
     front?: boolean;
   }
-  /** Take the item at the head of queue `name`, waiting while it is empty. */
-  | { op: "queue-get"; id: number; name: string; owner?: string }
+  /**
+   * Take the item at the head of queue `name`, waiting while it is empty;
+   * with `batch`, take that many at once (answered in `values`), waiting
+   * until there are; with `batch` 0, take every item there is, at once.
+   */
+  | {
+    op: "queue-get";
+    id: number;
+    name: string;
+    owner?: string;
+    batch?: number;
+  }
   /** How many items queue `name` holds (in `count`). */
   | { op: "queue-size"; id: number; name: string }
   /** Store `value` in variable `name` (the value it replaces is let go). */
@@ -359,6 +369,8 @@ export interface Coordinated {
   id: number;
   /** Codec bytes of the value asked for. */
   value?: Packed;
+  /** Codec bytes of each value of a batch asked for. */
+  values?: Packed[];
   /** Keys of the futures inside `value`. */
   refs?: string[];
   /** The number asked for. */
@@ -742,7 +754,7 @@ const COORDINATION_TABLE: MessageTable<CoordinationRequest> = {
     maxsize: optional(nat),
     front: optional(bool),
   },
-  "queue-get": { id: nat, name, owner: optional(key) },
+  "queue-get": { id: nat, name, owner: optional(key), batch: optional(nat) },
   "queue-size": { id: nat, name },
   "variable-set": { id: nat, name, ...item },
   "variable-get": { id: nat, name, owner: optional(key) },

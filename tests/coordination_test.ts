@@ -45,12 +45,36 @@ const CASES: [string, (client: Client) => Promise<void>][] = [
   ["producer and consumer tasks through a bounded queue", async (client) => {
     const name = fresh("numbers");
     const got = client.submit(consume, name, 20);
-    client.submit(produce, name, 20);
+    const produced = client.submit(produce, name, 20); // held: it must run
     assert.deepEqual(
       await got.result({ timeout: BOUND_MS }),
       Array.from({ length: 20 }, (_, i) => i + 1),
     );
+    await produced.result();
     assert.equal(await new Queue(name, { client }).qsize(), 0);
+  }],
+  ["a batch get takes its items at once, in order", async (client) => {
+    const name = fresh("batch");
+    const q = new Queue<number>(name, { client });
+    assert.deepEqual(
+      await q.getBatch(),
+      [],
+      "nothing there: nothing waited for",
+    );
+    const batch = q.getBatch(2, { timeout: BOUND_MS });
+    await client.submit(produce, name, 2).result({ timeout: BOUND_MS });
+    assert.deepEqual(await batch, [1, 2]);
+    await assert.rejects(
+      q.getBatch(3),
+      /a batch of 3 can never be taken from a queue of maxsize 2/,
+    );
+    await q.put(6);
+    await assert.rejects(q.getBatch(2, { timeout: 1 }), TimeoutError);
+    assert.deepEqual(
+      await q.getBatch(),
+      [6],
+      "the withdrawn batch took nothing",
+    );
   }],
   ["a put waits while the queue is full", async (client) => {
     const q = new Queue<number>(fresh("full"), { client, maxsize: 1 });

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Packed } from "../../../runtime/codec/packed.ts";
+import { type Packed, unpack } from "../../../runtime/codec/packed.ts";
 import { ClientClosedError } from "../../../runtime/errors.ts";
 import type {
   ClientToScheduler,
@@ -216,15 +216,20 @@ export class CoordinationLink {
     if (answer.withdrawn || answer.error !== undefined || this.closed) return;
     const { ask, owner } = request;
     const giveBack = () => {
-      if (ask.op === "queue-get" && answer.value !== undefined) {
-        this.host.send({
-          op: "queue-put",
-          id: ++this.seq,
-          name: ask.name,
-          value: answer.value,
-          refs: answer.refs,
-          front: true,
-        });
+      if (ask.op === "queue-get") {
+        const values = answer.values ?? [];
+        if (answer.value !== undefined) values.push(answer.value);
+        // Back to the head, last first: they keep their order.
+        for (const value of values.reverse()) {
+          this.host.send({
+            op: "queue-put",
+            id: ++this.seq,
+            name: ask.name,
+            value,
+            refs: values.length === 1 ? answer.refs : refsIn(value),
+            front: true,
+          });
+        }
       } else if (ask.op === "semaphore-acquire" && answer.count !== undefined) {
         this.host.send({
           op: "semaphore-release",
@@ -237,4 +242,11 @@ export class CoordinationLink {
     if (answer.refs) this.host.holdWhile(answer.refs, owner, giveBack);
     else giveBack();
   }
+}
+
+/** The keys of the futures inside `value` (the refs of one item of a batch). */
+function refsIn(value: Packed): string[] | undefined {
+  const refs = new Set<string>();
+  unpack(value, (key) => refs.add(key));
+  return refs.size > 0 ? [...refs] : undefined;
 }

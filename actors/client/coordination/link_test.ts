@@ -1,6 +1,7 @@
 // The client's coordination link driven directly: answers matched by id,
 // and what an answer that crossed a withdrawal gave is undone.
 import assert from "node:assert/strict";
+import { pack } from "../../../runtime/codec/packed.ts";
 import { ClientClosedError } from "../../../runtime/errors.ts";
 import { CoordinationLink } from "./link.ts";
 
@@ -120,4 +121,31 @@ Deno.test("link: a task's subscriptions end with it, others stay", () => {
   l.taskEnded("task-1");
   assert.deepEqual(ended, ["task-1"]);
   assert.deepEqual(log.at(-1), { op: "withdraw", id: mine.id });
+});
+
+Deno.test("link: a batch that crossed the withdrawal goes back in order, each item with its own futures", () => {
+  const { l, log } = link();
+  const r = l.request({ op: "queue-get", name: "q", batch: 2 }, "");
+  l.abandon(r);
+  const one = pack(1);
+  const two = pack(2);
+  l.receive({ op: "coordinated", id: r.id, values: [one, two] });
+  assert.deepEqual(log.slice(2), [
+    {
+      op: "queue-put",
+      id: 2,
+      name: "q",
+      value: two,
+      refs: undefined,
+      front: true,
+    },
+    {
+      op: "queue-put",
+      id: 3,
+      name: "q",
+      value: one,
+      refs: undefined,
+      front: true,
+    },
+  ]);
 });

@@ -6,7 +6,7 @@
  */
 
 import type { WaitBounds } from "../deadline.ts";
-import { encodeItem } from "./ask.ts";
+import { ask as askWithOwner, encodeItem } from "./ask.ts";
 import { NamedPrimitive, type PrimitiveOptions } from "./named.ts";
 
 /** Options of a {@linkcode Queue}. */
@@ -44,8 +44,9 @@ export interface QueueOptions extends PrimitiveOptions {
  *   return sum;
  * };
  * const total = client.submit(consume, 10);
- * client.submit(produce, 10);
+ * const produced = client.submit(produce, 10);
  * assert.equal(await total.result(), 55);
+ * await produced.result();
  * assert.equal(await new Queue("numbers", { client }).qsize(), 0);
  * ```
  */
@@ -98,6 +99,29 @@ export class Queue<T = unknown> extends NamedPrimitive {
       op: "queue-get",
       name: this.name,
     }, options) as T;
+  }
+
+  /**
+   * Takes `count` items at once, oldest first, waiting until there are
+   * that many (in line with the other gets); without `count`, takes every
+   * item there is now, without waiting (maybe none).
+   *
+   * @throws {TimeoutError} when `options.timeout` passes first (nothing is taken).
+   * @throws {TendrilError} when `count` is over the queue's maxsize.
+   */
+  async getBatch(count?: number, options: WaitBounds = {}): Promise<T[]> {
+    if (count !== undefined && (!Number.isSafeInteger(count) || count < 1)) {
+      throw new RangeError(
+        `getBatch() count must be a positive integer, got ${count}`,
+      );
+    }
+    const { answer, owner } = await askWithOwner(
+      this.client,
+      this.what("getBatch()"),
+      { op: "queue-get", name: this.name, batch: count ?? 0 },
+      options,
+    );
+    return answer.values!.map((v) => this.client.decodeValue(v, owner) as T);
   }
 
   /** How many items the queue holds now. */

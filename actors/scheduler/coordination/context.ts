@@ -40,6 +40,11 @@ export interface CoordinationContext {
   park(w: Waiter, where: Primitive): void;
   /** Answers `w` with a copy of `item`: the keys it references are held for `w` too. */
   deliver(w: Waiter, item: Item): void;
+  /**
+   * Answers `w` with `items`, which leave their primitive: the keys they
+   * reference are held for `w` and let go by the primitive.
+   */
+  deliverBatch(w: Waiter, items: Item[]): void;
   /** `item` is no longer stored: the keys it held are let go. */
   drop(item: Item): void;
   /** Sends a published item to subscription `w`. */

@@ -74,8 +74,8 @@ const OPS: Record<CoordinationRequest["op"], true> = {
  * assert.equal(sent.length, 0, "waits while empty");
  * c.handle("b", { op: "queue-put", id: 7, name: "q", value: "\x01" });
  * assert.deepEqual(sent, [
- *   ["a", { op: "coordinated", id: 1, value: "\x01" }],
  *   ["b", { op: "coordinated", id: 7 }],
+ *   ["a", { op: "coordinated", id: 1, value: "\x01" }],
  * ]);
  * c.handle("a", { op: "queue-get", id: 2, name: "q" });
  * c.handle("a", { op: "withdraw", id: 2 });
@@ -145,15 +145,13 @@ export class Coordination implements CoordinationContext {
                 `queue ${name} has maxsize ${q.maxsize}, not ${msg.maxsize}`,
             });
           }
-          q.maxsize = msg.maxsize;
+          q.bound(this, msg.maxsize);
         }
         return q.put(this, w, this.store(msg), msg.front ?? false);
       }
       case "queue-get":
-        return getOrAdd(this.queues, name, () => new QueueRecord()).get(
-          this,
-          w,
-        );
+        return getOrAdd(this.queues, name, () => new QueueRecord())
+          .get(this, w, msg.batch);
       case "queue-size":
         return this.answer(w, {
           count: this.queues.get(name)?.items.length ?? 0,
@@ -244,6 +242,18 @@ export class Coordination implements CoordinationContext {
     if (!refs) return this.answer(w, { value });
     this.host.give(refs, w.peer, w.task);
     this.answer(w, { value, refs });
+  }
+
+  /** @internal */
+  deliverBatch(w: Waiter, items: Item[]): void {
+    const values = items.map((item) => item.value);
+    const refs = [...new Set(items.flatMap((item) => item.refs ?? []))];
+    if (refs.length === 0) this.answer(w, { values });
+    else {
+      this.host.give(refs, w.peer, w.task);
+      this.answer(w, { values, refs });
+    }
+    for (const item of items) this.drop(item);
   }
 
   /** @internal */

@@ -152,6 +152,40 @@ Deno.test("queue: the item of a withdrawn put, and of a client that left while p
   ]);
 });
 
+Deno.test("queue: a batch get waits for its whole batch, in line; batch 0 takes what there is; a withdrawn batch lets the next get in", () => {
+  const sim = new Sim();
+  const get = (id: number, batch?: number): CoordinationRequest => ({
+    op: "queue-get",
+    id,
+    name: "q",
+    batch,
+  });
+  assert.deepEqual(sim.msg("b", get(1, 0)), [
+    ["b", { op: "coordinated", id: 1, values: [] }],
+  ]);
+  sim.msg("a", put(1, 1));
+  assert.deepEqual(sim.msg("b", get(2, 2)), [], "one item of two");
+  assert.deepEqual(sim.msg("a", get(3)), [], "a single get waits behind");
+  assert.deepEqual(sim.msg("a", put(2, 2)), [
+    ["a", { op: "coordinated", id: 2 }],
+    ["b", { op: "coordinated", id: 2, values: [pack(1), pack(2)] }],
+  ]);
+  sim.msg("a", put(3, 3));
+  assert.equal(sim.s.coordination.queues.get("q"), undefined, "a took it");
+  sim.msg("a", put(4, 4));
+  sim.msg("b", get(4, 5));
+  assert.deepEqual(sim.msg("a", get(5)), []);
+  assert.deepEqual(sim.msg("b", { op: "withdraw", id: 4 }), [
+    ["b", { op: "coordinated", id: 4, withdrawn: true }],
+    ["a", { op: "coordinated", id: 5, value: pack(4) }],
+  ]);
+  sim.msg("a", put(6, 6, { maxsize: 2 }));
+  assert.match(
+    errorOf(sim.msg("b", get(6, 3))),
+    /a batch of 3 can never be taken from a queue of maxsize 2/,
+  );
+});
+
 Deno.test("variable: a get waits until set; set replaces and lets the old value go; delete", () => {
   const sim = new Sim();
   sim.computed("k");
