@@ -22,7 +22,25 @@ export interface PrimitiveOptions {
   client?: Client;
 }
 
-/** A named primitive kept by the scheduler, as a client uses it. */
+/**
+ * A named primitive kept by the scheduler, as a client uses it: the base
+ * of `Queue`, `Variable`, `ClusterEvent`, `Semaphore`, `Lock`
+ * and `Topic`. Objects of one kind and name are views of one primitive.
+ *
+ * @example Two objects, one queue; names must not be empty
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Client, LocalCluster, NamedPrimitive, Queue } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const a = new Queue<string>("shared", { client });
+ * const b = new Queue<string>("shared"); // getClient(): the newest client
+ * assert.ok(a instanceof NamedPrimitive);
+ * await a.put("x");
+ * assert.equal(await b.get(), "x");
+ * assert.throws(() => new Queue(""), /a Queue needs a non-empty string name/);
+ * ```
+ */
 export abstract class NamedPrimitive {
   /** Its name: every object of this kind and name, anywhere, is the same one. */
   readonly name: string;

@@ -76,7 +76,25 @@ export class Topic<T = unknown> extends NamedPrimitive {
 
 /**
  * One subscription to a {@linkcode Topic}: an async iterable of the values
- * published on it, ending when closed.
+ * published on it, ending when closed (values received before are still
+ * read); leaving a `for await` loop early closes it.
+ *
+ * @example Values received before `close()` are still read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Client, LocalCluster, Queue, Topic } from "@tendril/tendril";
+ * await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+ * await using client = await Client.connect(cluster);
+ * const topic = new Topic<number>("ticks", { client });
+ * const sub = await topic.subscribe();
+ * topic.publish(1);
+ * topic.publish(2);
+ * await new Queue("after", { client }).qsize(); // a round trip: both delivered
+ * sub.close();
+ * const got: number[] = [];
+ * for await (const x of sub) got.push(x);
+ * assert.deepEqual(got, [1, 2]);
+ * ```
  */
 export class TopicSubscription<T> implements AsyncIterable<T>, AsyncDisposable {
   /** Values received and not read yet. */
