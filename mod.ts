@@ -80,6 +80,26 @@ export {
 } from "./actors/task/context.ts";
 export { getClient, workerClient } from "./actors/client/get_client.ts";
 export {
+  Queue,
+  type QueueOptions,
+} from "./actors/client/coordination/queue.ts";
+export { Variable } from "./actors/client/coordination/variable.ts";
+export { ClusterEvent } from "./actors/client/coordination/event.ts";
+export {
+  Semaphore,
+  type SemaphoreOptions,
+} from "./actors/client/coordination/semaphore.ts";
+export { Lock } from "./actors/client/coordination/lock.ts";
+export {
+  Topic,
+  TopicSubscription,
+} from "./actors/client/coordination/topic.ts";
+export {
+  NamedPrimitive,
+  type PrimitiveOptions,
+} from "./actors/client/coordination/named.ts";
+export type { CoordinationAsk } from "./actors/client/coordination/link.ts";
+export {
   ActorDiedError,
   CancelledError,
   ClientClosedError,

@@ -42,7 +42,7 @@ import type { CodePackage } from "../runtime/shipping/code_package.ts";
 export const MESSAGE_SLACK = 64 * 1024;
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /**
  * Task priority, compared field by field: higher `user` first, then deeper
@@ -236,7 +236,89 @@ export type ClientToScheduler =
   /** Which task hosts the actor named `name`, answered by `actor-key`. */
   | { op: "get-actor"; id: number; name: string }
   /** End the actor of `key` now, whoever holds it (`actor.kill()`). */
-  | { op: "kill-actor"; key: string };
+  | { op: "kill-actor"; key: string }
+  | CoordinationRequest;
+
+/**
+ * A request to a coordination primitive the scheduler keeps by name
+ * (`Queue`, `Variable`, `ClusterEvent`, `Semaphore` and `Lock`, `Topic`).
+ * Each is answered by one `coordinated` message with the same `id` (a
+ * request that waits is answered when its wait ends, or with `withdrawn`
+ * once the client withdraws it), except `topic-publish`, which is not
+ * answered. `owner` is the task key of an in-task client's request: keys
+ * referenced by a value it receives are held for that task.
+ */
+export type CoordinationRequest =
+  /**
+   * Put `value` (codec bytes; `refs` are the keys of futures inside it,
+   * held while it is stored) at the back of queue `name`, or, with
+   * `front`, back at its head (an item a withdrawn get received). Waits
+   * while the queue holds `maxsize` items. `maxsize` fixes the queue's
+   * bound the first time one is given; another bound later is an error.
+   */
+  | {
+    op: "queue-put";
+    id: number;
+    name: string;
+    value: Packed;
+    refs?: string[];
+    maxsize?: number;
+    front?: boolean;
+  }
+  /**
+   * Take the item at the head of queue `name`, waiting while it is empty;
+   * with `batch`, take that many at once (answered in `values`), waiting
+   * until there are; with `batch` 0, take every item there is, at once.
+   */
+  | {
+    op: "queue-get";
+    id: number;
+    name: string;
+    owner?: string;
+    batch?: number;
+  }
+  /** How many items queue `name` holds (in `count`). */
+  | { op: "queue-size"; id: number; name: string }
+  /** Store `value` in variable `name` (the value it replaces is let go). */
+  | {
+    op: "variable-set";
+    id: number;
+    name: string;
+    value: Packed;
+    refs?: string[];
+  }
+  /** The value of variable `name`, waiting until it has one. */
+  | { op: "variable-get"; id: number; name: string; owner?: string }
+  /** Variable `name` has no value any more. */
+  | { op: "variable-delete"; id: number; name: string }
+  /** Set (`on`) or clear event `name`. */
+  | { op: "event-set"; id: number; name: string; on: boolean }
+  /**
+   * Wait until event `name` is set; with `poll`, answer at once, `count`
+   * 1 when it is set and 0 when not.
+   */
+  | { op: "event-wait"; id: number; name: string; poll?: boolean }
+  /**
+   * Take a lease of semaphore `name`, waiting while `maxLeases` are taken;
+   * answered with the lease's number in `count`. A lease is given back on
+   * release, or when the peer holding it leaves or dies.
+   */
+  | { op: "semaphore-acquire"; id: number; name: string; maxLeases: number }
+  /** Give lease `lease` of semaphore `name` back. */
+  | { op: "semaphore-release"; id: number; name: string; lease: number }
+  /**
+   * Receive what is published on topic `name` from now on, as
+   * `topic-message`s with this `id`, until withdrawn or gone.
+   */
+  | { op: "topic-subscribe"; id: number; name: string; owner?: string }
+  /** Send `value` to every subscriber of topic `name` (not answered). */
+  | { op: "topic-publish"; name: string; value: Packed; refs?: string[] }
+  /**
+   * The client gives up request `id`: a wait still pending is answered
+   * `withdrawn`; a subscription ends (not answered). A request already
+   * answered is not affected (the client undoes what it received).
+   */
+  | { op: "withdraw"; id: number };
 
 /** One value of a `scattered` message. */
 export interface ScatteredValue {
@@ -337,7 +419,34 @@ export type SchedulerToClient =
     value?: Packed;
     names?: string[];
     error?: string;
-  };
+  }
+  | Coordinated
+  /** A message published on the topic subscription `id` subscribed to. */
+  | { op: "topic-message"; id: number; value: Packed; refs?: string[] };
+
+/**
+ * The answer to a {@linkcode CoordinationRequest} `id`: a value (with the
+ * keys it references, now held for the asker), a number (a queue's size, a
+ * lease, whether an event is set), an error, or `withdrawn`.
+ */
+export interface Coordinated {
+  /** The operation. */
+  op: "coordinated";
+  /** The request's id. */
+  id: number;
+  /** Codec bytes of the value asked for. */
+  value?: Packed;
+  /** Codec bytes of each value of a batch asked for. */
+  values?: Packed[];
+  /** Keys of the futures inside `value`. */
+  refs?: string[];
+  /** The number asked for. */
+  count?: number;
+  /** Why the request was refused. */
+  error?: string;
+  /** The wait was withdrawn before it ended. */
+  withdrawn?: boolean;
+}
 
 /** When a run ran, as its worker reports it with the run's end. */
 export interface RunTimes {
@@ -614,6 +723,8 @@ const TO_CLIENT_OPS: Record<SchedulerToClient["op"], true> = {
   restarted: true,
   "dataset-answer": true,
   "actor-key": true,
+  coordinated: true,
+  "topic-message": true,
 };
 
 /**
@@ -730,6 +841,37 @@ const missingData: MessageTable<MissingData>["missing-data"] = {
 
 const functionCall = { id: nat, fn: key, fnRef, args: packed };
 
+const name = str();
+const positive: Check<number> = (v, at) => {
+  if (nat(v, at) === 0) {
+    throw new ProtocolError(`field ${at} must be a positive integer, got 0`);
+  }
+  return v as number;
+};
+const item = { value: packed, refs: optional(keys) };
+
+const COORDINATION_TABLE: MessageTable<CoordinationRequest> = {
+  "queue-put": {
+    id: nat,
+    name,
+    ...item,
+    maxsize: optional(nat),
+    front: optional(bool),
+  },
+  "queue-get": { id: nat, name, owner: optional(key), batch: optional(nat) },
+  "queue-size": { id: nat, name },
+  "variable-set": { id: nat, name, ...item },
+  "variable-get": { id: nat, name, owner: optional(key) },
+  "variable-delete": { id: nat, name },
+  "event-set": { id: nat, name, on: bool },
+  "event-wait": { id: nat, name, poll: optional(bool) },
+  "semaphore-acquire": { id: nat, name, maxLeases: positive },
+  "semaphore-release": { id: nat, name, lease: nat },
+  "topic-subscribe": { id: nat, name, owner: optional(key) },
+  "topic-publish": { name, ...item },
+  withdraw: { id: nat },
+};
+
 const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   submit: { tasks: list(taskSpec) },
   want: { keys, owner: optional(key) },
@@ -769,6 +911,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
   "list-datasets": { id: nat },
   "get-actor": { id: nat, name: str(1 << 10) },
   "kill-actor": { key },
+  ...COORDINATION_TABLE,
 };
 
 const TO_SCHEDULER_TABLE: MessageTable<ToScheduler | Heartbeat> = {

@@ -51,6 +51,7 @@ import {
   actorProxy,
   splitActorArgs,
 } from "./actor_handle.ts";
+import { CoordinationLink } from "./coordination/link.ts";
 import { withDeadline } from "./deadline.ts";
 import {
   checkDatasetName,
@@ -153,6 +154,21 @@ export class Client
   private readonly blockedWaits = new Map<string, (e: Error) => void>();
   /** Drops the hold of a client-owned future that is garbage collected unreleased. */
   private readonly finalizer: FinalizationRegistry<[string, string]>;
+  /** @internal requests to coordination primitives (`Queue`, `Lock`...) in flight. */
+  readonly coordination: CoordinationLink = new CoordinationLink({
+    send: (msg) => {
+      this.flush(); // what it refers to reaches the scheduler first
+      this.host.send(msg);
+    },
+    decode: (bytes, owner) => this.decodeValue(bytes, owner),
+    holdWhile: (keys, owner, then) => {
+      for (const key of keys) this.dispatch({ type: "hold", key, owner });
+      this.flush();
+      then();
+      for (const key of keys) this.dispatch({ type: "drop", key, owner });
+      this.flushSoon();
+    },
+  });
   /** @internal a task-side client resolves locally held keys through this. */
   localValue: ((key: string) => { value: unknown } | undefined) | undefined;
   /** Middle part of generated keys (`name-prefix-n`): unique per client in this isolate. */
@@ -195,6 +211,7 @@ export class Client
         this.failCalls(
           error ?? new ClientClosedError(`waiting for a call (${reason})`),
         );
+        this.coordination.fail(error ?? new TendrilError(reason));
       },
     );
   }
@@ -1048,6 +1065,7 @@ export class Client
     for (const key of [...this.state.keys.keys()]) this.wake(key);
     this.failRequests();
     this.failCalls(new ClientClosedError("waiting for a call"));
+    this.coordination.fail();
     await this.host.close();
   }
 
@@ -1373,10 +1391,13 @@ export class Client
     }
   }
 
-  /** @internal decodes bytes, turning key references into held futures. */
-  decodeValue(bytes: Packed): unknown {
+  /** @internal decodes bytes, turning key references into futures (and actor references into handles) held for `owner`. */
+  decodeValue(
+    bytes: Packed,
+    owner: string = currentTask()?.key ?? "",
+  ): unknown {
     return unpack(bytes, (key, actor) => {
-      const future = this.holdKey(key);
+      const future = this.holdKey(key, owner);
       return actor ? actorProxy(new ActorLink(this, future)) : future;
     });
   }
@@ -1505,6 +1526,7 @@ export class Client
 
   /** @internal a task ended: its futures are released by the scheduler. */
   endTask(task: string): void {
+    this.coordination.taskEnded(task);
     const keys = this.taskKeys.get(task);
     if (!keys) return;
     this.taskKeys.delete(task);
@@ -1537,6 +1559,9 @@ export class Client
           break;
         case "call-result":
           this.callAnswered(effect.msg);
+          break;
+        case "coordination":
+          this.coordination.receive(effect.msg);
           break;
         case "warning":
           console.warn(`tendril: ${effect.message}`);

@@ -3,7 +3,8 @@
  * message over the message limit (see `TcpConnection.oversized`): it fails
  * what the message was for, never the connection. A submission of many
  * tasks is sent as two halves; one task too big errs; a call errs; a
- * worker's answer to a call is replaced by an error saying why.
+ * worker's answer to a call is replaced by an error saying why; a value put
+ * in a queue or variable is refused (the put or set rejects).
  *
  * @module
  */
@@ -66,6 +67,14 @@ export function refuseOversized(
           id: msg.id,
           values: {},
           errors: { client: error(`call ${msg.id} not sent`) },
+        });
+      case "queue-put":
+      case "variable-set":
+        return deliver({
+          op: "coordinated",
+          id: msg.id,
+          error: `the value was not sent: its message is ${size} bytes, ` +
+            `over the ${limit}-byte message limit`,
         });
       case "function-result":
         return [{

@@ -20,6 +20,7 @@ import type {
   SchedulerToClient,
   TaskSpec,
 } from "../protocol.ts";
+import type { CoordinationMessage } from "./coordination/link.ts";
 
 /** What an event without effects returns (shared; never written to). */
 const NO_EFFECTS: ClientEffect[] = [];
@@ -172,7 +173,9 @@ export type ClientEffect =
   | {
     type: "call-result";
     msg: Extract<SchedulerToClient, { op: "call-result" }>;
-  };
+  }
+  /** An answer or message of a coordination primitive (`Queue`, `Lock`...). */
+  | { type: "coordination"; msg: CoordinationMessage };
 
 /** The client's bookkeeping, its one entry point and its invariants. */
 export class ClientState {
@@ -414,6 +417,9 @@ export class ClientState {
         return this.effect({ type: "answer", msg });
       case "task-output":
         return this.effect({ type: "output", msg });
+      case "coordinated":
+      case "topic-message":
+        return this.effect({ type: "coordination", msg });
     }
     if (msg.op === "deadlock") {
       return this.effect({

@@ -36,6 +36,7 @@ import type {
 import { FunctionCalls } from "./calls.ts";
 import { Datasets } from "./datasets.ts";
 import { forgetHolder, isForgetHolder, runsOn } from "./fire_and_forget.ts";
+import { Coordination } from "./coordination/coordination.ts";
 import { findDeadlock } from "./deadlock.ts";
 import { describeScheduler, type SchedulerAbout } from "./info.ts";
 import { stealsFor } from "./stealing.ts";
@@ -173,6 +174,21 @@ export class SchedulerState extends TaskGraph {
   /** Clients waiting for a restart to end, with the number of workers to wait for. */
   private readonly restarts: { client: string; id: number; workers: number }[] =
     [];
+  /** Queues, variables, events, semaphores and topics, by name. */
+  readonly coordination: Coordination = new Coordination({
+    send: (to, msg) => this.send(to, msg),
+    hold: (keys, holder) => {
+      for (const ts of this.known(keys)) this.hold(ts, holder);
+    },
+    unhold: (holder) => this.unhold(holder),
+    give: (keys, peer, task) => {
+      if (this.orphaned(peer, task)) return;
+      const owner = this.owner(peer, task);
+      for (const ts of this.known(keys)) {
+        if (!owner.keys.has(ts)) this.addWant(ts, owner);
+      }
+    },
+  });
 
   /** An empty scheduler. */
   constructor(options: SchedulerOptions = {}) {
@@ -265,6 +281,7 @@ export class SchedulerState extends TaskGraph {
    */
   validate(): void {
     checkInvariants(this);
+    this.coordination.validate();
   }
 
   /** The scheduler described for people (`schedulerInfo()`, `/api/info`). */
@@ -324,6 +341,7 @@ export class SchedulerState extends TaskGraph {
     }
     this.calls.clientLeft(id);
     this.datasets.clientLeft(id);
+    this.coordination.peerLeft(id);
     const owners = this.clientOwners.get(id);
     if (!owners) return;
     this.clientOwners.delete(id);
@@ -466,6 +484,9 @@ export class SchedulerState extends TaskGraph {
           },
         });
       default:
+        if (Coordination.handles(msg)) {
+          return this.coordination.handle(from, msg);
+        }
         return this.fromWorker(from, msg);
     }
   }
@@ -1360,6 +1381,11 @@ export class SchedulerState extends TaskGraph {
   private workerAt(address: string): WorkerRecord | undefined {
     for (const w of this.workers.values()) if (w.address === address) return w;
     return undefined;
+  }
+
+  /** The records of those of `keys` in the graph. */
+  private known(keys: readonly string[]): TaskRecord[] {
+    return keys.flatMap((k) => this.tasks.get(k) ?? []);
   }
 
   /**

@@ -33,6 +33,12 @@ import {
   taskSignal,
 } from "./context.ts";
 import { TASK_SCOPE_NAMES } from "./scope_names.ts";
+import { ClusterEvent } from "../client/coordination/event.ts";
+import { Lock } from "../client/coordination/lock.ts";
+import { Queue } from "../client/coordination/queue.ts";
+import { Semaphore } from "../client/coordination/semaphore.ts";
+import { Topic } from "../client/coordination/topic.ts";
+import { Variable } from "../client/coordination/variable.ts";
 
 /** Where a delayed wrapper keeps the function it wraps (read by the worker). */
 const wrappedKey = Symbol.for("tendril.wrapped");
@@ -179,6 +185,12 @@ let scope: Record<string, unknown> | undefined;
  * ```ts
  * import assert from "node:assert/strict";
  * import { TASK_SCOPE_NAMES } from "./scope_names.ts";
+import { ClusterEvent } from "../client/coordination/event.ts";
+import { Lock } from "../client/coordination/lock.ts";
+import { Queue } from "../client/coordination/queue.ts";
+import { Semaphore } from "../client/coordination/semaphore.ts";
+import { Topic } from "../client/coordination/topic.ts";
+import { Variable } from "../client/coordination/variable.ts";
  * import { taskScope } from "./delayed.ts";
  * assert.deepEqual(Object.keys(taskScope()).sort(), [...TASK_SCOPE_NAMES].sort());
  * ```
@@ -203,6 +215,12 @@ export function taskScope(): Record<string, unknown> {
       KilledWorkerError,
       LostDataError,
       TimeoutError,
+      Queue,
+      Variable,
+      ClusterEvent,
+      Lock,
+      Semaphore,
+      Topic,
     };
     const missing = TASK_SCOPE_NAMES.filter((n) => !(n in scope!));
     if (missing.length) {

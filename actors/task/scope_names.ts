@@ -26,4 +26,10 @@ export const TASK_SCOPE_NAMES: readonly string[] = [
   "KilledWorkerError",
   "LostDataError",
   "TimeoutError",
+  "Queue",
+  "Variable",
+  "ClusterEvent",
+  "Lock",
+  "Semaphore",
+  "Topic",
 ];
