@@ -48,6 +48,7 @@ import { RecentOutput } from "./recent_output.ts";
 import { planMoves, RetireRequests } from "./retirement.ts";
 import {
   addTo,
+  isActive,
   type Owner,
   removeFrom,
   TaskRecord,
@@ -370,6 +371,12 @@ export class SchedulerState extends TaskGraph {
     this.clientLeft(id);
     for (const { to, msg } of this.calls.workerLeft(id)) this.send(to, msg);
     for (const ts of w.hasWhat) this.loseCopy(ts, w);
+    // Tasks only it could run wait a grace period for another, as at submit.
+    for (const ts of this.tasks.values()) {
+      if (ts.restrictions && !ts.loose && isActive(ts.status)) {
+        this.checkRestriction(undefined, ts);
+      }
+    }
     for (const ts of [...w.processing]) {
       this.releaseOwned(ts);
       if (++ts.suspicious > this.allowedFailures) {
@@ -663,10 +670,11 @@ export class SchedulerState extends TaskGraph {
   }
 
   /**
-   * A task restricted to workers none of which is connected: warn, and err
-   * once the grace period passes without one (a timer effect per event).
+   * A task restricted to workers none of which is connected: warn (`client`,
+   * at submit; else whoever holds it), and err once the grace period passes
+   * without one (a timer effect per event).
    */
-  private checkRestriction(client: string, ts: TaskRecord): void {
+  private checkRestriction(client: string | undefined, ts: TaskRecord): void {
     for (const w of this.workers.values()) if (allowedOn(ts, w)) return;
     const names = [...ts.restrictions!];
     const message = `task ${ts.key} may run only on ${names.join(", ")}, ` +
@@ -675,7 +683,8 @@ export class SchedulerState extends TaskGraph {
       } connected: ` +
       `it waits ${this.graceMs} ms for one, then errs`;
     this.log("warn", message);
-    this.send(client, { op: "warning", message });
+    if (client === undefined) this.notify(ts, { op: "warning", message });
+    else this.send(client, { op: "warning", message });
     if (this.graceGroup) return void this.graceGroup.push(ts);
     const token = ++this.timers;
     this.graceGroup = [ts];

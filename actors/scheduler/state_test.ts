@@ -911,6 +911,33 @@ Deno.test("scheduler: a task restricted to a worker not connected warns, then er
   assert.equal(t.on("later"), "w2");
 });
 
+Deno.test("scheduler: a restricted task whose only worker died waits its grace for another, then errs", () => {
+  const t = new Sim([["w1", 1], ["w2", 1]], 1);
+  t.submit(
+    spec("run", { workers: ["w1"] }),
+    spec("queued", { workers: ["w1"] }),
+    spec("anywhere", { workers: ["w1", "w2"] }),
+  );
+  assert.equal(t.on("run"), "w1");
+  assert.equal(t.task("queued").status, "queued");
+  t.drain();
+  t.leave("w1");
+  assert.equal(t.task("run").status, "queued", "rescheduled: no worker for it");
+  assert.ok(
+    t.logs().some((l) =>
+      /run may run only on w1, which is not connected/.test(l)
+    ),
+    t.logs().join("\n"),
+  );
+  const timers = t.out.flatMap((e) => e.type === "timer" ? [e] : []);
+  assert.equal(timers.length, 1, "one timer for the event");
+  t.event({ type: "tick", token: timers[0].token });
+  const erred = t.sent("key-erred", "c").map((m) => m.key).sort();
+  assert.deepEqual(erred, ["queued", "run"]);
+  assert.equal(errorOf(t.sent("key-erred", "c")[0]).name, "NoWorkerError");
+  assert.equal(t.on("anywhere"), "w2");
+});
+
 Deno.test("scheduler: a victim that dies with steals out loses nothing; a GPU task moves to the other GPU worker", () => {
   const t = new Sim([["w1", 1]], 64);
   t.submit(...Array.from({ length: 4 }, (_, i) => spec(`t${i}`)));
