@@ -155,8 +155,12 @@ export interface ActorClient {
   ): void;
   /** Tells the scheduler to end the actor of `key`, and waits until it has. */
   killActor(key: string): Promise<void>;
-  /** Calls `fn` once, at the next news from the scheduler about `record`'s key. */
-  watch(record: KeyRecord, fn: () => void): void;
+  /**
+   * Calls `fn` once, at the next news from the scheduler about `record`'s
+   * key; the function returned stops waiting (so `fn`, and what it holds,
+   * is not kept by the record).
+   */
+  watch(record: KeyRecord, fn: () => void): () => void;
 }
 
 /** A call under way: where it went, and how to end it. */
@@ -177,8 +181,12 @@ export class ActorLink {
   readonly key: string;
   /** Calls sent and not answered. */
   private readonly underWay = new Set<CallUnderWay>();
-  /** Whether news of the actor's key is awaited (see `watch`). */
-  private watching = false;
+  /**
+   * Stops awaiting news of the actor's key (see `watch`); set while it is
+   * awaited, which is only while calls are under way: the record's waiter
+   * holds this link, and with it the future that keeps the actor alive.
+   */
+  private unwatch: (() => void) | undefined;
 
   /**
    * A link through `client`, holding `future` (on the actor's task); with
@@ -257,6 +265,10 @@ export class ActorLink {
         continue;
       } finally {
         this.underWay.delete(call);
+        if (this.underWay.size === 0) {
+          this.unwatch?.();
+          this.unwatch = undefined;
+        }
       }
       if (reply.gone) {
         if (tries >= MAX_RELOCATIONS) {
@@ -277,10 +289,9 @@ export class ActorLink {
    * when that worker's connection stays open.
    */
   private watch(): void {
-    if (this.watching) return;
-    this.watching = true;
-    this.client.watch(this.future.record, () => {
-      this.watching = false;
+    if (this.unwatch) return;
+    this.unwatch = this.client.watch(this.future.record, () => {
+      this.unwatch = undefined;
       const record = this.future.record;
       const now = record.status === "finished" ? addressOf(record) : undefined;
       const died = record.status === "error"

@@ -1290,8 +1290,12 @@ export class Client
   }
 
   /** @internal see `ActorClient.watch`. */
-  watch(record: KeyRecord, fn: () => void): void {
+  watch(record: KeyRecord, fn: () => void): () => void {
     (record.waiters ??= []).push(fn);
+    return () => {
+      const at = record.waiters?.indexOf(fn) ?? -1;
+      if (at >= 0) record.waiters!.splice(at, 1);
+    };
   }
 
   /** @internal see `ActorClient.killActor`. */

@@ -1,0 +1,204 @@
+// Actors attacked where the main actor tests do not go: handles on the
+// worker that hosts the actor, handles nested in Maps and Sets and in
+// results of results, actors made and dropped inside tasks, kill racing
+// another client's calls, getActor during a restart, a restart whose
+// constructor throws, retiring the host, methods that throw under
+// concurrency or return futures and handles, bad frames on the data
+// connection. Every cluster a test starts, it stops; waits are bounded.
+import assert from "node:assert/strict";
+import { type Actor, ActorDiedError, Client, LocalCluster } from "../mod.ts";
+import { bump, Counter } from "./fixtures/actor_classes.ts";
+import {
+  bumpNested,
+  Flaky,
+  HomeOnly,
+  makeAndDrop,
+  makeViaChild,
+  Spawner,
+} from "./fixtures/actor_attack_classes.ts";
+import { exitWorker } from "./fixtures/tasks.ts";
+import { clusterTest, until, within } from "./fixtures/bounded.ts";
+
+clusterTest("a task on the actor's own worker calls it", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const counter = await client.actor(Counter, 0);
+  const seen = await within(
+    "bumps from tasks on the host",
+    client.gather([1, 2, 3].map((by) => client.submit(bump, counter, by))),
+  );
+  assert.deepEqual(seen.sort((a, b) => a - b).at(-1), 6);
+  assert.equal(await counter.increment(0), 6);
+});
+
+clusterTest("handles nested in Maps, Sets and results of results", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const a = await client.actor(Counter, 0);
+  const b = await client.actor(Counter, 0);
+  const box = { map: new Map([["a", a]]), set: new Set([b]) };
+  assert.deepEqual(await client.submit(bumpNested, box).result(), [1, 100]);
+  const made = await within(
+    "a handle made in a grandchild task",
+    client.submit(makeViaChild, 40).result(),
+  );
+  assert.equal(await made.increment(2), 42);
+});
+
+clusterTest(
+  "an actor made and dropped in a task is forgotten once the task ends",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const [count, key] = await client.submit(makeAndDrop, 5).result();
+    assert.equal(count, 6);
+    await until(
+      "the scheduler forgets the task's actor",
+      () => !cluster.scheduler.state.tasks.has(key),
+    );
+  },
+);
+
+clusterTest("kill() from one client while another calls", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using a = await Client.connect(cluster);
+  await using b = await Client.connect(cluster);
+  const mine = await a.actor(Counter, 0, { name: "raced" });
+  const theirs = await b.getActor<Counter>("raced");
+  assert.equal(await theirs.increment(), 1);
+  const hanging = theirs.hang();
+  const queued = theirs.increment();
+  await mine.kill();
+  await assert.rejects(within("a queued call", queued), ActorDiedError);
+  await assert.rejects(
+    within("a later call", theirs.increment()),
+    ActorDiedError,
+  );
+  // The hanging call keeps running on the worker: the caller is told.
+  await assert.rejects(within("the running call", hanging), ActorDiedError);
+});
+
+clusterTest("getActor while the actor is being constructed again", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const [first] = cluster.workerIds;
+  const named = await client.actor(Counter, 10, {
+    name: "phoenix",
+    workers: first,
+    allowOtherWorkers: true,
+    maxRestarts: 1,
+  });
+  assert.equal(await named.increment(), 11);
+  const exiting = client.with({ workers: first }).submit(exitWorker, 1);
+  const again = client.getActor<Counter>("phoenix");
+  const got = await within("getActor during the restart", again);
+  assert.ok([11, 12].includes(await within("a call", got.increment())));
+  await exiting.cancel();
+  await named.kill();
+});
+
+clusterTest(
+  "a restart whose constructor throws: calls get its error",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const [first] = cluster.workerIds;
+    const homebody = await client.actor(HomeOnly, first, {
+      workers: first,
+      allowOtherWorkers: true,
+      maxRestarts: 2,
+      name: "homebody",
+    });
+    assert.equal(await homebody.ping(), 1);
+    const underWay = assert.rejects(
+      within("the call in flight", homebody.hang()),
+      ActorDiedError,
+    );
+    const exiting = client.with({ workers: first }).submit(exitWorker, 1);
+    await underWay;
+    await assert.rejects(
+      within("a call after the failed restart", homebody.ping()),
+      /not at home|ActorDied/,
+    );
+    await exiting.cancel();
+    // The name is free again.
+    const other = await client.actor(Counter, 1, { name: "homebody" });
+    assert.equal(await other.increment(), 2);
+    await other.kill();
+  },
+);
+
+clusterTest(
+  "retiring the host: its actor restarts, or dies, and nothing hangs",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 3, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const [first] = cluster.workerIds;
+    const mortal = await client.actor(Counter, 1, { workers: first });
+    const phoenix = await client.actor(Counter, 10, {
+      workers: first,
+      allowOtherWorkers: true,
+      maxRestarts: 1,
+    });
+    assert.equal(await mortal.where(), first);
+    assert.equal(await phoenix.where(), first);
+    await within("the retirement", client.retireWorkers([first]));
+    await assert.rejects(
+      within("a call of the mortal", mortal.increment()),
+      ActorDiedError,
+    );
+    assert.equal(await within("the restarted actor", phoenix.increment()), 11);
+    assert.notEqual(await phoenix.where(), first);
+  },
+);
+
+clusterTest(
+  "concurrency 2 with a method that throws keeps both places",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const flaky = await client.actor(Flaky, { concurrency: 2 });
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 20 },
+        (_, i) => i % 2 ? flaky.fail() : flaky.count(),
+      ),
+    );
+    assert.equal(
+      results.filter((r) => r.status === "rejected").length,
+      10,
+    );
+    assert.equal(await within("a call after", flaky.count()), 21);
+  },
+);
+
+clusterTest("methods that return a future and a handle", async () => {
+  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const spawner = await client.actor(Spawner);
+  const future = await spawner.spawn(21);
+  assert.equal(await within("the spawned future", future.result()), 42);
+  const made: Actor<Counter> = await spawner.make(3);
+  assert.equal(await within("the made counter", made.increment()), 4);
+});
+
+Deno.test("handles called then dropped are collected, and their actors freed", async () => {
+  const script = new URL("./fixtures/actor_gc_script.ts", import.meta.url);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", script.pathname, "20"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = child.output();
+  let done: Deno.CommandOutput;
+  try {
+    done = await within("the gc script", out);
+  } catch (e) {
+    child.kill("SIGKILL");
+    await out;
+    throw e;
+  }
+  const text = new TextDecoder();
+  assert.equal(done.code, 0, text.decode(done.stderr));
+  assert.match(text.decode(done.stdout), /freed 20/);
+});
