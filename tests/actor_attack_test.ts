@@ -17,6 +17,18 @@ import {
   Spawner,
 } from "./fixtures/actor_attack_classes.ts";
 import { exitWorker } from "./fixtures/tasks.ts";
+import { SchedulerServer } from "../actors/scheduler/server.ts";
+import { WorkerServer } from "../actors/worker/server.ts";
+import type { ActorReply } from "../actors/protocol.ts";
+import { pack, unpack } from "../runtime/codec/packed.ts";
+import {
+  ActorReference,
+  encode,
+  KeyReference,
+} from "../runtime/codec/codec.ts";
+import { connect } from "../runtime/wire/tcp/listen.ts";
+import type { TcpConnection } from "../runtime/wire/tcp/connection.ts";
+import { greet } from "../runtime/wire/handshake.ts";
 import { clusterTest, until, within } from "./fixtures/bounded.ts";
 
 clusterTest("a task on the actor's own worker calls it", async () => {
@@ -201,4 +213,153 @@ Deno.test("handles called then dropped are collected, and their actors freed", a
   const text = new TextDecoder();
   assert.equal(done.code, 0, text.decode(done.stderr));
   assert.match(text.decode(done.stdout), /freed 20/);
+});
+
+clusterTest(
+  "bad actor calls from a raw TCP peer: a malformed one closes only that connection",
+  async () => {
+    await using scheduler = await SchedulerServer.start({ port: 0 });
+    await using worker = await WorkerServer.start({
+      scheduler: scheduler.address,
+      slots: 1,
+    });
+    await using client = await Client.connect(scheduler.address);
+    const counter = await client.actor(Counter, 0);
+    const key = (counter as unknown as Record<symbol, string>)[
+      Symbol.for("tendril.actorRef")
+    ];
+    assert.equal(await counter.increment(), 1);
+
+    /** A raw, greeted data connection to the worker, and its replies. */
+    const open = async () => {
+      const conn = await connect<unknown, unknown>(worker.address, {});
+      const closed = new Promise<void>((r) => conn.onClose(() => r()));
+      await within(
+        "the hello",
+        greet(conn as TcpConnection<unknown, unknown>, { role: "client" }),
+      );
+      const replies = new Map<number, PromiseWithResolvers<ActorReply>>();
+      conn.onMessages((batch) => {
+        for (const m of batch as ActorReply[]) replies.get(m.id)?.resolve(m);
+      });
+      const ask = (msg: Record<string, unknown>) => {
+        const id = msg.id as number;
+        const reply = Promise.withResolvers<ActorReply>();
+        replies.set(id, reply);
+        conn.send({ op: "actor-call", ...msg });
+        conn.flush();
+        return within(`the reply to call ${id}`, reply.promise);
+      };
+      return { conn, closed, ask };
+    };
+
+    const good = await open();
+    try {
+      // Well formed, but wrong: answered, the connection stays.
+      assert.equal(
+        (await good.ask({
+          id: 1,
+          key: "nope",
+          method: "increment",
+          args: pack([]),
+        })).gone,
+        true,
+      );
+      for (
+        const [id, method] of [[2, "constructor"], [3, "__proto__"], [
+          4,
+          "toString",
+        ], [5, "n"]] as const
+      ) {
+        const reply = await good.ask({ id, key, method, args: pack([]) });
+        assert.match(
+          String((unpack(reply.error!) as Error).message),
+          /has no method/,
+          method,
+        );
+      }
+      const notArray = await good.ask({
+        id: 6,
+        key,
+        method: "increment",
+        args: pack(5),
+      });
+      assert.ok(
+        notArray.error !== undefined,
+        "arguments that are not an array",
+      );
+      const garbage = await good.ask({
+        id: 7,
+        key,
+        method: "increment",
+        args: new Uint8Array([0xc1, 0xff, 0x00]),
+      });
+      assert.ok(garbage.error !== undefined, "arguments that do not decode");
+      // References to keys nobody has: revived (as futures and handles
+      // that fail when used), and the call answered.
+      const refs = await good.ask({
+        id: 12,
+        key,
+        method: "where",
+        args: encode([new KeyReference("no-such-key")]),
+      });
+      assert.ok(refs.value !== undefined, "the arguments were revived");
+      const actorRefs = await good.ask({
+        id: 13,
+        key,
+        method: "where",
+        args: encode([new ActorReference("no-such-actor")]),
+      });
+      assert.ok(actorRefs.value !== undefined, "the arguments were revived");
+      assert.ok(!good.conn.closed);
+
+      // Malformed: that connection closes; the worker and others go on.
+      for (
+        const bad of [
+          { id: 8, key: 5, method: "increment", args: pack([]) },
+          { id: 9, key, method: { toString: 1 }, args: pack([]) },
+          { id: -1, key, method: "increment", args: pack([]) },
+          { id: 10, key, method: "increment" },
+        ]
+      ) {
+        const raw = await open();
+        raw.conn.send({ op: "actor-call", ...bad });
+        raw.conn.flush();
+        await within(
+          `the worker to close on ${JSON.stringify(bad)}`,
+          raw.closed,
+        );
+      }
+      const stray = await open();
+      stray.conn.send({ op: "actor-reply", id: 99, value: pack(1) });
+      stray.conn.flush();
+      await within("the worker to close on a stray reply", stray.closed);
+
+      assert.equal(await within("a call after", counter.increment()), 2);
+      const after = await good.ask({
+        id: 11,
+        key,
+        method: "increment",
+        args: pack([1]),
+      });
+      assert.equal(unpack(after.value!), 3);
+    } finally {
+      good.conn.close();
+    }
+  },
+);
+
+clusterTest("a handle coerced to a primitive makes no call", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const counter = await client.actor(Counter, 0);
+  // `+` asks valueOf first: were it a method call, its rejection (no such
+  // method) would go unhandled.
+  assert.match(counter + "", /^Actor\(Counter-/);
+  assert.match(`${counter}`, /^Actor\(Counter-/);
+  const loose = counter as unknown as Record<string, unknown>;
+  for (const name of ["valueOf", "hasOwnProperty", "constructor"]) {
+    assert.equal(loose[name], undefined, name);
+  }
+  assert.equal(await counter.increment(), 1, "no call reached the actor");
 });

@@ -339,8 +339,9 @@ type Callers = Map<string, (...args: unknown[]) => Promise<unknown>>;
 /**
  * The typed proxy over `link`: any property read is a method of the actor,
  * except `kill`, `then` (undefined, so a handle is not thenable and an
- * async function can return one) and `toJSON` (undefined, so
- * `JSON.stringify` makes no call). The codec sends it as an actor reference.
+ * async function can return one), `toJSON` (undefined, so
+ * `JSON.stringify` makes no call) and the names every object has
+ * (`toString` prints the handle, the others are undefined). The codec sends it as an actor reference.
  */
 export function actorProxy<T>(link: ActorLink): Actor<T> {
   const callers: Callers = new Map();
@@ -351,10 +352,13 @@ export function actorProxy<T>(link: ActorLink): Actor<T> {
     get(_, prop) {
       if (prop === actorRef) return link.key;
       if (prop === INSPECT || prop === "toString") return inspect;
-      // Not methods: `then` (a handle is not thenable) and `toJSON`.
-      if (typeof prop === "symbol" || prop === "then" || prop === "toJSON") {
-        return undefined;
-      }
+      // Not methods: `then` (a handle is not thenable), `toJSON`, and what
+      // every object has (no actor serves those: `valueOf`, asked by `+`,
+      // would make a call whose refusal nobody awaits).
+      if (
+        typeof prop === "symbol" || prop === "then" || prop === "toJSON" ||
+        prop in Object.prototype
+      ) return undefined;
       if (prop === "kill") return kill;
       let caller = callers.get(prop);
       if (!caller) {
