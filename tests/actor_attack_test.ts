@@ -363,3 +363,49 @@ clusterTest("a handle coerced to a primitive makes no call", async () => {
   }
   assert.equal(await counter.increment(), 1, "no call reached the actor");
 });
+
+clusterTest(
+  "a worker that only used a handle leaves: the actor lives on",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const [home, user] = cluster.workerIds;
+    const counter = await client.actor(Counter, 0, { workers: home });
+    const bumped = client.with({ workers: user }).submit(bump, counter, 1);
+    assert.equal(await bumped.result(), 1);
+    const ts = cluster.scheduler.state.tasks.get(
+      (counter as unknown as Record<symbol, string>)[
+        Symbol.for("tendril.actorRef")
+      ],
+    )!;
+    const holders = () => (ts.whoHas ?? []).map((w) => w.id);
+    assert.deepEqual(holders(), [home], "only its host holds the actor");
+    await within("the retirement", client.retireWorkers([user]));
+    assert.equal(await within("a call after", counter.increment()), 2);
+    assert.equal(await counter.where(), home);
+  },
+);
+
+clusterTest(
+  "calls from a client that lost its scheduler end, never hang",
+  async () => {
+    const scheduler = await SchedulerServer.start({ port: 0 });
+    await using worker = await WorkerServer.start({
+      scheduler: scheduler.address,
+      slots: 1,
+    });
+    await using client = await Client.connect(scheduler.address);
+    const counter = await client.actor(Counter, 0);
+    assert.equal(await counter.increment(), 1);
+    const hanging = assert.rejects(within("a call under way", counter.hang()));
+    await scheduler.close();
+    await hanging;
+    const later = await within(
+      "a later call",
+      counter.increment().then((n) => ({ n }), (e) => ({ e })),
+    );
+    console.log("LATER", later);
+  assert.ok("e" in later || later.n === 2, JSON.stringify(later));
+    assert.ok(worker);
+  },
+);
