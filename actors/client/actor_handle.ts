@@ -192,6 +192,9 @@ export class ActorLink {
    * A link through `client`, holding `future` (on the actor's task); with
    * `address`, the first calls go there without looking it up.
    */
+  /** The record's value `address` was read from (see `call`). */
+  private located: Packed | undefined;
+
   constructor(
     private readonly client: ActorClient,
     readonly future: Future<unknown>,
@@ -212,6 +215,7 @@ export class ActorLink {
     switch (record.status) {
       case "finished": {
         const address = addressOf(record);
+        this.located = record.value;
         if (address !== undefined) return this.address = address;
         break;
       }
@@ -231,10 +235,13 @@ export class ActorLink {
       () => `the arguments of ${method}() of actor ${this.key}`,
     );
     for (let tries = 1;; tries++) {
-      // A known address holds while the scheduler has not said otherwise.
-      const status = this.future.record.status;
+      // A known address holds while the scheduler has not said otherwise
+      // (news that came while no call was under way shows in the record:
+      // a restarted actor's value is its new place).
+      const { status, value } = this.future.record;
       const address = this.address !== undefined &&
-          (status === "finished" || status === "pending")
+          (status === "pending" ||
+            (status === "finished" && value === this.located))
         ? this.address
         : await this.locate();
       let reply: ActorReply;
