@@ -14,6 +14,7 @@ import {
   HomeOnly,
   makeAndDrop,
   makeViaChild,
+  makeWrapped,
   Spawner,
 } from "./fixtures/actor_attack_classes.ts";
 import { exitWorker } from "./fixtures/tasks.ts";
@@ -405,7 +406,20 @@ clusterTest(
       counter.increment().then((n) => ({ n }), (e) => ({ e })),
     );
     console.log("LATER", later);
-  assert.ok("e" in later || later.n === 2, JSON.stringify(later));
+    assert.ok("e" in later || later.n === 2, JSON.stringify(later));
     assert.ok(worker);
+  },
+);
+
+clusterTest(
+  "an actor keeps the handles and futures its constructor got and made",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const outer = await client.submit(makeWrapped).result();
+    // The task that made both ended: only the wrapper holds the counter.
+    await within("the task's end", client.submit(() => 0).result());
+    assert.equal(await within("a call through the wrapper", outer.bump()), 1);
+    assert.equal(await within("the constructor's task", outer.launched()), 42);
   },
 );

@@ -1419,11 +1419,12 @@ export class Client
   }
 
   /**
-   * @internal a handle, held by task `task`, on the actor of `key` known to
-   * live at `address` (an actor passed to the task as an argument).
+   * @internal a handle, held by `owner` (a task, or "" for this client
+   * while the handle is referenced), on the actor of `key` known to live at
+   * `address` (an actor passed to a task as an argument).
    */
-  actorFor(key: string, address: string, task: string): Actor<unknown> {
-    const future = this.holdKey(key, task);
+  actorFor(key: string, address: string, owner: string): Actor<unknown> {
+    const future = this.holdKey(key, owner);
     return actorProxy(new ActorLink(this, future, address));
   }
 

@@ -513,17 +513,21 @@ export class WorkerActor implements WorkerRuntime {
         run.args,
         deps
           ? (k, isActor) =>
-            // An actor argument: a handle held by this task, the
-            // dependency's value being where the actor lives.
+            // An actor argument: a handle held by this task (by the worker,
+            // for as long as it is referenced, when the task constructs an
+            // actor that may keep it), the dependency's value being where
+            // the actor lives.
             isActor
-              ? this.client.actorFor(k, deps.get(k) as string, key)
+              ? this.client.actorFor(k, deps.get(k) as string, actor ? "" : key)
               : deps.get(k)
           : undefined,
       );
       if (actor) {
-        // An actor's task constructs it; its value is where it lives.
-        const instance = runInTask(
-          ctx,
+        // An actor's task constructs it; its value is where it lives. The
+        // constructor runs as the actor's methods do: what it submits or
+        // gets is held while referenced, not only until its task ends.
+        const instance = runInActorCall(
+          this,
           () => Reflect.construct(fn, args as unknown[]) as object,
         );
         this.actors.host(key, instance, actor.concurrency);
