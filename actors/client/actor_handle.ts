@@ -227,6 +227,23 @@ export class ActorLink {
     throw new ActorDiedError(this.key, "its location is unknown");
   }
 
+  /**
+   * Where the actor lives, when that is known now: from its finished
+   * record (news that came while no call was under way shows there: a
+   * restarted actor's value is its new place), or the address last known
+   * while the record is pending.
+   */
+  private known(): string | undefined {
+    const record = this.future.record;
+    if (record.status === "pending") return this.address;
+    if (record.status !== "finished") return undefined;
+    if (this.address === undefined || record.value !== this.located) {
+      this.located = record.value;
+      this.address = addressOf(record);
+    }
+    return this.address;
+  }
+
   /** Calls `method(...args)` on the actor; resolves with its result. */
   async call(method: string, args: unknown[]): Promise<unknown> {
     const bytes = pack(
@@ -235,15 +252,9 @@ export class ActorLink {
       () => `the arguments of ${method}() of actor ${this.key}`,
     );
     for (let tries = 1;; tries++) {
-      // A known address holds while the scheduler has not said otherwise
-      // (news that came while no call was under way shows in the record:
-      // a restarted actor's value is its new place).
-      const { status, value } = this.future.record;
-      const address = this.address !== undefined &&
-          (status === "pending" ||
-            (status === "finished" && value === this.located))
-        ? this.address
-        : await this.locate();
+      // Known without waiting when it can be: a call that waited could be
+      // overtaken by a later one, and one caller's calls run in order.
+      const address = this.known() ?? await this.locate();
       let reply: ActorReply;
       const lost = Promise.withResolvers<never>();
       const call = { address, fail: lost.reject };

@@ -12,12 +12,14 @@ function fakeLink(address: string) {
   record.status = "finished";
   record.value = pack(address);
   const sent: string[] = [];
+  const methods: string[] = [];
   const client: ActorClient = {
     settle: () => Promise.resolve(),
     errorOf: (r) => unpack(r.error!),
     decodeValue: (b) => unpack(b),
-    callActor: (to) => {
+    callActor: (to, _key, method) => {
       sent.push(to);
+      methods.push(method);
       return Promise.resolve({ op: "actor-reply", id: 0, value: pack(to) });
     },
     relocate: () => {},
@@ -28,7 +30,12 @@ function fakeLink(address: string) {
     },
   };
   const future = { key: record.key, record } as unknown as Future<unknown>;
-  return { link: new ActorLink(client, future, address), record, sent };
+  return {
+    link: new ActorLink(client, future, address),
+    record,
+    sent,
+    methods,
+  };
 }
 
 Deno.test("a link leaves no waiter on its record once its calls are answered", async () => {
@@ -46,4 +53,14 @@ Deno.test("news that came between calls moves the next call", async () => {
   record.value = pack("tcp://b");
   assert.equal(await link.call("get", []), "tcp://b");
   assert.deepEqual(sent, ["tcp://a", "tcp://b"]);
+});
+
+Deno.test("calls made together are sent in the order made, the first ones too", async () => {
+  const { link, record, methods } = fakeLink("tcp://a");
+  const calls = ["a", "b", "c"].map((m) => link.call(m, []));
+  await Promise.all(calls);
+  // Again after news: a changed value is read without waiting, too.
+  record.value = pack("tcp://b");
+  await Promise.all(["d", "e"].map((m) => link.call(m, [])));
+  assert.deepEqual(methods, ["a", "b", "c", "d", "e"]);
 });
