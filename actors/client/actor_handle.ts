@@ -187,14 +187,13 @@ export class ActorLink {
    * holds this link, and with it the future that keeps the actor alive.
    */
   private unwatch: (() => void) | undefined;
+  /** The record's value `address` was read from (see `known`). */
+  private located: Packed | undefined;
 
   /**
    * A link through `client`, holding `future` (on the actor's task); with
    * `address`, the first calls go there without looking it up.
    */
-  /** The record's value `address` was read from (see `call`). */
-  private located: Packed | undefined;
-
   constructor(
     private readonly client: ActorClient,
     readonly future: Future<unknown>,
