@@ -7,7 +7,7 @@
 // connection. Every cluster a test starts, it stops; waits are bounded.
 import assert from "node:assert/strict";
 import { type Actor, ActorDiedError, Client, LocalCluster } from "../mod.ts";
-import { bump, Counter } from "./fixtures/actor_classes.ts";
+import { bump, Counter, mortalAndPhoenix } from "./fixtures/actor_classes.ts";
 import {
   bumpNested,
   Flaky,
@@ -147,14 +147,7 @@ clusterTest(
     await using cluster = await LocalCluster.start({ workers: 3, slots: 1 });
     await using client = await Client.connect(cluster);
     const [first] = cluster.workerIds;
-    const mortal = await client.actor(Counter, 1, { workers: first });
-    const phoenix = await client.actor(Counter, 10, {
-      workers: first,
-      allowOtherWorkers: true,
-      maxRestarts: 1,
-    });
-    assert.equal(await mortal.where(), first);
-    assert.equal(await phoenix.where(), first);
+    const { mortal, phoenix } = await mortalAndPhoenix(client, first);
     await within("the retirement", client.retireWorkers([first]));
     await assert.rejects(
       within("a call of the mortal", mortal.increment()),
@@ -298,20 +291,20 @@ clusterTest(
       assert.ok(garbage.error !== undefined, "arguments that do not decode");
       // References to keys nobody has: revived (as futures and handles
       // that fail when used), and the call answered.
-      const refs = await good.ask({
-        id: 12,
-        key,
-        method: "where",
-        args: encode([new KeyReference("no-such-key")]),
-      });
-      assert.ok(refs.value !== undefined, "the arguments were revived");
-      const actorRefs = await good.ask({
-        id: 13,
-        key,
-        method: "where",
-        args: encode([new ActorReference("no-such-actor")]),
-      });
-      assert.ok(actorRefs.value !== undefined, "the arguments were revived");
+      for (
+        const [id, ref] of [
+          [12, new KeyReference("no-such-key")],
+          [13, new ActorReference("no-such-actor")],
+        ] as const
+      ) {
+        const reply = await good.ask({
+          id,
+          key,
+          method: "where",
+          args: encode([ref]),
+        });
+        assert.ok(reply.value !== undefined, "the arguments were revived");
+      }
       assert.ok(!good.conn.closed);
 
       // Malformed: that connection closes; the worker and others go on.
