@@ -104,6 +104,13 @@ export interface TaskSpec {
   actor?: ActorSpec;
 }
 
+/**
+ * The longest actor name and method name the checks let travel (in
+ * UTF-16 code units); the client refuses longer ones before sending, as
+ * a message that fails its checks closes its connection.
+ */
+export const ACTOR_NAME_MAX = 1 << 10;
+
 /** How an actor is hosted, as `client.actor` asks for it. */
 export interface ActorSpec {
   /** Method calls it runs at once (default 1: one at a time, in arrival order). */
@@ -815,7 +822,7 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   actor: optional(record<ActorSpec>({
     concurrency: optional(nat),
     maxRestarts: optional(nat),
-    name: optional(str(1 << 10)),
+    name: optional(str(ACTOR_NAME_MAX)),
   })),
 });
 
@@ -909,7 +916,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
     wait: optional(bool),
   },
   "list-datasets": { id: nat },
-  "get-actor": { id: nat, name: str(1 << 10) },
+  "get-actor": { id: nat, name: str(ACTOR_NAME_MAX) },
   "kill-actor": { key },
   ...COORDINATION_TABLE,
 };
@@ -957,7 +964,7 @@ const DATA_TABLE: MessageTable<DataMessage> = {
   data: { id: nat, values: dict(packed), missing: keys },
   "put-data": { id: nat, values: dict(packed) },
   stored: { id: nat, keys, error: optional(str(1 << 16)) },
-  "actor-call": { id: nat, key, method: str(1 << 10), args: packed },
+  "actor-call": { id: nat, key, method: str(ACTOR_NAME_MAX), args: packed },
   "actor-reply": {
     id: nat,
     value: optional(packed),

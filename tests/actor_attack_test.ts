@@ -416,3 +416,50 @@ clusterTest(
     assert.equal(await within("the constructor's task", outer.launched()), 42);
   },
 );
+
+clusterTest(
+  "an actor or method name the wire refuses is refused before it travels, the client unharmed",
+  async () => {
+    await using scheduler = await SchedulerServer.start({ port: 0 });
+    await using worker = await WorkerServer.start({
+      scheduler: scheduler.address,
+      slots: 1,
+    });
+    await using client = await Client.connect(scheduler.address);
+    const long = "x".repeat(2000);
+    await assert.rejects(
+      client.actor(Counter, 0, { name: long }),
+      (e) => e instanceof RangeError && /name .*1024/.test(e.message),
+    );
+    await assert.rejects(
+      client.actor(Counter, 0, { name: 5 as unknown as string }),
+      TypeError,
+    );
+    await assert.rejects(
+      client.getActor(long),
+      (e) => e instanceof RangeError && /name .*1024/.test(e.message),
+    );
+    const counter = await within(
+      "an actor",
+      client.actor(Counter, 0, { concurrency: 2 }),
+    );
+    const loose = counter as unknown as Record<string, () => Promise<unknown>>;
+    let hanging = "under way";
+    counter.hang().catch(() => hanging = "ended");
+    await assert.rejects(
+      loose[long](),
+      (e) => e instanceof RangeError && /method name .*1024/.test(e.message),
+    );
+    assert.equal(await within("a call after", counter.increment()), 1);
+    assert.equal(
+      await within(
+        "a task after",
+        client.submit((x: number) => x + 1, 1).result(),
+      ),
+      2,
+    );
+    // The data connection stayed: the call under way is still under way.
+    assert.equal(hanging, "under way");
+    assert.ok(worker);
+  },
+);

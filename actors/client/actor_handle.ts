@@ -13,7 +13,7 @@
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
 import { actorRef } from "../../runtime/codec/codec.ts";
 import { ActorDiedError, ConnectionFailedError } from "../../runtime/errors.ts";
-import type { ActorReply } from "../protocol.ts";
+import { ACTOR_NAME_MAX, type ActorReply } from "../protocol.ts";
 import type { Future } from "./future.ts";
 import type { KeyRecord } from "./state.ts";
 import type { SubmitOptions } from "./types.ts";
@@ -126,6 +126,34 @@ export function splitActorArgs(
     return [args.slice(0, -1), last as ActorOptions];
   }
   return [args, {}];
+}
+
+/**
+ * Checks an actor's name or a method's name before it travels (the
+ * scheduler's and workers' checks would close the connection on it).
+ *
+ * @throws {TypeError} when `name` is not a string.
+ * @throws {RangeError} when it is longer than {@linkcode ACTOR_NAME_MAX}.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkActorName } from "./actor_handle.ts";
+ * checkActorName("hits", "an actor name");
+ * assert.throws(() => checkActorName("x".repeat(2000), "an actor name"), RangeError);
+ * assert.throws(() => checkActorName(7, "an actor name"), TypeError);
+ * ```
+ */
+export function checkActorName(name: unknown, what: string): string {
+  if (typeof name !== "string") {
+    throw new TypeError(`${what} must be a string, got ${typeof name}`);
+  }
+  if (name.length > ACTOR_NAME_MAX) {
+    throw new RangeError(
+      `${what} must be at most ${ACTOR_NAME_MAX} characters long, got ` +
+        `${name.length}: ${JSON.stringify(name.slice(0, 40))}...`,
+    );
+  }
+  return name;
 }
 
 /** What an actor handle needs of the client it calls through. */
@@ -245,6 +273,7 @@ export class ActorLink {
 
   /** Calls `method(...args)` on the actor; resolves with its result. */
   async call(method: string, args: unknown[]): Promise<unknown> {
+    checkActorName(method, `actor ${this.key}: a method name`);
     const bytes = pack(
       args,
       undefined,

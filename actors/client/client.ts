@@ -49,6 +49,7 @@ import {
   ActorLink,
   type ActorOptions,
   actorProxy,
+  checkActorName,
   splitActorArgs,
 } from "./actor_handle.ts";
 import { CoordinationLink } from "./coordination/link.ts";
@@ -1208,7 +1209,7 @@ export class Client
     if (maxRestarts !== undefined) {
       spec.maxRestarts = count("maxRestarts", maxRestarts, 0);
     }
-    if (name !== undefined) spec.name = name;
+    if (name !== undefined) spec.name = checkActorName(name, "an actor name");
     const view = Object.keys(placement).length > 0
       ? this.with(placement)
       : this;
@@ -1247,6 +1248,7 @@ export class Client
     name: string,
     options: AwaitOptions = {},
   ): Promise<Actor<T>> {
+    checkActorName(name, "getActor(): an actor name");
     this.flush();
     const answer = await this.request(`getActor(${JSON.stringify(name)})`, {
       op: "get-actor",
