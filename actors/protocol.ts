@@ -14,7 +14,7 @@
  */
 
 import type { Packed } from "../runtime/codec/packed.ts";
-import { ProtocolError } from "../runtime/errors.ts";
+import { ProtocolError, SerializationError } from "../runtime/errors.ts";
 import {
   bool,
   type Check,
@@ -40,6 +40,37 @@ import type { CodePackage } from "../runtime/shipping/code_package.ts";
  * a closed connection).
  */
 export const MESSAGE_SLACK = 64 * 1024;
+
+/**
+ * Refuses codec bytes too big to travel in one message under `limit` (with
+ * {@linkcode MESSAGE_SLACK} to spare); `what` names them, `instead` says
+ * what to do. No limit: anything goes.
+ *
+ * @throws {SerializationError} naming their size and the limit.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkFitsMessage } from "./protocol.ts";
+ * checkFitsMessage(new Uint8Array(10), 1 << 20, "the arguments of get()");
+ * assert.throws(
+ *   () => checkFitsMessage(new Uint8Array(1 << 20), 1 << 20, "the value of get()"),
+ *   /the value of get\(\) is 1048576 bytes encoded, over the 1048576-byte message limit/,
+ * );
+ * ```
+ */
+export function checkFitsMessage(
+  bytes: Packed,
+  limit: number | undefined,
+  what: string,
+  instead = "",
+): void {
+  if (limit === undefined || bytes.length <= limit - MESSAGE_SLACK) return;
+  throw new SerializationError(
+    `${what} is ${bytes.length} bytes encoded, over the ${limit}-byte ` +
+      `message limit (less ${MESSAGE_SLACK} for the message around it)` +
+      (instead ? `; ${instead}` : ""),
+  );
+}
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
 export const PROTOCOL_VERSION = 5;

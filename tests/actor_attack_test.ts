@@ -6,10 +6,17 @@
 // concurrency or return futures and handles, bad frames on the data
 // connection. Every cluster a test starts, it stops; waits are bounded.
 import assert from "node:assert/strict";
-import { type Actor, ActorDiedError, Client, LocalCluster } from "../mod.ts";
+import {
+  type Actor,
+  ActorDiedError,
+  Client,
+  LocalCluster,
+  SerializationError,
+} from "../mod.ts";
 import { bump, Counter, mortalAndPhoenix } from "./fixtures/actor_classes.ts";
 import {
   bumpNested,
+  Echo,
   Flaky,
   HomeOnly,
   makeAndDrop,
@@ -460,6 +467,42 @@ clusterTest(
     );
     // The data connection stayed: the call under way is still under way.
     assert.equal(hanging, "under way");
+    assert.ok(worker);
+  },
+);
+
+clusterTest(
+  "an argument or result over the message limit fails that call only",
+  async () => {
+    const maxMessageSize = 100_000; // MESSAGE_SLACK (64 KiB) under it is left
+    await using scheduler = await SchedulerServer.start({
+      port: 0,
+      maxMessageSize,
+    });
+    await using worker = await WorkerServer.start({
+      scheduler: scheduler.address,
+      slots: 1,
+      maxMessageSize,
+    });
+    await using client = await Client.connect(scheduler.address, {
+      maxMessageSize,
+    });
+    const echo = await within(
+      "an actor",
+      client.actor(Echo, { concurrency: 2 }),
+    );
+    let hanging = "under way";
+    echo.hang().catch(() => hanging = "ended");
+    await assert.rejects(
+      within("a call with a large argument", echo.echo("x".repeat(200_000))),
+      (e) => e instanceof SerializationError && /message limit/.test(e.message),
+    );
+    await assert.rejects(
+      within("a call with a large result", echo.make(200_000)),
+      (e) => e instanceof SerializationError && /message limit/.test(e.message),
+    );
+    assert.equal(await within("a call after", echo.echo("abc")), 3);
+    assert.equal(hanging, "under way", "the data connection stayed open");
     assert.ok(worker);
   },
 );

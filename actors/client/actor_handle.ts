@@ -13,7 +13,11 @@
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
 import { actorRef } from "../../runtime/codec/codec.ts";
 import { ActorDiedError, ConnectionFailedError } from "../../runtime/errors.ts";
-import { ACTOR_NAME_MAX, type ActorReply } from "../protocol.ts";
+import {
+  ACTOR_NAME_MAX,
+  type ActorReply,
+  checkFitsMessage,
+} from "../protocol.ts";
 import type { Future } from "./future.ts";
 import type { KeyRecord } from "./state.ts";
 import type { SubmitOptions } from "./types.ts";
@@ -162,6 +166,8 @@ export interface ActorClient {
   settle(records: KeyRecord[]): Promise<void>;
   /** The thrown value of an erred record. */
   errorOf(record: KeyRecord): unknown;
+  /** The largest message the client's connections carry, if limited. */
+  readonly maxMessageSize: number | undefined;
   /** Decodes a method's value (futures and handles in it revived). */
   decodeValue(bytes: Packed): unknown;
   /** Calls a method on the worker at `address` (see `ClientHost.callActor`). */
@@ -278,6 +284,14 @@ export class ActorLink {
       args,
       undefined,
       () => `the arguments of ${method}() of actor ${this.key}`,
+    );
+    // Refused here, not by the connection (which would close, failing the
+    // other calls on it).
+    checkFitsMessage(
+      bytes,
+      this.client.maxMessageSize,
+      `the arguments of ${method}() of actor ${this.key}`,
+      "scatter the large value and pass its future",
     );
     for (let tries = 1;; tries++) {
       // Known without waiting when it can be: a call that waited could be

@@ -14,6 +14,7 @@ function fakeLink(address: string) {
   const sent: string[] = [];
   const methods: string[] = [];
   const client: ActorClient = {
+    maxMessageSize: undefined,
     settle: () => Promise.resolve(),
     errorOf: (r) => unpack(r.error!),
     decodeValue: (b) => unpack(b),

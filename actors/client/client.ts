@@ -1264,6 +1264,11 @@ export class Client
     return actorProxy<T>(new ActorLink(this, future, address as string));
   }
 
+  /** @internal see `ActorClient.maxMessageSize`. */
+  get maxMessageSize(): number | undefined {
+    return this.host.maxMessageSize;
+  }
+
   /** @internal see `ActorClient.callActor`. */
   callActor(
     address: string,

@@ -24,6 +24,7 @@ import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
 import {
+  checkFitsMessage,
   type DepLocation,
   isForClient,
   MESSAGE_SLACK,
@@ -217,7 +218,13 @@ export class WorkerActor implements WorkerRuntime {
     );
     this.actors = new HostedActors({
       decode: (args) => this.client.decodeValue(args),
-      encodeValue: (value, what) => pack(value, undefined, what),
+      encodeValue: (value, what) => {
+        const bytes = pack(value, undefined, what);
+        // An answer too big to travel is the call's error, not a closed
+        // connection failing the caller's other calls.
+        checkFitsMessage(bytes, this.maxMessageSize, what);
+        return bytes;
+      },
       encodeError,
       run: (fn) => runInActorCall(this, fn),
     });
