@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type Actor, ActorDiedError, Client, LocalCluster } from "../mod.ts";
 import { bump, Counter } from "./fixtures/actor_classes.ts";
-import { exitWorker } from "./fixtures/tasks.ts";
+import { exitHost } from "./fixtures/actor_deaths.ts";
 import { clusterTest, within } from "./fixtures/bounded.ts";
 
 /** One step of a sequence. */
@@ -109,11 +109,7 @@ async function play(
       }
       case "death": {
         if (!model.alive) break;
-        const host = await within(what, actor.where());
-        const underWay = died(what, actor.hang());
-        const exiting = client.with({ workers: host }).submit(exitWorker, 1);
-        await underWay;
-        await exiting.cancel();
+        await exitHost(client, await within(what, actor.where()), actor);
         if (model.restartsLeft > 0) {
           model.restartsLeft--;
           model.n = START;
