@@ -11,7 +11,9 @@ import {
   ActorDiedError,
   Client,
   LocalCluster,
+  Queue,
   SerializationError,
+  Variable,
 } from "../mod.ts";
 import { bump, Counter, mortalAndPhoenix } from "./fixtures/actor_classes.ts";
 import {
@@ -499,5 +501,48 @@ clusterTest(
     assert.equal(await within("a call after", echo.echo("abc")), 3);
     assert.equal(hanging, "under way", "the data connection stayed open");
     assert.ok(worker);
+  },
+);
+
+clusterTest(
+  "handles handed over through a dataset, a Variable and a Queue outlive their maker",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using taker = await Client.connect(cluster);
+    const key = Symbol.for("tendril.actorRef");
+    const keys: string[] = [];
+    {
+      await using maker = await Client.connect(cluster);
+      for (const start of [10, 20, 30]) {
+        const counter = await maker.actor(Counter, start);
+        keys.push((counter as unknown as Record<symbol, string>)[key]);
+        if (start === 10) await maker.publish("counters", { counter });
+        if (start === 20) {
+          await new Variable<Actor<Counter>>("counter", { client: maker }).set(
+            counter,
+          );
+        }
+        if (start === 30) {
+          await new Queue<Actor<Counter>>("counters", { client: maker }).put(
+            counter,
+          );
+        }
+      }
+    } // the maker leaves: only the dataset, variable and queue hold them
+    const published = await within(
+      "the dataset",
+      taker.getDataset<{ counter: Actor<Counter> }>("counters"),
+    );
+    assert.equal(await within("a call", published.counter.increment()), 11);
+    const variable = new Variable<Actor<Counter>>("counter", { client: taker });
+    const held = await within(
+      "the variable",
+      variable.get({ timeout: 60_000 }),
+    );
+    assert.equal(await within("a call", held.increment()), 21);
+    const queue = new Queue<Actor<Counter>>("counters", { client: taker });
+    const queued = await within("the queue", queue.get({ timeout: 60_000 }));
+    assert.equal(await within("a call", queued.increment()), 31);
+    assert.ok(keys.every((k) => cluster.scheduler.state.tasks.has(k)));
   },
 );
