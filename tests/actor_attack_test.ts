@@ -498,6 +498,12 @@ clusterTest(
       within("a call with a large result", echo.make(200_000)),
       (e) => e instanceof SerializationError && /message limit/.test(e.message),
     );
+    await assert.rejects(
+      within("a call throwing a large error", echo.fail(200_000)),
+      (e) =>
+        e instanceof SerializationError &&
+        /RangeError: z+\.\.\./.test(e.message),
+    );
     assert.equal(await within("a call after", echo.echo("abc")), 3);
     assert.equal(hanging, "under way", "the data connection stayed open");
     assert.ok(worker);

@@ -225,7 +225,17 @@ export class WorkerActor implements WorkerRuntime {
         checkFitsMessage(bytes, this.maxMessageSize, what);
         return bytes;
       },
-      encodeError,
+      encodeError: (error) => {
+        const bytes = encodeError(error);
+        try {
+          checkFitsMessage(bytes, this.maxMessageSize, "the error thrown");
+          return bytes;
+        } catch (tooBig) {
+          // Its beginning, in an error that travels.
+          (tooBig as Error).message += `: ${String(error).slice(0, 200)}...`;
+          return encodeError(tooBig);
+        }
+      },
       run: (fn) => runInActorCall(this, fn),
     });
     const host: ClientHost = {
