@@ -552,3 +552,18 @@ clusterTest(
     assert.ok(keys.every((k) => cluster.scheduler.state.tasks.has(k)));
   },
 );
+
+clusterTest("gather leaves handles in a structure as they are", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const counter = await client.actor(Counter, 0);
+  const f = client.submit((x: number) => x + 1, 1);
+  const got = await within(
+    "the gather",
+    client.gather({ counter, f, list: [counter] }),
+  );
+  assert.equal(got.f, 2);
+  assert.equal(got.counter, counter, "the handle itself, not a copy");
+  assert.equal(got.list[0], counter);
+  assert.equal(await within("a call", got.counter.increment()), 1);
+});

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { actorRef } from "../../runtime/codec/codec.ts";
 import { Future } from "./future.ts";
 
 /** Replaces futures in a structure by their values' types. */
@@ -21,7 +22,8 @@ export type Gathered<T> = T extends Future<infer V> ? V
  * ```ts
  * import assert from "node:assert/strict";
  * import { collectFutures } from "./structure.ts";
- * import { Future } from "./future.ts";
+ * import { actorRef } from "../../runtime/codec/codec.ts";
+import { Future } from "./future.ts";
  * import { KeyRecord } from "./state.ts";
  * const a = new Future(new KeyRecord("a"), {} as never, "");
  * const b = new Future(new KeyRecord("b"), {} as never, "");
@@ -50,7 +52,8 @@ export function collectFutures(value: unknown, out: Future<unknown>[]): void {
  * ```ts
  * import assert from "node:assert/strict";
  * import { replaceFutures } from "./structure.ts";
- * import { Future } from "./future.ts";
+ * import { actorRef } from "../../runtime/codec/codec.ts";
+import { Future } from "./future.ts";
  * import { KeyRecord } from "./state.ts";
  * const f = new Future(new KeyRecord("a"), {} as never, "");
  * const shape = { xs: [1, f], y: "plain" };
@@ -75,8 +78,9 @@ export function replaceFutures(
   return value;
 }
 
+/** An object to search and rebuild: plain, and not an actor handle (a value). */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== "object") return false;
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return (proto === Object.prototype || proto === null) && !(actorRef in value);
 }
