@@ -567,3 +567,12 @@ clusterTest("gather leaves handles in a structure as they are", async () => {
   assert.equal(got.list[0], counter);
   assert.equal(await within("a call", got.counter.increment()), 1);
 });
+
+clusterTest("scatter takes a handle as one value", async () => {
+  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+  await using client = await Client.connect(cluster);
+  const counter = await client.actor(Counter, 0);
+  const scattered = await within("the scatter", client.scatter(counter));
+  const back = await within("its value", scattered.result());
+  assert.equal(await within("a call", back.increment()), 1);
+});
