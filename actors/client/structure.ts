@@ -22,8 +22,7 @@ export type Gathered<T> = T extends Future<infer V> ? V
  * ```ts
  * import assert from "node:assert/strict";
  * import { collectFutures } from "./structure.ts";
- * import { actorRef } from "../../runtime/codec/codec.ts";
-import { Future } from "./future.ts";
+ * import { Future } from "./future.ts";
  * import { KeyRecord } from "./state.ts";
  * const a = new Future(new KeyRecord("a"), {} as never, "");
  * const b = new Future(new KeyRecord("b"), {} as never, "");
@@ -52,8 +51,7 @@ export function collectFutures(value: unknown, out: Future<unknown>[]): void {
  * ```ts
  * import assert from "node:assert/strict";
  * import { replaceFutures } from "./structure.ts";
- * import { actorRef } from "../../runtime/codec/codec.ts";
-import { Future } from "./future.ts";
+ * import { Future } from "./future.ts";
  * import { KeyRecord } from "./state.ts";
  * const f = new Future(new KeyRecord("a"), {} as never, "");
  * const shape = { xs: [1, f], y: "plain" };
