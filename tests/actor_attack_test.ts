@@ -17,6 +17,7 @@ import {
 } from "../mod.ts";
 import { bump, Counter, mortalAndPhoenix } from "./fixtures/actor_classes.ts";
 import {
+  AsksWorker,
   bumpNested,
   Echo,
   Flaky,
@@ -418,6 +419,8 @@ clusterTest(
     await within("the task's end", client.submit(() => 0).result());
     assert.equal(await within("a call through the wrapper", outer.bump()), 1);
     assert.equal(await within("the constructor's task", outer.launched()), 42);
+    // It runs outside any task, as a method does.
+    await assert.rejects(client.actor(AsksWorker), /getWorker/);
   },
 );
 
