@@ -10,6 +10,7 @@ import {
   type Actor,
   ActorDiedError,
   Client,
+  ClientClosedError,
   LocalCluster,
   Queue,
   SerializationError,
@@ -579,3 +580,27 @@ clusterTest("scatter takes a handle as one value", async () => {
   const back = await within("its value", scattered.result());
   assert.equal(await within("a call", back.increment()), 1);
 });
+
+clusterTest(
+  "a handle of a closed client: calls reject with ClientClosedError",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
+    await using keeper = await Client.connect(cluster);
+    const client = await Client.connect(cluster);
+    const counter = await client.actor(Counter, 0, { name: "kept" });
+    assert.equal(await counter.increment(), 1);
+    await client.close();
+    // The actor lives on (named): its death is not what the caller is told.
+    await assert.rejects(
+      within("a call after close", counter.increment()),
+      ClientClosedError,
+    );
+    await assert.rejects(
+      within("a kill after close", counter.kill()),
+      ClientClosedError,
+    );
+    const same = await within("the actor", keeper.getActor<Counter>("kept"));
+    assert.equal(await within("a call", same.increment()), 2);
+    await same.kill();
+  },
+);

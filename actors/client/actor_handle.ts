@@ -12,7 +12,11 @@
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
 import { actorRef } from "../../runtime/codec/codec.ts";
-import { ActorDiedError, ConnectionFailedError } from "../../runtime/errors.ts";
+import {
+  ActorDiedError,
+  ClientClosedError,
+  ConnectionFailedError,
+} from "../../runtime/errors.ts";
 import {
   ACTOR_NAME_MAX,
   type ActorReply,
@@ -256,6 +260,8 @@ export class ActorLink {
         throw this.client.errorOf(record);
       case "cancelled":
         throw new ActorDiedError(this.key, record.reason ?? "it was cancelled");
+      case "pending": // still, once settled: the client closed
+        throw new ClientClosedError(`a call of actor ${this.key}`);
     }
     throw new ActorDiedError(this.key, "its location is unknown");
   }
@@ -308,7 +314,9 @@ export class ActorLink {
           lost.promise,
         ]);
       } catch (e) {
-        if (e instanceof ActorDiedError) throw e;
+        if (e instanceof ActorDiedError || e instanceof ClientClosedError) {
+          throw e;
+        }
         const reason = (e as Error)?.message ?? String(e);
         if (!(e instanceof ConnectionFailedError)) {
           throw new ActorDiedError(

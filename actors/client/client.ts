@@ -1276,6 +1276,9 @@ export class Client
     method: string,
     args: Packed,
   ): Promise<ActorReply> {
+    if (this.live.closed) {
+      return Promise.reject(new ClientClosedError(`${method}() of ${key}`));
+    }
     if (!this.host.callActor) {
       return Promise.reject(
         new TendrilError("this client's host cannot call actors"),
