@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   type Actor,
   ActorDiedError,
+  CancelledError,
   Client,
   ClientClosedError,
   LocalCluster,
@@ -602,5 +603,19 @@ clusterTest(
     const same = await within("the actor", keeper.getActor<Counter>("kept"));
     assert.equal(await within("a call", same.increment()), 2);
     await same.kill();
+  },
+);
+
+clusterTest(
+  "cancelling a future the constructor waits for fails the construction",
+  async () => {
+    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
+    await using client = await Client.connect(cluster);
+    const never = client.submit((): Promise<number> => new Promise(() => {}));
+    const making = client.actor(Counter, never);
+    await client.cancel(never);
+    await assert.rejects(within("the construction", making), CancelledError);
+    const counter = await within("another", client.actor(Counter, 1));
+    assert.equal(await counter.increment(), 2);
   },
 );
