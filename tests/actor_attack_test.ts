@@ -44,9 +44,49 @@ import type { TcpConnection } from "../runtime/wire/tcp/connection.ts";
 import { greet } from "../runtime/wire/handshake.ts";
 import { clusterTest, until, within } from "./fixtures/bounded.ts";
 
-clusterTest("a task on the actor's own worker calls it", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
+/**
+ * A test given a client of a new in-process cluster of `workers` workers
+ * (one slot each), both stopped at its end.
+ */
+function inProcess(
+  name: string,
+  workers: number,
+  fn: (client: Client, cluster: LocalCluster) => Promise<void>,
+): void {
+  clusterTest(name, async () => {
+    await using cluster = await LocalCluster.start({ workers, slots: 1 });
+    await using client = await Client.connect(cluster);
+    await fn(client, cluster);
+  });
+}
+
+/**
+ * A test given a client of a new scheduler and worker on loopback TCP
+ * (all three with `maxMessageSize`, when given), stopped at its end.
+ */
+function overTcp(
+  name: string,
+  fn: (client: Client, worker: WorkerServer) => Promise<void>,
+  maxMessageSize?: number,
+): void {
+  clusterTest(name, async () => {
+    await using scheduler = await SchedulerServer.start({
+      port: 0,
+      maxMessageSize,
+    });
+    await using worker = await WorkerServer.start({
+      scheduler: scheduler.address,
+      slots: 1,
+      maxMessageSize,
+    });
+    await using client = await Client.connect(scheduler.address, {
+      maxMessageSize,
+    });
+    await fn(client, worker);
+  });
+}
+
+inProcess("a task on the actor's own worker calls it", 1, async (client) => {
   const counter = await client.actor(Counter, 0);
   const seen = await within(
     "bumps from tasks on the host",
@@ -56,25 +96,26 @@ clusterTest("a task on the actor's own worker calls it", async () => {
   assert.equal(await counter.increment(0), 6);
 });
 
-clusterTest("handles nested in Maps, Sets and results of results", async () => {
-  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const a = await client.actor(Counter, 0);
-  const b = await client.actor(Counter, 0);
-  const box = { map: new Map([["a", a]]), set: new Set([b]) };
-  assert.deepEqual(await client.submit(bumpNested, box).result(), [1, 100]);
-  const made = await within(
-    "a handle made in a grandchild task",
-    client.submit(makeViaChild, 40).result(),
-  );
-  assert.equal(await made.increment(2), 42);
-});
+inProcess(
+  "handles nested in Maps, Sets and results of results",
+  2,
+  async (client) => {
+    const a = await client.actor(Counter, 0);
+    const b = await client.actor(Counter, 0);
+    const box = { map: new Map([["a", a]]), set: new Set([b]) };
+    assert.deepEqual(await client.submit(bumpNested, box).result(), [1, 100]);
+    const made = await within(
+      "a handle made in a grandchild task",
+      client.submit(makeViaChild, 40).result(),
+    );
+    assert.equal(await made.increment(2), 42);
+  },
+);
 
-clusterTest(
+inProcess(
   "an actor made and dropped in a task is forgotten once the task ends",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-    await using client = await Client.connect(cluster);
+  1,
+  async (client, cluster) => {
     const [count, key] = await client.submit(makeAndDrop, 5).result();
     assert.equal(count, 6);
     await until(
@@ -103,31 +144,32 @@ clusterTest("kill() from one client while another calls", async () => {
   await assert.rejects(within("the running call", hanging), ActorDiedError);
 });
 
-clusterTest("getActor while the actor is being constructed again", async () => {
-  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const [first] = cluster.workerIds;
-  const named = await client.actor(Counter, 10, {
-    name: "phoenix",
-    workers: first,
-    allowOtherWorkers: true,
-    maxRestarts: 1,
-  });
-  assert.equal(await named.increment(), 11);
-  await exitHost(client, first, named);
-  const got = await within(
-    "getActor during the restart",
-    client.getActor<Counter>("phoenix"),
-  );
-  assert.equal(await within("a call", got.increment()), 11);
-  await named.kill();
-});
+inProcess(
+  "getActor while the actor is being constructed again",
+  2,
+  async (client, cluster) => {
+    const [first] = cluster.workerIds;
+    const named = await client.actor(Counter, 10, {
+      name: "phoenix",
+      workers: first,
+      allowOtherWorkers: true,
+      maxRestarts: 1,
+    });
+    assert.equal(await named.increment(), 11);
+    await exitHost(client, first, named);
+    const got = await within(
+      "getActor during the restart",
+      client.getActor<Counter>("phoenix"),
+    );
+    assert.equal(await within("a call", got.increment()), 11);
+    await named.kill();
+  },
+);
 
-clusterTest(
+inProcess(
   "a restart whose constructor throws: calls get its error",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-    await using client = await Client.connect(cluster);
+  2,
+  async (client, cluster) => {
     const [first] = cluster.workerIds;
     const homebody = await client.actor(HomeOnly, first, {
       workers: first,
@@ -148,11 +190,10 @@ clusterTest(
   },
 );
 
-clusterTest(
+inProcess(
   "retiring the host: its actor restarts, or dies, and nothing hangs",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 3, slots: 1 });
-    await using client = await Client.connect(cluster);
+  3,
+  async (client, cluster) => {
     const [first] = cluster.workerIds;
     const { mortal, phoenix } = await mortalAndPhoenix(client, first);
     await within("the retirement", client.retireWorkers([first]));
@@ -165,11 +206,10 @@ clusterTest(
   },
 );
 
-clusterTest(
+inProcess(
   "concurrency 2 with a method that throws keeps both places",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-    await using client = await Client.connect(cluster);
+  1,
+  async (client) => {
     const flaky = await client.actor(Flaky, { concurrency: 2 });
     const results = await Promise.allSettled(
       Array.from(
@@ -185,9 +225,7 @@ clusterTest(
   },
 );
 
-clusterTest("methods that return a future and a handle", async () => {
-  await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-  await using client = await Client.connect(cluster);
+inProcess("methods that return a future and a handle", 2, async (client) => {
   const spawner = await client.actor(Spawner);
   const future = await spawner.spawn(21);
   assert.equal(await within("the spawned future", future.result()), 42);
@@ -216,15 +254,9 @@ Deno.test("handles called then dropped are collected, and their actors freed", a
   assert.match(text.decode(done.stdout), /freed 20/);
 });
 
-clusterTest(
+overTcp(
   "bad actor calls from a raw TCP peer: a malformed one closes only that connection",
-  async () => {
-    await using scheduler = await SchedulerServer.start({ port: 0 });
-    await using worker = await WorkerServer.start({
-      scheduler: scheduler.address,
-      slots: 1,
-    });
-    await using client = await Client.connect(scheduler.address);
+  async (client, worker) => {
     const counter = await client.actor(Counter, 0);
     const key = (counter as unknown as Record<symbol, string>)[
       Symbol.for("tendril.actorRef")
@@ -350,26 +382,27 @@ clusterTest(
   },
 );
 
-clusterTest("a handle coerced to a primitive makes no call", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const counter = await client.actor(Counter, 0);
-  // `+` asks valueOf first: were it a method call, its rejection (no such
-  // method) would go unhandled.
-  assert.match(counter + "", /^Actor\(Counter-/);
-  assert.match(`${counter}`, /^Actor\(Counter-/);
-  const loose = counter as unknown as Record<string, unknown>;
-  for (const name of ["valueOf", "hasOwnProperty", "constructor"]) {
-    assert.equal(loose[name], undefined, name);
-  }
-  assert.equal(await counter.increment(), 1, "no call reached the actor");
-});
+inProcess(
+  "a handle coerced to a primitive makes no call",
+  1,
+  async (client) => {
+    const counter = await client.actor(Counter, 0);
+    // `+` asks valueOf first: were it a method call, its rejection (no such
+    // method) would go unhandled.
+    assert.match(counter + "", /^Actor\(Counter-/);
+    assert.match(`${counter}`, /^Actor\(Counter-/);
+    const loose = counter as unknown as Record<string, unknown>;
+    for (const name of ["valueOf", "hasOwnProperty", "constructor"]) {
+      assert.equal(loose[name], undefined, name);
+    }
+    assert.equal(await counter.increment(), 1, "no call reached the actor");
+  },
+);
 
-clusterTest(
+inProcess(
   "a worker that only used a handle leaves: the actor lives on",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-    await using client = await Client.connect(cluster);
+  2,
+  async (client, cluster) => {
     const [home, user] = cluster.workerIds;
     const counter = await client.actor(Counter, 0, { workers: home });
     const bumped = client.with({ workers: user }).submit(bump, counter, 1);
@@ -411,11 +444,10 @@ clusterTest(
   },
 );
 
-clusterTest(
+inProcess(
   "an actor keeps the handles and futures its constructor got and made",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-    await using client = await Client.connect(cluster);
+  2,
+  async (client) => {
     const outer = await client.submit(makeWrapped).result();
     // The task that made both ended: only the wrapper holds the counter.
     await within("the task's end", client.submit(() => 0).result());
@@ -426,15 +458,9 @@ clusterTest(
   },
 );
 
-clusterTest(
+overTcp(
   "an actor or method name the wire refuses is refused before it travels, the client unharmed",
-  async () => {
-    await using scheduler = await SchedulerServer.start({ port: 0 });
-    await using worker = await WorkerServer.start({
-      scheduler: scheduler.address,
-      slots: 1,
-    });
-    await using client = await Client.connect(scheduler.address);
+  async (client, worker) => {
     const long = "x".repeat(2000);
     await assert.rejects(
       client.actor(Counter, 0, { name: long }),
@@ -473,22 +499,9 @@ clusterTest(
   },
 );
 
-clusterTest(
+overTcp(
   "an argument or result over the message limit fails that call only",
-  async () => {
-    const maxMessageSize = 100_000; // MESSAGE_SLACK (64 KiB) under it is left
-    await using scheduler = await SchedulerServer.start({
-      port: 0,
-      maxMessageSize,
-    });
-    await using worker = await WorkerServer.start({
-      scheduler: scheduler.address,
-      slots: 1,
-      maxMessageSize,
-    });
-    await using client = await Client.connect(scheduler.address, {
-      maxMessageSize,
-    });
+  async (client, worker) => {
     const echo = await within(
       "an actor",
       client.actor(Echo, { concurrency: 2 }),
@@ -513,6 +526,7 @@ clusterTest(
     assert.equal(hanging, "under way", "the data connection stayed open");
     assert.ok(worker);
   },
+  100_000, // leaves the value MESSAGE_SLACK (64 KiB) less: about 34 KB
 );
 
 clusterTest(
@@ -558,24 +572,24 @@ clusterTest(
   },
 );
 
-clusterTest("gather leaves handles in a structure as they are", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
-  const counter = await client.actor(Counter, 0);
-  const f = client.submit((x: number) => x + 1, 1);
-  const got = await within(
-    "the gather",
-    client.gather({ counter, f, list: [counter] }),
-  );
-  assert.equal(got.f, 2);
-  assert.equal(got.counter, counter, "the handle itself, not a copy");
-  assert.equal(got.list[0], counter);
-  assert.equal(await within("a call", got.counter.increment()), 1);
-});
+inProcess(
+  "gather leaves handles in a structure as they are",
+  1,
+  async (client) => {
+    const counter = await client.actor(Counter, 0);
+    const f = client.submit((x: number) => x + 1, 1);
+    const got = await within(
+      "the gather",
+      client.gather({ counter, f, list: [counter] }),
+    );
+    assert.equal(got.f, 2);
+    assert.equal(got.counter, counter, "the handle itself, not a copy");
+    assert.equal(got.list[0], counter);
+    assert.equal(await within("a call", got.counter.increment()), 1);
+  },
+);
 
-clusterTest("scatter takes a handle as one value", async () => {
-  await using cluster = await LocalCluster.start({ workers: 1, slots: 1 });
-  await using client = await Client.connect(cluster);
+inProcess("scatter takes a handle as one value", 1, async (client) => {
   const counter = await client.actor(Counter, 0);
   const scattered = await within("the scatter", client.scatter(counter));
   const back = await within("its value", scattered.result());
@@ -606,11 +620,10 @@ clusterTest(
   },
 );
 
-clusterTest(
+inProcess(
   "cancelling a future the constructor waits for fails the construction",
-  async () => {
-    await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
-    await using client = await Client.connect(cluster);
+  2,
+  async (client) => {
     const never = client.submit((): Promise<number> => new Promise(() => {}));
     const making = client.actor(Counter, never);
     await client.cancel(never);
