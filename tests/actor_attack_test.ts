@@ -27,6 +27,7 @@ import {
   makeAndDrop,
   makeViaChild,
   makeWrapped,
+  outlive,
   Spawner,
 } from "./fixtures/actor_attack_classes.ts";
 import { exitHost } from "./fixtures/actor_deaths.ts";
@@ -630,5 +631,25 @@ inProcess(
     await assert.rejects(within("the construction", making), CancelledError);
     const counter = await within("another", client.actor(Counter, 1));
     assert.equal(await counter.increment(), 2);
+  },
+);
+
+inProcess(
+  "a running task whose actor is killed keeps running and sees ActorDiedError",
+  2,
+  async (client) => {
+    const counter = await client.actor(Counter, 0, { concurrency: 2 });
+    const task = client.submit(outlive, counter);
+    await until(
+      "the task's first call",
+      async () => (await counter.increment(0)) >= 1,
+    );
+    await counter.kill();
+    assert.equal(await within("the task", task.result()), "fell back");
+    // A task given the dead actor afterwards errs without running.
+    await assert.rejects(
+      within("a later task", client.submit(outlive, counter).result()),
+      ActorDiedError,
+    );
   },
 );

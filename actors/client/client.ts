@@ -1425,6 +1425,10 @@ export class Client
     owner: string = currentTask()?.key ?? "",
   ): Future<unknown> {
     this.dispatch({ type: "hold", key, owner });
+    // Sent soon, not at the next submission: until the scheduler has it,
+    // it sends no news of the key here (a task calling an actor it was
+    // given would not hear of the actor's end).
+    this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);
   }
 
