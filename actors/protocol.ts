@@ -14,7 +14,7 @@
  */
 
 import type { Packed } from "../runtime/codec/packed.ts";
-import { ProtocolError } from "../runtime/errors.ts";
+import { ProtocolError, SerializationError } from "../runtime/errors.ts";
 import {
   bool,
   type Check,
@@ -40,6 +40,37 @@ import type { CodePackage } from "../runtime/shipping/code_package.ts";
  * a closed connection).
  */
 export const MESSAGE_SLACK = 64 * 1024;
+
+/**
+ * Refuses codec bytes too big to travel in one message under `limit` (with
+ * {@linkcode MESSAGE_SLACK} to spare); `what` names them, `instead` says
+ * what to do. No limit: anything goes.
+ *
+ * @throws {SerializationError} naming their size and the limit.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkFitsMessage } from "./protocol.ts";
+ * checkFitsMessage(new Uint8Array(10), 1 << 20, "the arguments of get()");
+ * assert.throws(
+ *   () => checkFitsMessage(new Uint8Array(1 << 20), 1 << 20, "the value of get()"),
+ *   /the value of get\(\) is 1048576 bytes encoded, over the 1048576-byte message limit/,
+ * );
+ * ```
+ */
+export function checkFitsMessage(
+  bytes: Packed,
+  limit: number | undefined,
+  what: string,
+  instead = "",
+): void {
+  if (limit === undefined || bytes.length <= limit - MESSAGE_SLACK) return;
+  throw new SerializationError(
+    `${what} is ${bytes.length} bytes encoded, over the ${limit}-byte ` +
+      `message limit (less ${MESSAGE_SLACK} for the message around it)` +
+      (instead ? `; ${instead}` : ""),
+  );
+}
 
 /** Bumped whenever a message below changes shape; checked in handshakes. */
 export const PROTOCOL_VERSION = 5;
@@ -103,6 +134,13 @@ export interface TaskSpec {
   /** Set when the task constructs an actor (`client.actor`): `fn` is its class. */
   actor?: ActorSpec;
 }
+
+/**
+ * The longest actor name and method name the checks let travel (in
+ * UTF-16 code units); the client refuses longer ones before sending, as
+ * a message that fails its checks closes its connection.
+ */
+export const ACTOR_NAME_MAX = 1 << 10;
 
 /** How an actor is hosted, as `client.actor` asks for it. */
 export interface ActorSpec {
@@ -815,7 +853,7 @@ const taskSpec: Check<TaskSpec> = record<TaskSpec>({
   actor: optional(record<ActorSpec>({
     concurrency: optional(nat),
     maxRestarts: optional(nat),
-    name: optional(str(1 << 10)),
+    name: optional(str(ACTOR_NAME_MAX)),
   })),
 });
 
@@ -909,7 +947,7 @@ const CLIENT_TABLE: MessageTable<ClientToScheduler> = {
     wait: optional(bool),
   },
   "list-datasets": { id: nat },
-  "get-actor": { id: nat, name: str(1 << 10) },
+  "get-actor": { id: nat, name: str(ACTOR_NAME_MAX) },
   "kill-actor": { key },
   ...COORDINATION_TABLE,
 };
@@ -957,7 +995,7 @@ const DATA_TABLE: MessageTable<DataMessage> = {
   data: { id: nat, values: dict(packed), missing: keys },
   "put-data": { id: nat, values: dict(packed) },
   stored: { id: nat, keys, error: optional(str(1 << 16)) },
-  "actor-call": { id: nat, key, method: str(1 << 10), args: packed },
+  "actor-call": { id: nat, key, method: str(ACTOR_NAME_MAX), args: packed },
   "actor-reply": {
     id: nat,
     value: optional(packed),

@@ -13,6 +13,7 @@ import {
   Counter,
   counterTree,
   makeCounter,
+  mortalAndPhoenix,
   Overlap,
 } from "./fixtures/actor_classes.ts";
 import { exitWorker } from "./fixtures/tasks.ts";
@@ -116,13 +117,7 @@ clusterTest(
   async (t) => {
     await using cluster = await tcpCluster(["w1", "w2"]);
     await using client = await Client.connect(cluster.address);
-    const mortal = await client.actor(Counter, 1, { workers: "w1" });
-    const phoenix = await client.actor(Counter, 10, {
-      workers: "w1",
-      allowOtherWorkers: true,
-      maxRestarts: 1,
-    });
-    assert.equal(await mortal.where(), "w1");
+    const { mortal, phoenix } = await mortalAndPhoenix(client, "w1");
     assert.equal(await phoenix.increment(), 11);
     // Both rejections are expected before the kill returns: caught at once.
     const inFlight = assert.rejects(
@@ -214,13 +209,7 @@ clusterTest(
     await using cluster = await LocalCluster.start({ workers: 2, slots: 1 });
     await using client = await Client.connect(cluster);
     const [first] = cluster.workerIds;
-    const mortal = await client.actor(Counter, 1, { workers: first });
-    const phoenix = await client.actor(Counter, 10, {
-      workers: first,
-      allowOtherWorkers: true,
-      maxRestarts: 1,
-    });
-    assert.equal(await mortal.where(), first);
+    const { mortal, phoenix } = await mortalAndPhoenix(client, first);
     assert.equal(await phoenix.increment(), 11);
     const underWay = assert.rejects(
       within("the call in flight", mortal.hang()),

@@ -12,8 +12,16 @@
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
 import { actorRef } from "../../runtime/codec/codec.ts";
-import { ActorDiedError, ConnectionFailedError } from "../../runtime/errors.ts";
-import type { ActorReply } from "../protocol.ts";
+import {
+  ActorDiedError,
+  ClientClosedError,
+  ConnectionFailedError,
+} from "../../runtime/errors.ts";
+import {
+  ACTOR_NAME_MAX,
+  type ActorReply,
+  checkFitsMessage,
+} from "../protocol.ts";
 import type { Future } from "./future.ts";
 import type { KeyRecord } from "./state.ts";
 import type { SubmitOptions } from "./types.ts";
@@ -128,12 +136,42 @@ export function splitActorArgs(
   return [args, {}];
 }
 
+/**
+ * Checks an actor's name or a method's name before it travels (the
+ * scheduler's and workers' checks would close the connection on it).
+ *
+ * @throws {TypeError} when `name` is not a string.
+ * @throws {RangeError} when it is longer than {@linkcode ACTOR_NAME_MAX}.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkActorName } from "./actor_handle.ts";
+ * checkActorName("hits", "an actor name");
+ * assert.throws(() => checkActorName("x".repeat(2000), "an actor name"), RangeError);
+ * assert.throws(() => checkActorName(7, "an actor name"), TypeError);
+ * ```
+ */
+export function checkActorName(name: unknown, what: string): string {
+  if (typeof name !== "string") {
+    throw new TypeError(`${what} must be a string, got ${typeof name}`);
+  }
+  if (name.length > ACTOR_NAME_MAX) {
+    throw new RangeError(
+      `${what} must be at most ${ACTOR_NAME_MAX} characters long, got ` +
+        `${name.length}: ${JSON.stringify(name.slice(0, 40))}...`,
+    );
+  }
+  return name;
+}
+
 /** What an actor handle needs of the client it calls through. */
 export interface ActorClient {
   /** Waits until `record` is no longer pending. */
   settle(records: KeyRecord[]): Promise<void>;
   /** The thrown value of an erred record. */
   errorOf(record: KeyRecord): unknown;
+  /** The largest message the client's connections carry, if limited. */
+  readonly maxMessageSize: number | undefined;
   /** Decodes a method's value (futures and handles in it revived). */
   decodeValue(bytes: Packed): unknown;
   /** Calls a method on the worker at `address` (see `ClientHost.callActor`). */
@@ -155,8 +193,12 @@ export interface ActorClient {
   ): void;
   /** Tells the scheduler to end the actor of `key`, and waits until it has. */
   killActor(key: string): Promise<void>;
-  /** Calls `fn` once, at the next news from the scheduler about `record`'s key. */
-  watch(record: KeyRecord, fn: () => void): void;
+  /**
+   * Calls `fn` once, at the next news from the scheduler about `record`'s
+   * key; the function returned stops waiting (so `fn`, and what it holds,
+   * is not kept by the record).
+   */
+  watch(record: KeyRecord, fn: () => void): () => void;
 }
 
 /** A call under way: where it went, and how to end it. */
@@ -177,8 +219,14 @@ export class ActorLink {
   readonly key: string;
   /** Calls sent and not answered. */
   private readonly underWay = new Set<CallUnderWay>();
-  /** Whether news of the actor's key is awaited (see `watch`). */
-  private watching = false;
+  /**
+   * Stops awaiting news of the actor's key (see `watch`); set while it is
+   * awaited, which is only while calls are under way: the record's waiter
+   * holds this link, and with it the future that keeps the actor alive.
+   */
+  private unwatch: (() => void) | undefined;
+  /** The record's value `address` was read from (see `known`). */
+  private located: Packed | undefined;
 
   /**
    * A link through `client`, holding `future` (on the actor's task); with
@@ -204,6 +252,7 @@ export class ActorLink {
     switch (record.status) {
       case "finished": {
         const address = addressOf(record);
+        this.located = record.value;
         if (address !== undefined) return this.address = address;
         break;
       }
@@ -211,24 +260,49 @@ export class ActorLink {
         throw this.client.errorOf(record);
       case "cancelled":
         throw new ActorDiedError(this.key, record.reason ?? "it was cancelled");
+      case "pending": // still, once settled: the client closed
+        throw new ClientClosedError(`a call of actor ${this.key}`);
     }
     throw new ActorDiedError(this.key, "its location is unknown");
   }
 
+  /**
+   * Where the actor lives, when that is known now: from its finished
+   * record (news that came while no call was under way shows there: a
+   * restarted actor's value is its new place), or the address last known
+   * while the record is pending.
+   */
+  private known(): string | undefined {
+    const record = this.future.record;
+    if (record.status === "pending") return this.address;
+    if (record.status !== "finished") return undefined;
+    if (this.address === undefined || record.value !== this.located) {
+      this.located = record.value;
+      this.address = addressOf(record);
+    }
+    return this.address;
+  }
+
   /** Calls `method(...args)` on the actor; resolves with its result. */
   async call(method: string, args: unknown[]): Promise<unknown> {
+    checkActorName(method, `actor ${this.key}: a method name`);
     const bytes = pack(
       args,
       undefined,
       () => `the arguments of ${method}() of actor ${this.key}`,
     );
+    // Refused here, not by the connection (which would close, failing the
+    // other calls on it).
+    checkFitsMessage(
+      bytes,
+      this.client.maxMessageSize,
+      `the arguments of ${method}() of actor ${this.key}`,
+      "scatter the large value and pass its future",
+    );
     for (let tries = 1;; tries++) {
-      // A known address holds while the scheduler has not said otherwise.
-      const status = this.future.record.status;
-      const address = this.address !== undefined &&
-          (status === "finished" || status === "pending")
-        ? this.address
-        : await this.locate();
+      // Known without waiting when it can be: a call that waited could be
+      // overtaken by a later one, and one caller's calls run in order.
+      const address = this.known() ?? await this.locate();
       let reply: ActorReply;
       const lost = Promise.withResolvers<never>();
       const call = { address, fail: lost.reject };
@@ -240,7 +314,9 @@ export class ActorLink {
           lost.promise,
         ]);
       } catch (e) {
-        if (e instanceof ActorDiedError) throw e;
+        if (e instanceof ActorDiedError || e instanceof ClientClosedError) {
+          throw e;
+        }
         const reason = (e as Error)?.message ?? String(e);
         if (!(e instanceof ConnectionFailedError)) {
           throw new ActorDiedError(
@@ -257,6 +333,10 @@ export class ActorLink {
         continue;
       } finally {
         this.underWay.delete(call);
+        if (this.underWay.size === 0) {
+          this.unwatch?.();
+          this.unwatch = undefined;
+        }
       }
       if (reply.gone) {
         if (tries >= MAX_RELOCATIONS) {
@@ -277,10 +357,9 @@ export class ActorLink {
    * when that worker's connection stays open.
    */
   private watch(): void {
-    if (this.watching) return;
-    this.watching = true;
-    this.client.watch(this.future.record, () => {
-      this.watching = false;
+    if (this.unwatch) return;
+    this.unwatch = this.client.watch(this.future.record, () => {
+      this.unwatch = undefined;
       const record = this.future.record;
       const now = record.status === "finished" ? addressOf(record) : undefined;
       const died = record.status === "error"
@@ -328,8 +407,9 @@ type Callers = Map<string, (...args: unknown[]) => Promise<unknown>>;
 /**
  * The typed proxy over `link`: any property read is a method of the actor,
  * except `kill`, `then` (undefined, so a handle is not thenable and an
- * async function can return one) and `toJSON` (undefined, so
- * `JSON.stringify` makes no call). The codec sends it as an actor reference.
+ * async function can return one), `toJSON` (undefined, so
+ * `JSON.stringify` makes no call) and the names every object has
+ * (`toString` prints the handle, the others are undefined). The codec sends it as an actor reference.
  */
 export function actorProxy<T>(link: ActorLink): Actor<T> {
   const callers: Callers = new Map();
@@ -340,10 +420,13 @@ export function actorProxy<T>(link: ActorLink): Actor<T> {
     get(_, prop) {
       if (prop === actorRef) return link.key;
       if (prop === INSPECT || prop === "toString") return inspect;
-      // Not methods: `then` (a handle is not thenable) and `toJSON`.
-      if (typeof prop === "symbol" || prop === "then" || prop === "toJSON") {
-        return undefined;
-      }
+      // Not methods: `then` (a handle is not thenable), `toJSON`, and what
+      // every object has (no actor serves those: `valueOf`, asked by `+`,
+      // would make a call whose refusal nobody awaits).
+      if (
+        typeof prop === "symbol" || prop === "then" || prop === "toJSON" ||
+        prop in Object.prototype
+      ) return undefined;
       if (prop === "kill") return kill;
       let caller = callers.get(prop);
       if (!caller) {

@@ -49,6 +49,7 @@ import {
   ActorLink,
   type ActorOptions,
   actorProxy,
+  checkActorName,
   splitActorArgs,
 } from "./actor_handle.ts";
 import { CoordinationLink } from "./coordination/link.ts";
@@ -1208,7 +1209,7 @@ export class Client
     if (maxRestarts !== undefined) {
       spec.maxRestarts = count("maxRestarts", maxRestarts, 0);
     }
-    if (name !== undefined) spec.name = name;
+    if (name !== undefined) spec.name = checkActorName(name, "an actor name");
     const view = Object.keys(placement).length > 0
       ? this.with(placement)
       : this;
@@ -1247,6 +1248,7 @@ export class Client
     name: string,
     options: AwaitOptions = {},
   ): Promise<Actor<T>> {
+    checkActorName(name, "getActor(): an actor name");
     this.flush();
     const answer = await this.request(`getActor(${JSON.stringify(name)})`, {
       op: "get-actor",
@@ -1262,6 +1264,11 @@ export class Client
     return actorProxy<T>(new ActorLink(this, future, address as string));
   }
 
+  /** @internal see `ActorClient.maxMessageSize`. */
+  get maxMessageSize(): number | undefined {
+    return this.host.maxMessageSize;
+  }
+
   /** @internal see `ActorClient.callActor`. */
   callActor(
     address: string,
@@ -1269,6 +1276,9 @@ export class Client
     method: string,
     args: Packed,
   ): Promise<ActorReply> {
+    if (this.live.closed) {
+      return Promise.reject(new ClientClosedError(`${method}() of ${key}`));
+    }
     if (!this.host.callActor) {
       return Promise.reject(
         new TendrilError("this client's host cannot call actors"),
@@ -1290,8 +1300,12 @@ export class Client
   }
 
   /** @internal see `ActorClient.watch`. */
-  watch(record: KeyRecord, fn: () => void): void {
+  watch(record: KeyRecord, fn: () => void): () => void {
     (record.waiters ??= []).push(fn);
+    return () => {
+      const at = record.waiters?.indexOf(fn) ?? -1;
+      if (at >= 0) record.waiters!.splice(at, 1);
+    };
   }
 
   /** @internal see `ActorClient.killActor`. */
@@ -1411,15 +1425,20 @@ export class Client
     owner: string = currentTask()?.key ?? "",
   ): Future<unknown> {
     this.dispatch({ type: "hold", key, owner });
+    // Sent soon, not at the next submission: until the scheduler has it,
+    // it sends no news of the key here (a task calling an actor it was
+    // given would not hear of the actor's end).
+    this.flushSoon();
     return this.futureOf(this.state.record(key)!, owner);
   }
 
   /**
-   * @internal a handle, held by task `task`, on the actor of `key` known to
-   * live at `address` (an actor passed to the task as an argument).
+   * @internal a handle, held by `owner` (a task, or "" for this client
+   * while the handle is referenced), on the actor of `key` known to live at
+   * `address` (an actor passed to a task as an argument).
    */
-  actorFor(key: string, address: string, task: string): Actor<unknown> {
-    const future = this.holdKey(key, task);
+  actorFor(key: string, address: string, owner: string): Actor<unknown> {
+    const future = this.holdKey(key, owner);
     return actorProxy(new ActorLink(this, future, address));
   }
 

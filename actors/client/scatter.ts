@@ -13,6 +13,7 @@ import { type Packed, toBytes } from "../../runtime/codec/packed.ts";
 import { TendrilError } from "../../runtime/errors.ts";
 import type { WorkerSummary } from "../protocol.ts";
 import type { Future } from "./future.ts";
+import { isPlainObject } from "./structure.ts";
 
 /** Options of `client.scatter`. */
 export interface ScatterOptions {
@@ -64,11 +65,8 @@ export function splitScattered(
       entries: values.map((v, i) => [String(i), v]),
     };
   }
-  if (values !== null && typeof values === "object") {
-    const proto = Object.getPrototypeOf(values);
-    if (proto === Object.prototype || proto === null) {
-      return { shape: "record", entries: Object.entries(values) };
-    }
+  if (isPlainObject(values)) {
+    return { shape: "record", entries: Object.entries(values) };
   }
   return { shape: "one", entries: [["", values]] };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { actorRef } from "../../runtime/codec/codec.ts";
 import { Future } from "./future.ts";
 
 /** Replaces futures in a structure by their values' types. */
@@ -75,8 +76,25 @@ export function replaceFutures(
   return value;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/**
+ * Whether `value` is an object to search and rebuild: a plain one (or one
+ * without a prototype), and not an actor handle (a value of its own).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isPlainObject } from "./structure.ts";
+ * import { actorRef } from "../../runtime/codec/codec.ts";
+ * assert.ok(isPlainObject({ a: 1 }));
+ * assert.ok(isPlainObject(Object.create(null)));
+ * assert.ok(!isPlainObject(new Map()));
+ * assert.ok(!isPlainObject({ [actorRef]: "Counter-1" }));
+ * ```
+ */
+export function isPlainObject(
+  value: unknown,
+): value is Record<string, unknown> {
   if (value === null || typeof value !== "object") return false;
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return (proto === Object.prototype || proto === null) && !(actorRef in value);
 }

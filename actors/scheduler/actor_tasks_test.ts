@@ -101,3 +101,21 @@ Deno.test("an actor whose constructor erred gives its name up to a new one", () 
   sim.msg("c", { op: "release", keys: ["a"] });
   assert.equal(sim.s.tasks.has("a"), false, "no longer held by the name");
 });
+
+Deno.test("a task running with an actor goes on when the actor is killed; one still waiting errs", () => {
+  const { sim } = hosted();
+  sim.submit(
+    spec("user", { deps: ["a"] }),
+    spec("late", { deps: ["a", "user"] }),
+  );
+  assert.equal(sim.task("user").status, "processing");
+  assert.equal(sim.task("late").status, "waiting");
+  sim.drain();
+  sim.msg("c", { op: "kill-actor", key: "a" });
+  const stopped = sim.sent("cancel-compute").map((m) => m.key);
+  assert.deepEqual(stopped, [], "no running task is stopped");
+  assert.equal(sim.task("user").status, "processing", "it runs on");
+  assert.equal(sim.task("late").status, "erred", "it cannot get the actor");
+  sim.finish("user", "fell back");
+  assert.equal(sim.task("user").status, "memory");
+});

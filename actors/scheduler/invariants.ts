@@ -195,10 +195,11 @@ function checkTask(
       break;
     case "processing":
       // A dependency lost while this ran is recomputed; the worker either
-      // fetched it already or reports it missing.
+      // fetched it already or reports it missing. An actor that ended
+      // meanwhile is erred: the task runs on, its calls rejected.
       for (const d of notMemory) {
         check(
-          isActive(d.status),
+          isActive(d.status) || (d.status === "erred" && d.actor !== null),
           () => `${at()} runs without ${d.key}, which is ${d.status}`,
         );
       }

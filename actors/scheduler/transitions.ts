@@ -299,8 +299,11 @@ export class TaskGraph {
     this.settle(ts);
   }
 
-  /** `ts` failed with `error`: tell its wanters, fail its active dependents. */
-  protected fail(ts: TaskRecord, error: Packed): void {
+  /**
+   * `ts` failed with `error`: tell its wanters, fail its active dependents
+   * (but those running, with `spareRunning`: see `endActor`).
+   */
+  protected fail(ts: TaskRecord, error: Packed, spareRunning = false): void {
     this.countInTree(ts);
     if (ts.processingOn) this.stopAndDrop(ts, "its dependency failed");
     ts.error = error;
@@ -308,7 +311,9 @@ export class TaskGraph {
     this.setStatus(ts, "erred");
     this.notify(ts, { op: "key-erred", key: ts.key, error });
     for (const x of ts.dependents ?? []) {
-      if (isActive(x.status)) this.recommend(x, "erred", error);
+      if (!isActive(x.status)) continue;
+      if (spareRunning && x.status === "processing") continue;
+      this.recommend(x, "erred", error);
     }
     this.settle(ts);
   }
@@ -316,12 +321,14 @@ export class TaskGraph {
   /**
    * The actor of `ts` is gone for good (`error` says why): a live one's
    * instance is freed on its worker, a pending construction is stopped,
-   * and its holders see the error.
+   * and its holders see the error. Tasks running with its handle go on:
+   * their calls reject with the error, which they may handle (a run again
+   * of one errs, its dependency being erred).
    */
   protected endActor(ts: TaskRecord, error: Packed): void {
     if (ts.status === "memory") this.dropValue(ts);
     else if (!isActive(ts.status)) return;
-    this.fail(ts, error);
+    this.fail(ts, error, true);
   }
 
   /**

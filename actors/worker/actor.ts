@@ -24,6 +24,7 @@ import type { Connection } from "../../runtime/wire/transport.ts";
 import { Client } from "../client/client.ts";
 import type { ClientHost } from "../client/types.ts";
 import {
+  checkFitsMessage,
   type DepLocation,
   isForClient,
   MESSAGE_SLACK,
@@ -217,8 +218,24 @@ export class WorkerActor implements WorkerRuntime {
     );
     this.actors = new HostedActors({
       decode: (args) => this.client.decodeValue(args),
-      encodeValue: (value, what) => pack(value, undefined, what),
-      encodeError,
+      encodeValue: (value, what) => {
+        const bytes = pack(value, undefined, what);
+        // An answer too big to travel is the call's error, not a closed
+        // connection failing the caller's other calls.
+        checkFitsMessage(bytes, this.maxMessageSize, what);
+        return bytes;
+      },
+      encodeError: (error) => {
+        const bytes = encodeError(error);
+        try {
+          checkFitsMessage(bytes, this.maxMessageSize, "the error thrown");
+          return bytes;
+        } catch (tooBig) {
+          // Its beginning, in an error that travels.
+          (tooBig as Error).message += `: ${String(error).slice(0, 200)}...`;
+          return encodeError(tooBig);
+        }
+      },
       run: (fn) => runInActorCall(this, fn),
     });
     const host: ClientHost = {
@@ -513,17 +530,21 @@ export class WorkerActor implements WorkerRuntime {
         run.args,
         deps
           ? (k, isActor) =>
-            // An actor argument: a handle held by this task, the
-            // dependency's value being where the actor lives.
+            // An actor argument: a handle held by this task (by the worker,
+            // for as long as it is referenced, when the task constructs an
+            // actor that may keep it), the dependency's value being where
+            // the actor lives.
             isActor
-              ? this.client.actorFor(k, deps.get(k) as string, key)
+              ? this.client.actorFor(k, deps.get(k) as string, actor ? "" : key)
               : deps.get(k)
           : undefined,
       );
       if (actor) {
-        // An actor's task constructs it; its value is where it lives.
-        const instance = runInTask(
-          ctx,
+        // An actor's task constructs it; its value is where it lives. The
+        // constructor runs as the actor's methods do: what it submits or
+        // gets is held while referenced, not only until its task ends.
+        const instance = runInActorCall(
+          this,
           () => Reflect.construct(fn, args as unknown[]) as object,
         );
         this.actors.host(key, instance, actor.concurrency);
