@@ -821,13 +821,7 @@ Deno.test("scheduler: an idle worker steals from the busiest when its own queue 
 
 Deno.test("scheduler: a task with resources goes only where they are free, and holds them until it ends", () => {
   const t = new Sim([], 64);
-  t.event({
-    type: "worker-joined",
-    id: "gpu",
-    slots: 4,
-    address: "inproc://gpu",
-    resources: { GPU: 2 },
-  });
+  t.join("gpu", 4, { GPU: 2 });
   t.join("cpu", 4);
   const gpu = (key: string) => spec(key, { resources: { GPU: 1 } });
   t.submit(gpu("a"), gpu("b"), gpu("c"), spec("plain"));
@@ -851,13 +845,7 @@ Deno.test("scheduler: a task with resources goes only where they are free, and h
 
 Deno.test("scheduler: resources no worker offers err at once, naming the resource", () => {
   const t = new Sim([], 64);
-  t.event({
-    type: "worker-joined",
-    id: "gpu",
-    slots: 1,
-    address: "inproc://gpu",
-    resources: { GPU: 1 },
-  });
+  t.join("gpu", 1, { GPU: 1 });
   t.drain();
   t.submit(
     spec("big", { resources: { GPU: 2 } }),
@@ -951,13 +939,7 @@ Deno.test("scheduler: a victim that dies with steals out loses nothing; a GPU ta
   }
   const gpu = new Sim([], 64);
   for (const id of ["g1", "g2"]) {
-    gpu.event({
-      type: "worker-joined",
-      id,
-      slots: 1,
-      address: `inproc://${id}`,
-      resources: { GPU: 1 },
-    });
+    gpu.join(id, 1, { GPU: 1 });
   }
   gpu.submit(
     spec("a", { resources: { GPU: 1 } }),
@@ -1021,13 +1003,7 @@ Deno.test("scheduler: a call on every worker gathers their answers; a worker tha
 
 Deno.test("scheduler: a worker without the resource does not steal tasks that need it", () => {
   const t = new Sim([], 64);
-  t.event({
-    type: "worker-joined",
-    id: "gpu",
-    slots: 1,
-    address: "inproc://gpu",
-    resources: { GPU: 4 },
-  });
+  t.join("gpu", 1, { GPU: 4 });
   t.submit(
     ...Array.from({ length: 4 }, (_, i) => spec(`p${i}`)),
     // Last queued, so first in line to be stolen, were it not for the GPU.
@@ -1045,13 +1021,7 @@ Deno.test("scheduler: a worker without the resource does not steal tasks that ne
 
 Deno.test("scheduler: resources are given back at secession only when the task says so", () => {
   const t = new Sim([], 64);
-  t.event({
-    type: "worker-joined",
-    id: "gpu",
-    slots: 2,
-    address: "inproc://gpu",
-    resources: { GPU: 1 },
-  });
+  t.join("gpu", 2, { GPU: 1 });
   const gpu = { resources: { GPU: 1 } };
   t.submit(
     spec("parent", { ...gpu, releaseResourcesOnSecede: true }),
