@@ -251,9 +251,9 @@ export class ActorLink {
     if (record.status === "pending") await this.client.settle([record]);
     switch (record.status) {
       case "finished": {
-        const address = addressOf(record);
-        this.located = record.value;
-        if (address !== undefined) return this.address = address;
+        this.address = undefined; // read afresh from the record
+        const address = this.known();
+        if (address !== undefined) return address;
         break;
       }
       case "error":
@@ -409,7 +409,8 @@ type Callers = Map<string, (...args: unknown[]) => Promise<unknown>>;
  * except `kill`, `then` (undefined, so a handle is not thenable and an
  * async function can return one), `toJSON` (undefined, so
  * `JSON.stringify` makes no call) and the names every object has
- * (`toString` prints the handle, the others are undefined). The codec sends it as an actor reference.
+ * (`toString` prints the handle, the others are undefined). The codec
+ * sends it as an actor reference.
  */
 export function actorProxy<T>(link: ActorLink): Actor<T> {
   const callers: Callers = new Map();

@@ -35,7 +35,7 @@ import type {
   TaskSpec,
   WorkerSummary,
 } from "../protocol.ts";
-import { MESSAGE_SLACK } from "../protocol.ts";
+import { checkFitsMessage, MESSAGE_SLACK } from "../protocol.ts";
 import { currentTask, rejoin, secede, untilAborted } from "../task/context.ts";
 import { TASK_SCOPE_NAMES } from "../task/scope_names.ts";
 import {
@@ -564,14 +564,12 @@ export class Client
       );
       return { key: await scatterKey(bytes, name, options.key, shape), bytes };
     }));
-    const limit = this.host.maxMessageSize;
     for (const { key, bytes } of packed) {
-      if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
-        throw new SerializationError(
-          `cannot scatter ${key}: it is ${bytes.length} bytes encoded, over ` +
-            `the ${limit}-byte message limit (less ${MESSAGE_SLACK})`,
-        );
-      }
+      checkFitsMessage(
+        bytes,
+        this.host.maxMessageSize,
+        `cannot scatter ${key}: it`,
+      );
     }
     const info = await this.schedulerInfo();
     const places = placeScattered(packed.length, info.workers, options);
@@ -901,14 +899,12 @@ export class Client
       (k) => keys.push(k),
       () => `dataset ${JSON.stringify(name)}`,
     );
-    const limit = this.host.maxMessageSize;
-    if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
-      throw new SerializationError(
-        `dataset ${JSON.stringify(name)} is ${bytes.length} bytes encoded, ` +
-          `over the ${limit}-byte message limit (less ${MESSAGE_SLACK}); ` +
-          `publish futures of the large values instead`,
-      );
-    }
+    checkFitsMessage(
+      bytes,
+      this.host.maxMessageSize,
+      `dataset ${JSON.stringify(name)}`,
+      "publish futures of the large values instead",
+    );
     this.flush(); // the submissions of its futures reach the scheduler first
     const msg: Extract<ClientToScheduler, { op: "publish" }> = {
       op: "publish",
@@ -1221,10 +1217,16 @@ export class Client
       view.defaults.key,
       spec,
     );
-    const address = await future.result();
-    return actorProxy<InstanceType<C>>(
-      new ActorLink(this, future, address as string),
-    );
+    return await this.handleOn<InstanceType<C>>(future);
+  }
+
+  /** A handle on the actor of `future`'s task, once it is constructed. */
+  private async handleOn<T>(
+    future: Future<unknown>,
+    options: AwaitOptions = {},
+  ): Promise<Actor<T>> {
+    const address = await future.result(options);
+    return actorProxy<T>(new ActorLink(this, future, address as string));
   }
 
   /**
@@ -1259,9 +1261,7 @@ export class Client
     if (key === undefined) {
       throw new TendrilError(`no live actor is named ${JSON.stringify(name)}`);
     }
-    const future = this.holdKey(key);
-    const address = await future.result(options);
-    return actorProxy<T>(new ActorLink(this, future, address as string));
+    return await this.handleOn<T>(this.holdKey(key), options);
   }
 
   /** @internal see `ActorClient.maxMessageSize`. */
@@ -1289,13 +1289,21 @@ export class Client
 
   /** @internal see `ActorClient.relocate`. */
   relocate(key: string, address: string, gone: boolean, reason: string): void {
-    this.dispatch({
-      type: "fetch-failed",
-      key,
-      notHeld: gone ? [address] : [],
-      unreachable: gone ? [] : [address],
-      reason,
-    });
+    this.askAgain(key, gone ? [address] : [], gone ? [] : [address], reason);
+  }
+
+  /**
+   * Tells the scheduler the holders of `key` it named did not have it
+   * (`notHeld`) or could not be reached (`unreachable`), and asks where it
+   * stands now: the record is pending until the answer.
+   */
+  private askAgain(
+    key: string,
+    notHeld: readonly string[],
+    unreachable: readonly string[],
+    reason: string,
+  ): void {
+    this.dispatch({ type: "fetch-failed", key, notHeld, unreachable, reason });
     this.flush();
   }
 
@@ -1316,14 +1324,7 @@ export class Client
     const record = this.state.record(key);
     if (!record) return;
     // Asks where it stands, after the kill: the answer is its death.
-    this.dispatch({
-      type: "fetch-failed",
-      key,
-      notHeld: [],
-      unreachable: [],
-      reason: "killed",
-    });
-    this.flush();
+    this.askAgain(key, [], [], "killed");
     await this.settle([record], { secede: false });
   }
 
@@ -1370,14 +1371,7 @@ export class Client
           this.live.closed
         ) throw e;
         if (record.status !== "finished") continue;
-        this.dispatch({
-          type: "fetch-failed",
-          key: record.key,
-          notHeld: e.notHeld,
-          unreachable: e.unreachable,
-          reason: e.message,
-        });
-        this.flush();
+        this.askAgain(record.key, e.notHeld, e.unreachable, e.message);
       }
     }
   }

@@ -11,11 +11,7 @@
  */
 
 import { pack, type Packed, unpack } from "../../runtime/codec/packed.ts";
-import {
-  CancelledError,
-  describeThrown,
-  SerializationError,
-} from "../../runtime/errors.ts";
+import { CancelledError, describeThrown } from "../../runtime/errors.ts";
 import { loadShipping, type Shipping } from "../../runtime/shipping/lazy.ts";
 import type { CodePackage } from "../../runtime/shipping/code_package.ts";
 import type { CodeSource } from "../../runtime/shipping/load.ts";
@@ -27,7 +23,6 @@ import {
   checkFitsMessage,
   type DepLocation,
   isForClient,
-  MESSAGE_SLACK,
   type SchedulerToClient,
   type ToScheduler,
   type ToWorkerConnection,
@@ -600,14 +595,12 @@ export class WorkerActor implements WorkerRuntime {
           (k) => void (refs ??= []).push(k),
           () => `result of task ${key}`,
         );
-        const limit = this.maxMessageSize;
-        if (limit !== undefined && bytes.length > limit - MESSAGE_SLACK) {
-          throw new SerializationError(
-            `the result of task ${key} is ${bytes.length} bytes encoded, ` +
-              `over the ${limit}-byte message limit (less ${MESSAGE_SLACK}): ` +
-              `it could never leave worker ${this.id}`,
-          );
-        }
+        checkFitsMessage(
+          bytes,
+          this.maxMessageSize,
+          `the result of task ${key}`,
+          `it could never leave worker ${this.id}`,
+        );
         event = {
           type: "returned",
           key,
